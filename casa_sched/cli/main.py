@@ -1,0 +1,19 @@
+"""The ``casa`` command: one entry point, one sub-command per component."""
+
+from __future__ import annotations
+
+import typer
+
+from casa_sched.cli.models_cmd import models_app
+
+app = typer.Typer(
+    name="casa",
+    help="Carbon- and SLO-aware scheduling and autoscaling for serverless functions (CASA).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(models_app, name="models")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,34 @@
+"""Names shared by every component: labels, annotations, the plan store (DESIGN §5).
+
+Kept in one pure module so the extender, the autoscaler, the profiler and the manifests agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+NAMESPACE = "casa-system"
+PLAN_CONFIGMAP_NAME = "casa-plan"
+PLAN_CONFIGMAP_KEY = "plan.json"
+POWER_MODEL_ANNOTATION = "casa.dev/power-model"
+
+FUNCTION_LABEL = "casa.dev/function"
+KNATIVE_SERVICE_LABEL = "serving.knative.dev/service"
+OPENFAAS_FUNCTION_LABEL = "faas_function"
+# Order matters: an explicit casa label wins over the platform's own label.
+FUNCTION_LABELS: tuple[str, ...] = (FUNCTION_LABEL, KNATIVE_SERVICE_LABEL, OPENFAAS_FUNCTION_LABEL)
+
+
+def function_of(labels: Mapping[str, str] | None) -> str | None:
+    """The function a pod belongs to, from its labels, or ``None`` for a pod of no function.
+
+    >>> function_of({"faas_function": "resize", "serving.knative.dev/service": "thumb"})
+    'thumb'
+    """
+    if not labels:
+        return None
+    for key in FUNCTION_LABELS:
+        value = labels.get(key)
+        if value:
+            return value
+    return None
