@@ -153,11 +153,16 @@ class Plan:
             start = datetime.fromisoformat(start_raw) if start_raw else None
             raw_inputs = dict(data.get("inputs") or {})
             inputs = PlanInputs(
-                **{k: (math.nan if v is None else v) for k, v in raw_inputs.items() if k in PlanInputs.__dataclass_fields__}
+                policy=str(raw_inputs.get("policy", "unknown")),
+                ci_g_per_kwh=_num(raw_inputs.get("ci_g_per_kwh")),
+                price_usd_per_kwh=_num(raw_inputs.get("price_usd_per_kwh")),
+                cooling_factor=_num(raw_inputs.get("cooling_factor")),
+                forecast_functions=int(raw_inputs.get("forecast_functions", 0)),
+                forecast_requests=float(raw_inputs.get("forecast_requests", 0.0)),
             )
             raw_pred = data.get("predicted")
             predicted = (
-                PredictedMetrics(**{k: (math.nan if v is None else float(v)) for k, v in raw_pred.items()})
+                PredictedMetrics(**{k: _num(raw_pred.get(k)) for k in PredictedMetrics.__dataclass_fields__})
                 if raw_pred
                 else None
             )
@@ -195,3 +200,8 @@ class Plan:
 def _finite_or_none(values: Mapping[str, Any]) -> dict[str, Any]:
     """JSON has no NaN: unknown numbers are written as null."""
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in values.items()}
+
+
+def _num(value: Any) -> float:
+    """A JSON number, or NaN for null (unknown)."""
+    return math.nan if value is None else float(value)

@@ -1,0 +1,61 @@
+"""Deadlines and violation rates (eqs. 6-7), cold start (eq. 8) and finish time (eq. 9)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from casa_sched.models import cold_start_s, deadline_s, finish_time_s, sl_ave, sl_ave_of_rates, violation_rate
+
+
+@pytest.mark.parametrize(
+    ("arrival", "laxity", "t_ave", "expected"),
+    [
+        pytest.param(0.0, 10, 0.5, 5.0, id="laxity10"),  # 0 + 10·0.5
+        pytest.param(100.0, 20, 2.0, 140.0, id="laxity20"),  # 100 + 20·2
+    ],
+)
+def test_deadline(arrival, laxity, t_ave, expected):
+    assert deadline_s(arrival, laxity, t_ave) == pytest.approx(expected)
+
+
+def test_violation_rates_average_over_active_functions_only():
+    # f1: 1/4, f2: 0/10, f3 inactive → SL_ave = (0.25 + 0) / 2 = 0.125 (unweighted)
+    assert sl_ave([1, 0, 0], [4, 10, 0]) == pytest.approx(0.125)
+    assert math.isnan(violation_rate(0, 0))
+    assert sl_ave_of_rates([0.25, 0.0, math.nan]) == pytest.approx(0.125)
+    assert sl_ave([], []) == 0.0
+    with pytest.raises(ValueError, match="violations <= requests"):
+        violation_rate(5, 4)
+
+
+@given(st.lists(st.tuples(st.integers(0, 100), st.integers(0, 100)), max_size=20))
+def test_sl_ave_is_a_ratio(pairs):
+    v = [min(a, b) for a, b in pairs]
+    n = [max(a, b) for a, b in pairs]
+    assert 0.0 <= sl_ave(v, n) <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("image_mb", "bw", "hops", "delay", "expected"),
+    [
+        # one 300 MB image over 125 MB/s and 4 hops of 1 ms: 2.4 + 0.004
+        pytest.param(300, 125, 4, 0.001, 2.404, id="single"),
+        # three images start together on the node: 900 / 125 + 2·0.001 = 7.202
+        pytest.param(900, 125, 2, 0.001, 7.202, id="shared-link"),
+    ],
+)
+def test_cold_start(image_mb, bw, hops, delay, expected):
+    assert cold_start_s(image_mb, bw, hops, delay) == pytest.approx(expected)
+
+
+def test_finish_time_and_bad_inputs():
+    # eq. 9: 10 + 1 + 2.4 + 0.5 = 13.9
+    assert finish_time_s(10.0, 1.0, 2.4, 0.5) == pytest.approx(13.9)
+    with pytest.raises(ValueError, match="bandwidth must be > 0"):
+        cold_start_s(1, 0, 1, 0)
+    with pytest.raises(ValueError, match="T_ave must be > 0"):
+        deadline_s(0, 10, 0)
