@@ -1,0 +1,137 @@
+"""Fixtures for tests against a real local Kubernetes control plane (see ``harness.py``).
+
+Session scope: one control plane (``k8s_control_plane``) whose kube-scheduler is configured
+with an ignorable casa extender at ``http://127.0.0.1:<reserved port>``; nothing listens there
+until a test starts the extender with ``casa_extender``. Function scope: a fresh namespace,
+a node factory that deletes its nodes afterwards, and the extender process.
+
+Binaries come from ``KUBEBUILDER_ASSETS`` or the version cache filled by ``make k8s-bins``
+(a cold cache is built on first use, which takes a long time on a small machine).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import secrets
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from .harness import ControlPlane, ExtenderSpec, HarnessError, Process, find_binaries, free_port
+
+NodeFactory = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture(scope="session")
+def k8s_bin_dir() -> Path:
+    try:
+        return find_binaries(build=True)
+    except HarnessError as exc:
+        pytest.fail(f"no Kubernetes binaries: {exc}")
+
+
+@pytest.fixture(scope="session")
+def k8s_control_plane(tmp_path_factory: pytest.TempPathFactory, k8s_bin_dir: Path) -> Iterator[ControlPlane]:
+    """etcd + apiserver + controller-manager + scheduler (with an ignorable extender) on loopback."""
+    extender = ExtenderSpec(url_prefix=f"http://127.0.0.1:{free_port()}")
+    workdir = tmp_path_factory.mktemp("k8s")
+    try:
+        cp = ControlPlane.start(workdir, bin_dir=k8s_bin_dir, extender=extender)
+    except HarnessError as exc:
+        pytest.fail(f"local control plane did not start: {exc}")
+    try:
+        yield cp
+    finally:
+        cp.stop()
+
+
+@pytest.fixture(scope="session")
+def k8s_kubeconfig(k8s_control_plane: ControlPlane) -> Path:
+    return k8s_control_plane.kubeconfig
+
+
+@pytest.fixture(scope="session")
+def k8s_api(k8s_control_plane: ControlPlane) -> Any:
+    """A ``kubernetes.client.ApiClient`` for the local plane."""
+    return k8s_control_plane.api_client()
+
+
+@pytest.fixture
+def k8s_namespace(k8s_control_plane: ControlPlane) -> Iterator[str]:
+    """A fresh namespace (with its default ServiceAccount); pods force-deleted afterwards."""
+    name = f"t-{secrets.token_hex(4)}"
+    k8s_control_plane.create_namespace(name)
+    try:
+        yield name
+    finally:
+        k8s_control_plane.delete_namespace(name)
+
+
+@pytest.fixture
+def k8s_nodes(k8s_control_plane: ControlPlane) -> Iterator[NodeFactory]:
+    """``k8s_nodes("n1", cpu="4", memory="8Gi", pods=10)`` creates a Ready node; all are deleted after."""
+    created: list[str] = []
+
+    def make(name: str, **kwargs: Any) -> dict[str, Any]:
+        node = k8s_control_plane.create_node(name, **kwargs)
+        created.append(name)
+        return node
+
+    try:
+        yield make
+    finally:
+        for name in created:
+            k8s_control_plane.delete_node(name)
+
+
+def _extender_missing_reason() -> str | None:
+    if importlib.util.find_spec("casa_sched.extender") is None:
+        return ("casa_sched.extender does not exist yet (issue 6: `casa extender`); "
+                "the extender end-to-end tests cannot run without it")
+    return None
+
+
+def _get_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+@pytest.fixture
+def casa_extender(k8s_control_plane: ControlPlane, tmp_path: Path) -> Iterator[Process]:
+    """``casa extender`` on the port the session's kube-scheduler calls, watching the local plane.
+
+    Skips loudly (with the reason in the ``-ra`` summary) only when the extender package does
+    not exist at all; any failure of an existing extender fails the test.
+    """
+    reason = _extender_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    spec = k8s_control_plane.extender
+    assert spec is not None, "the session scheduler has no extender configured"
+    port = urlsplit(spec.url_prefix).port
+    assert port is not None
+    casa = Path(sys.executable).parent / "casa"
+    argv = [str(casa), "extender", "--host", "127.0.0.1", "--port", str(port),
+            "--kubeconfig", str(k8s_control_plane.kubeconfig)]
+    proc = Process(f"casa-extender-{port}", argv, tmp_path, env=k8s_control_plane.env())
+    try:
+        deadline = time.monotonic() + 30
+        while not _get_ok(f"http://127.0.0.1:{port}/readyz"):
+            if not proc.alive():
+                pytest.fail(f"casa extender exited ({proc.popen.returncode}):\n{proc.log_tail()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"casa extender not ready on port {port} after 30 s:\n{proc.log_tail()}")
+            time.sleep(0.2)
+        yield proc
+    finally:
+        proc.stop()
