@@ -15,6 +15,12 @@ from casa_sched.traces.azure2019 import (
     load_azure2019,
     load_workload,
 )
+from casa_sched.traces.synthetic import (
+    SyntheticParams,
+    WorkloadStatistics,
+    synthetic_workload,
+    workload_statistics,
+)
 from casa_sched.traces.workload import (
     DEFAULT_EPOCH_MIN,
     MIN_T_AVE_S,
@@ -30,13 +36,17 @@ __all__ = [
     "AzureTrace",
     "DuplicateFunctionError",
     "EpochArrivals",
+    "SyntheticParams",
     "TraceColumnError",
     "TraceError",
     "TraceFileMissingError",
     "TraceValueError",
     "Workload",
     "WorkloadError",
+    "WorkloadStatistics",
     "detect_layout",
     "load_azure2019",
     "load_workload",
+    "synthetic_workload",
+    "workload_statistics",
 ]

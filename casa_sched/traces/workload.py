@@ -94,9 +94,10 @@ class Workload:
         counts = np.asarray(self.counts)
         if counts.ndim != 2:
             raise WorkloadError(f"counts must be 2-D [functions × minutes], got shape {counts.shape}")
-        if counts.size and not np.issubdtype(counts.dtype, np.integer):
-            if not np.all(np.isfinite(counts)) or np.any(counts != np.round(counts)):
-                raise WorkloadError("counts must be whole numbers of invocations per minute")
+        if (counts.size and not np.issubdtype(counts.dtype, np.integer)) and (
+            not np.all(np.isfinite(counts)) or np.any(counts != np.round(counts))
+        ):
+            raise WorkloadError("counts must be whole numbers of invocations per minute")
         n = len(ids)
         if counts.shape[0] != n:
             raise WorkloadError(f"counts has {counts.shape[0]} rows but there are {n} function ids")
@@ -152,7 +153,8 @@ class Workload:
 
     def totals(self) -> IntArray:
         """Invocations per function over the whole trace, int64 ``[functions]``."""
-        return self.counts.sum(axis=1)
+        out: IntArray = self.counts.sum(axis=1, dtype=np.int64)
+        return out
 
     def index_of(self, function_id: str) -> int:
         """Row of ``function_id``; raises KeyError naming it when absent."""
@@ -173,7 +175,8 @@ class Workload:
         n_ep = self.n_epochs(epoch_min)
         padded = np.zeros((self.n_functions, n_ep * epoch_min), dtype=np.int64)
         padded[:, : self.n_minutes] = self.counts
-        return padded.reshape(self.n_functions, n_ep, epoch_min).sum(axis=2)
+        out: IntArray = padded.reshape(self.n_functions, n_ep, epoch_min).sum(axis=2, dtype=np.int64)
+        return out
 
     def epoch_rate_per_s(self, epoch_min: int = DEFAULT_EPOCH_MIN) -> FloatArray:
         """Mean request rate per function per epoch, requests/s ``[functions × epochs]``.
@@ -192,7 +195,8 @@ class Workload:
 
     def active_per_epoch(self, epoch_min: int = DEFAULT_EPOCH_MIN) -> IntArray:
         """Number of active functions in each epoch, int64 ``[epochs]``."""
-        return self.active_mask(epoch_min).sum(axis=0).astype(np.int64)
+        out: IntArray = self.active_mask(epoch_min).sum(axis=0, dtype=np.int64)
+        return out
 
     def active_functions(self, epoch: int, epoch_min: int = DEFAULT_EPOCH_MIN) -> npt.NDArray[np.intp]:
         """Rows of the functions with ≥ 1 request in ``epoch`` (ascending)."""
@@ -390,7 +394,8 @@ def _sorted_keys(cells: IntArray, *, minute_major: bool, rng: np.random.Generato
     a = cell // n_b
     b = cell - a * n_b
     u = rng.integers(0, 1 << u_bits, size=cell.size, dtype=np.int64)
-    if minute_major:
+    keys: IntArray
+    if minute_major:  # noqa: SIM108 — two bit layouts read better apart
         keys = (a << (u_bits + f_bits)) | (u << f_bits) | b
     else:
         keys = (a << (m_bits + u_bits)) | (b << u_bits) | u
