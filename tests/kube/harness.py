@@ -26,8 +26,10 @@ kubelet heartbeats the fake nodes; otherwise every node would carry
 from __future__ import annotations
 
 import contextlib
+import http.server
 import json
 import os
+import threading
 import shutil
 import signal
 import socket
@@ -617,6 +619,68 @@ class ControlPlane:
         _wait(what, check, timeout_s, interval_s=interval_s)
 
 
+def pod_manifest(
+    name: str,
+    *,
+    labels: Mapping[str, str] | None = None,
+    cpu: str = "100m",
+    memory: str = "64Mi",
+    cpu_limit: str | None = None,
+    memory_limit: str | None = None,
+    only_on_nodes: Sequence[str] | None = None,
+    scheduler_name: str | None = None,
+    container: str = "app",
+) -> dict[str, Any]:
+    """A minimal pod (never runs: there is no kubelet) with requests and optional limits."""
+    resources: dict[str, Any] = {"requests": {"cpu": cpu, "memory": memory}}
+    limits = {k: v for k, v in (("cpu", cpu_limit), ("memory", memory_limit)) if v}
+    if limits:
+        resources["limits"] = limits
+    spec: dict[str, Any] = {
+        "containers": [{"name": container, "image": "registry.invalid/casa/noop:0", "resources": resources}],
+        "terminationGracePeriodSeconds": 0,
+        "automountServiceAccountToken": False,
+    }
+    if only_on_nodes is not None:
+        spec["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchFields": [
+                {"key": "metadata.name", "operator": "In", "values": list(only_on_nodes)}]}]}}}
+    if scheduler_name:
+        spec["schedulerName"] = scheduler_name
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": dict(labels or {})},
+            "spec": spec}
+
+
+def bound_nodes(cp: ControlPlane, namespace: str, names: Sequence[str] | None = None) -> dict[str, str | None]:
+    """``{pod: nodeName or None}`` for the pods of ``namespace`` (or just ``names``)."""
+    pods = cp.request("GET", f"/api/v1/namespaces/{namespace}/pods")["items"]
+    out = {p["metadata"]["name"]: p["spec"].get("nodeName") for p in pods}
+    return out if names is None else {n: out.get(n) for n in names}
+
+
+def wait_bound(cp: ControlPlane, namespace: str, names: Sequence[str], timeout_s: float = 60.0) -> dict[str, str]:
+    """Wait until every pod in ``names`` is bound to a node; returns ``{pod: node}``."""
+    result: dict[str, str] = {}
+
+    def done() -> bool:
+        got = bound_nodes(cp, namespace, names)
+        result.clear()
+        result.update({k: v for k, v in got.items() if v})
+        return len(result) == len(names)
+
+    try:
+        _wait(f"pods {list(names)} in {namespace} to be scheduled", done, timeout_s, interval_s=0.2)
+    except HarnessError as exc:
+        raise HarnessError(f"{exc}; bound so far: {result}; events:\n{pod_events(cp, namespace)}") from None
+    return result
+
+
+def pod_events(cp: ControlPlane, namespace: str) -> str:
+    """The namespace's events, one line each (for assertion messages)."""
+    items = cp.request("GET", f"/api/v1/namespaces/{namespace}/events")["items"]
+    return "\n".join(f"{e['involvedObject'].get('name')}: {e.get('reason')}: {e.get('message')}" for e in items)
+
+
 def _http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
@@ -633,3 +697,72 @@ def control_plane(workdir: Path, **kwargs: Any) -> Iterator[ControlPlane]:
         yield cp
     finally:
         cp.stop()
+
+
+class StubExtender:
+    """A scriptable scheduler extender on 127.0.0.1 (for protocol and failure-mode tests).
+
+    ``allow`` (node names) restricts filter results when set; ``delay_s`` delays every answer
+    (to exceed the scheduler's httpTimeout); ``status`` other than 200 makes every call fail.
+    Every request body is recorded in ``calls`` as ``(verb, decoded JSON)``.
+    """
+
+    def __init__(self, port: int):
+        self.port = port
+        self.allow: set[str] | None = None
+        self.delay_s = 0.0
+        self.status = 200
+        self.calls: list[tuple[str, Any]] = []
+        self._lock = threading.Lock()
+        stub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"null")
+                verb = self.path.rstrip("/").rsplit("/", 1)[-1]
+                with stub._lock:
+                    stub.calls.append((verb, body))
+                if stub.delay_s:
+                    time.sleep(stub.delay_s)
+                if stub.status != 200:
+                    self.send_response(stub.status)
+                    self.end_headers()
+                    return
+                names = list((body or {}).get("NodeNames") or [])
+                if verb == "filter":
+                    keep = [n for n in names if stub.allow is None or n in stub.allow]
+                    reply: Any = {"NodeNames": keep, "FailedNodes": {n: "stub: not allowed" for n in names
+                                                                     if n not in keep}, "Error": ""}
+                else:
+                    reply = [{"Host": n, "Score": 0} for n in names]
+                data = json.dumps(reply).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        class Server(http.server.ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # e.g. the scheduler hung up on a deliberately slow answer
+
+        self._server = Server(("127.0.0.1", port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name=f"stub-extender-{port}",
+                                        daemon=True)
+
+    def __enter__(self) -> StubExtender:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+    def verbs(self) -> list[str]:
+        with self._lock:
+            return [v for v, _ in self.calls]
