@@ -40,7 +40,9 @@ class ClusterSettings(_Section):
     cores_per_node: int = Field(128, ge=1, description="Cores per node; paper: 2x EPYC 7713 = 128.")
     memory_mb_per_node: float = Field(65536.0, gt=0, description="DRAM per node in MB; paper: 64 GB.")
     storage_power_w: float = Field(
-        150.0, ge=0, description="P_S, fixed power of storage nodes in W (eq. 1). *Assumption*: one idle-ish storage server."
+        150.0,
+        ge=0,
+        description="P_S, fixed power of storage nodes in W (eq. 1). *Assumption*: one idle-ish storage server.",
     )
     network_power_w: float = Field(
         100.0, ge=0, description="P_N, fixed network power in W (eq. 1). *Assumption*: one top-of-rack switch."
@@ -60,11 +62,15 @@ class ClusterSettings(_Section):
         False, description="Empty nodes sleep at sleep_power_w instead of idling at P(0). Paper keeps all N nodes on."
     )
     sleep_power_w: float = Field(10.0, ge=0, description="Power of a sleeping node in W. *Assumption*: BMC + standby.")
-    wake_latency_s: float = Field(60.0, ge=0, description="Time before a sleeping node can start containers, s. *Assumption*.")
+    wake_latency_s: float = Field(
+        60.0, ge=0, description="Time before a sleeping node can start containers, s. *Assumption*."
+    )
 
 
 class WorkloadSettings(_Section):
-    intensity: float = Field(20.0, gt=0, description="R, request-intensity multiplier on the trace. Paper baseline: 20x.")
+    intensity: float = Field(
+        20.0, gt=0, description="R, request-intensity multiplier on the trace. Paper baseline: 20x."
+    )
     epoch_s: float = Field(900.0, gt=0, description="Epoch length in s. Paper: 15 minutes.")
     base_cpu_cores: float = Field(2.0, gt=0, description="CPU of one container size unit, cores. Paper §VI.A: 2 cores.")
     base_memory_mb: float = Field(150.0, gt=0, description="DRAM of one container size unit, MB. Paper §VI.A: 150 MB.")
@@ -75,7 +81,9 @@ class WorkloadSettings(_Section):
         "(DESIGN §3): 0.1 makes 5x under- and 40x over-subscribed on 4 nodes, as in the paper's Fig. 9.",
     )
     image_mb: float = Field(300.0, gt=0, description="C_cold contribution of one container image, MB. *Assumption*.")
-    max_container_size: int = Field(32, ge=1, description="Largest container, in base units (k). *Assumption*: 64 cores.")
+    max_container_size: int = Field(
+        32, ge=1, description="Largest container, in base units (k). *Assumption*: 64 cores."
+    )
     utilisation: Literal["busy", "allocated"] = Field(
         "busy",
         description="What U_i counts: cores busy with requests and overheads (physically honest) or cores "
@@ -134,7 +142,9 @@ class SignalSettings(_Section):
     timezone: str = Field(
         "America/New_York", description="IANA zone of the site; hours of the day (E_t, profiles) are local. Tampa's."
     )
-    zone: str = Field("US-FLA-TEC", description="Grid zone / region id for live providers. Paper's site: Tampa Electric.")
+    zone: str = Field(
+        "US-FLA-TEC", description="Grid zone / region id for live providers. Paper's site: Tampa Electric."
+    )
     api_token: str | None = Field(None, description="Token for Electricity Maps (auth-token header).")
     api_username: str | None = Field(None, description="WattTime user name.")
     api_password: str | None = Field(None, description="WattTime password.")
@@ -172,7 +182,9 @@ class AutoscalerSettings(_Section):
 
 
 class ProfilerSettings(_Section):
-    powercap_root: Path = Field(Path("/sys/class/powercap"), description="powercap sysfs root (configurable for tests).")
+    powercap_root: Path = Field(
+        Path("/sys/class/powercap"), description="powercap sysfs root (configurable for tests)."
+    )
     settle_s: float = Field(10.0, ge=0, description="Time to let power settle at a level before sampling, s.")
     sample_interval_s: float = Field(
         2.0, gt=0, description="Energy sampling interval, s: well inside the RAPL wrap period (minutes on AMD)."
@@ -185,7 +197,11 @@ class CasaSettings(BaseSettings):
     """Everything casa-sched can be configured with."""
 
     model_config = SettingsConfigDict(
-        env_prefix="CASA_", env_nested_delimiter="__", extra="forbid", frozen=True, nested_model_default_partial_update=True
+        env_prefix="CASA_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        nested_model_default_partial_update=True,
     )
 
     cluster: ClusterSettings = ClusterSettings()

@@ -19,7 +19,9 @@ def power() -> None:
     console = Console()
     a, b, c, d, e = curve.coeffs
     console.print(f"[bold]{curve.source}[/bold]")
-    console.print(f"P(U) = {a:.6e}·U^4 + {b:.6e}·U^3 + {c:.6e}·U^2 + {d:.6e}·U + {e:.4f}  W  (U in cores, 0..{curve.cores})")
+    console.print(
+        f"P(U) = {a:.6e}·U^4 + {b:.6e}·U^3 + {c:.6e}·U^2 + {d:.6e}·U + {e:.4f}  W  (U in cores, 0..{curve.cores})"
+    )
     table = Table("busy cores", "load %", "SPECpower-derived W", "fitted W", "error W", "error %")
     for p in report.points:
         table.add_row(

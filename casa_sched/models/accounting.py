@@ -63,9 +63,7 @@ class Accounting:
 ZERO = Accounting(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
-def energy_by_hour_j(
-    times_s: npt.ArrayLike, power_w: npt.ArrayLike, start_s: float, hours: int
-) -> FloatArray:
+def energy_by_hour_j(times_s: npt.ArrayLike, power_w: npt.ArrayLike, start_s: float, hours: int) -> FloatArray:
     """Integrate a piecewise-constant power timeline into hourly energy (J).
 
     ``power_w[i]`` holds on ``[times_s[i], times_s[i+1])``; the last value holds until the end

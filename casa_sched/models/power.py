@@ -241,7 +241,9 @@ def default_node_points() -> tuple[tuple[float, float], ...]:
     out = []
     for i, w in enumerate(DL345_7763_CURVE_W):
         shape = (w - idle) / (full - idle)
-        out.append((EPYC_7713_2S_CORES * i / 10.0, EPYC_7713_2S_IDLE_W + shape * (EPYC_7713_2S_FULL_W - EPYC_7713_2S_IDLE_W)))
+        out.append(
+            (EPYC_7713_2S_CORES * i / 10.0, EPYC_7713_2S_IDLE_W + shape * (EPYC_7713_2S_FULL_W - EPYC_7713_2S_IDLE_W))
+        )
     return tuple(out)
 
 

@@ -44,7 +44,9 @@ def test_plan_queries_and_moves():
         pytest.param("{", "not valid JSON", id="broken"),
         pytest.param('{"version": 2, "epoch": 0, "containers": {}}', "unsupported plan version", id="version"),
         pytest.param('{"version": 1, "epoch": 0, "containers": {"f": [{"node": "n"}]}}', "invalid plan", id="no-size"),
-        pytest.param('{"version": 1, "epoch": 0, "containers": {"f": [{"node": "n", "size": 0}]}}', "size must be", id="size0"),
+        pytest.param(
+            '{"version": 1, "epoch": 0, "containers": {"f": [{"node": "n", "size": 0}]}}', "size must be", id="size0"
+        ),
     ],
 )
 def test_bad_plan_documents_are_refused_clearly(text, message):

@@ -55,9 +55,7 @@ def test_account_hours_follows_equations_3_to_5():
     # Total energy: 1.5 + 1.25 = 2.75 kWh. Carbon: 400·1.5 + 200·1.25 = 850 g.
     # Energy cost: 0.10·1.5 + 0.20·1.25 = 0.40 $. Cooling energy 0.75 kWh → water 2·0.75 = 1.5 L,
     # its carbon 1.5·0.5 = 0.75 g and cost 1.5·0.01 = 0.015 $.
-    result = account_hours(
-        [3.6e6, 3.6e6], [0.5, 0.25], [400.0, 200.0], [0.10, 0.20], WaterFactors(2.0, 0.5, 0.01)
-    )
+    result = account_hours([3.6e6, 3.6e6], [0.5, 0.25], [400.0, 200.0], [0.10, 0.20], WaterFactors(2.0, 0.5, 0.01))
     assert result.energy_kwh == pytest.approx(2.75)
     assert result.carbon_g == pytest.approx(850.0)
     assert result.energy_cost_usd == pytest.approx(0.40)

@@ -1,0 +1,484 @@
+"""Request-level FaaS cluster simulator: the "detailed simulation" of CASA §V.A / §VI.A.
+
+An explicit loop with named phases, deterministic for given inputs (arrival times are an input;
+their seed is set once, where they are generated). For each epoch:
+
+1. **apply plan** — match the plan's containers to the running ones per (function, node):
+   kept containers stay warm and are resized in place; new ones cold-start together, sharing
+   the node's link (eq. 8); removed ones shut down for ``shutdown_s`` at ``stopping_cores``.
+2. **on-demand starts** — a function with requests but no container (the forecast missed it,
+   or the plan chose none) gets one size-1 container, cold, at its next arrival, on the node
+   with the most unallocated cores, as a FaaS platform scaling from zero would; an unplanned
+   container idle for ``keepalive_s`` is removed again (scale to zero). With no free cores
+   anywhere the requests find no container and are dropped.
+3. **replay** — requests are replayed in autoscaling windows (``autoscale_interval_s``): FIFO
+   per function, earliest-free slot, deadline drops (eqs. 6-7, see :mod:`.kernel`); after each
+   window, functions that queued or dropped grow one container by one unit in place, busiest
+   first, on nodes with unallocated cores (paper §V.D: stop at 100 % of the node).
+4. **account** — per-node busy cores per second (+ container overheads) → P_i(U) (eq. 2) →
+   P_IT + cooling (eqs. 1, 3) → hourly energy → carbon, cost and water (eqs. 4-5).
+
+Dispatch policy: a central FIFO queue per function; a request takes the slot (one request's CPU
+share in a container) that is free earliest, and among free slots the one idle longest, which
+spreads load evenly over the function's containers. A request's start is fixed when it arrives,
+so capacity added later by autoscaling serves later arrivals, not the backlog (stated
+simplification). Idle overhead: a ready container burns ``idle_cores`` for as long as it is up
+(runtime + sidecar baseline), whether or not it is serving (stated simplification).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from casa_sched.models.accounting import Accounting, account_hours
+from casa_sched.models.coldstart import cold_start_s
+from casa_sched.models.slo import sl_ave
+from casa_sched.plan import Container, Plan
+from casa_sched.simulator.inputs import ClusterSpec, EpochRequests, HourlySignals, SimParams, SimulationError
+from casa_sched.simulator.kernel import heapify, replay
+from casa_sched.simulator.results import EpochResult, FunctionStats, SimulationResult
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass
+class _Container:
+    node: int
+    size: int
+    slot_ids: list[int]
+    ready_s: float
+    on_demand: bool = False
+    # (time, cores) allocation increments since the epoch began; closed at release or epoch end
+    alloc: list[tuple[float, float]] = field(default_factory=list)
+
+
+@dataclass
+class _FunctionState:
+    """Runtime state of one function's containers and request slots (mutable by design)."""
+
+    containers: list[_Container] = field(default_factory=list)
+    heap_t: FloatArray = field(default_factory=lambda: np.zeros(0))
+    heap_id: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    slot_node: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    n_slots: int = 0
+
+    def free_times(self) -> dict[int, float]:
+        return {int(self.heap_id[i]): float(self.heap_t[i]) for i in range(self.n_slots)}
+
+
+class Simulator:
+    """Replays epochs of requests on a simulated cluster under a plan per epoch."""
+
+    def __init__(self, cluster: ClusterSpec, params: SimParams, signals: HourlySignals, horizon_s: float) -> None:
+        if horizon_s <= 0:
+            raise SimulationError(f"horizon must be > 0 s, got {horizon_s}")
+        if signals.hours * 3600.0 < horizon_s:
+            raise SimulationError(f"signals cover {signals.hours} h but the simulation runs {horizon_s / 3600.0:.2f} h")
+        self.cluster = cluster
+        self.params = params
+        self.signals = signals
+        self.n_nodes = len(cluster.nodes)
+        self.n_bins = math.ceil(horizon_s)
+        shape = (self.n_nodes, self.n_bins + 1)
+        # Core-seconds per 1-s bin: direct amounts (acc) plus step changes (diff, cumulated later).
+        self.busy_acc = np.zeros(shape)
+        self.busy_diff = np.zeros(shape)
+        self.overhead_acc = np.zeros(shape)
+        self.overhead_diff = np.zeros(shape)
+        self.alloc_acc = np.zeros(shape)
+        self.alloc_diff = np.zeros(shape)
+        self.node_cores = np.array([n.cores for n in cluster.nodes], dtype=np.float64)
+        self.node_index = {n.name: i for i, n in enumerate(cluster.nodes)}
+        self.functions: dict[str, _FunctionState] = {}
+        self.asleep = np.zeros(self.n_nodes, dtype=bool)
+        self.awake_from = np.zeros(self.n_nodes)
+        self.epoch_t0 = 0.0
+        # image transfers in progress: (node, start_s, end_s, images), for eq. (8)'s shared link
+        self.transfers: list[tuple[int, float, float, int]] = []
+        self.epochs: list[EpochResult] = []
+
+    # ------------------------------------------------------------------------------------------
+    def run_epoch(self, plan: Plan, requests: EpochRequests) -> EpochResult:
+        """Simulate one epoch of ``requests`` under ``plan`` and return its results."""
+        p = self.params
+        t0 = requests.start_s
+        t1 = t0 + p.epoch_s
+        if t1 > self.n_bins + 1e-9:
+            raise SimulationError(f"epoch {requests.epoch} ends at {t1} s, beyond the horizon {self.n_bins} s")
+        self._check_feasible(plan)
+        self.epoch_t0 = t0
+        self.awake_from = self._wake_nodes(plan, t0)
+        cold = self._apply_plan(plan, t0, t1)
+        stats, grows, on_demand = self._replay(requests, t0, t1)
+        self._close_epoch(t0, t1)
+        account, load = self._account(t0, t1)
+        result = self._epoch_result(plan, requests, stats, account, load, cold, on_demand, grows)
+        self.epochs.append(result)
+        return result
+
+    def finish(self) -> SimulationResult:
+        """Totals over all simulated epochs, with requests still in flight at the horizon."""
+        in_flight = 0
+        end = float(self.n_bins)
+        for st in self.functions.values():
+            in_flight += int(np.count_nonzero(st.heap_t[: st.n_slots] > end))
+        return SimulationResult.of(tuple(self.epochs), in_flight_at_end=in_flight)
+
+    # -- phase 0: feasibility and node power states --------------------------------------------
+    def _check_feasible(self, plan: Plan) -> None:
+        allocated: dict[str, float] = {}
+        for cs in plan.containers.values():
+            for c in cs:
+                allocated[c.node] = allocated.get(c.node, 0.0) + c.size * self.params.base_cpu_cores
+        for node, cores in allocated.items():
+            idx = self.node_index.get(node)
+            if idx is None:
+                raise SimulationError(f"plan places containers on unknown node {node!r}")
+            if cores > self.node_cores[idx] + 1e-9:
+                raise SimulationError(f"plan allocates {cores:g} cores on {node}, which has {self.node_cores[idx]:g}")
+        for f, cs in plan.containers.items():
+            for c in cs:
+                if c.size > self.params.max_container_size:
+                    raise SimulationError(
+                        f"container of {f} has size {c.size} > max_container_size {self.params.max_container_size}"
+                    )
+
+    def _wake_nodes(self, plan: Plan, t0: float) -> FloatArray:
+        """When each node can start containers: now, or after waking if it slept (optional)."""
+        awake_from = np.full(self.n_nodes, t0)
+        if not self.cluster.sleep_empty_nodes:
+            return awake_from
+        used = {self.node_index[c.node] for cs in plan.containers.values() for c in cs}
+        for st in self.functions.values():
+            used.update(c.node for c in st.containers)
+        for i in range(self.n_nodes):
+            if i in used and self.asleep[i]:
+                awake_from[i] = t0 + self.cluster.wake_latency_s
+                self.asleep[i] = False
+        return awake_from
+
+    # -- phase 1: apply the plan ---------------------------------------------------------------
+    def _apply_plan(self, plan: Plan, t0: float, t1: float) -> int:
+        """Match planned containers to running ones per (function, node); returns cold starts."""
+        p = self.params
+        new_by_node: dict[int, list[tuple[str, int]]] = {}
+        next_state: dict[str, list[tuple[_Container | None, int, int]]] = {}
+        for f in sorted(set(self.functions) | set(plan.containers)):
+            old = self.functions.get(f, _FunctionState()).containers
+            if f not in plan.containers and all(c.on_demand for c in old):
+                continue  # unplanned on-demand containers live on until idle (scale to zero)
+            wanted = sorted(
+                ((self.node_index[c.node], c.size) for c in plan.containers_of(f)), key=lambda x: (x[0], -x[1])
+            )
+            by_node_old: dict[int, list[_Container]] = {}
+            for c in old:
+                by_node_old.setdefault(c.node, []).append(c)
+            entries: list[tuple[_Container | None, int, int]] = []
+            for node, size in wanted:
+                pool = by_node_old.get(node)
+                if pool:
+                    entries.append((pool.pop(0), node, size))  # kept: warm, resized in place
+                else:
+                    entries.append((None, node, size))
+                    new_by_node.setdefault(node, []).append((f, len(entries) - 1))
+            for pool in by_node_old.values():
+                for c in pool:  # removed: shuts down for shutdown_s
+                    self._add_overhead(c.node, t0, t0 + p.shutdown_s, p.stopping_cores)
+                    if p.utilisation == "allocated":
+                        self._add_alloc(c.node, t0, t0 + p.shutdown_s, c.size * p.base_cpu_cores)
+            next_state[f] = entries
+        ready_at: dict[tuple[str, int], float] = {}
+        cold = 0
+        for node, items in sorted(new_by_node.items()):
+            # eq. (8): every image starting on the node now shares its link
+            t_cold = cold_start_s(
+                len(items) * p.image_mb,
+                self.cluster.image_bandwidth_mb_per_s,
+                self.cluster.nodes[node].switch_hops,
+                self.cluster.switch_delay_s,
+            )
+            start = float(self.awake_from[node])
+            self.transfers.append((node, start, start + t_cold, len(items)))
+            for f, pos in items:
+                ready_at[(f, pos)] = start + t_cold
+                self._add_overhead(node, start, start + t_cold, p.starting_cores)
+                cold += 1
+        for f, entries in next_state.items():
+            free = self.functions.get(f, _FunctionState()).free_times()
+            st = _FunctionState()
+            slot_t: list[float] = []
+            slot_node: list[int] = []
+            for pos, (old_c, node, size) in enumerate(entries):
+                n_new = size * p.slots_per_unit
+                ids = list(range(len(slot_t), len(slot_t) + n_new))
+                if old_c is not None:
+                    carried = [max(free.get(s, t0), t0) for s in old_c.slot_ids][:n_new]
+                    slot_t.extend(carried + [t0] * (n_new - len(carried)))
+                    ready = t0
+                else:
+                    ready = ready_at[(f, pos)]
+                    slot_t.extend([ready] * n_new)
+                slot_node.extend([node] * n_new)
+                st.containers.append(_Container(node, size, ids, ready, alloc=[(t0, size * p.base_cpu_cores)]))
+            self._set_slots(st, slot_t, slot_node)
+            if st.containers:
+                self.functions[f] = st
+            else:
+                self.functions.pop(f, None)
+        return cold
+
+    # -- phase 2: on-demand cold starts for functions without containers ------------------------
+    def _start_on_demand(self, due: list[tuple[float, str]], t1: float) -> int:
+        """Scale from zero: one size-1 container, cold, at the function's next arrival (eq. 8)."""
+        p = self.params
+        started = 0
+        free = self.node_cores - self._allocated_cores()
+        for t, f in sorted(due):
+            node = int(np.argmax(free))
+            if free[node] < p.base_cpu_cores - 1e-9:
+                break  # cluster fully allocated: these requests find no container and are dropped
+            start = max(t, float(self.awake_from[node]))
+            sharing = sum(k for n, s, e, k in self.transfers if n == node and s <= start < e)
+            t_cold = cold_start_s(
+                (1 + sharing) * p.image_mb,
+                self.cluster.image_bandwidth_mb_per_s,
+                self.cluster.nodes[node].switch_hops,
+                self.cluster.switch_delay_s,
+            )
+            self.transfers.append((node, start, start + t_cold, 1))
+            ready = start + t_cold
+            container = _Container(
+                node, 1, list(range(p.slots_per_unit)), ready, on_demand=True, alloc=[(start, p.base_cpu_cores)]
+            )
+            st = _FunctionState(containers=[container])
+            self._set_slots(st, [ready] * p.slots_per_unit, [node] * p.slots_per_unit)
+            self.functions[f] = st
+            self._add_overhead(node, start, ready, p.starting_cores)
+            free[node] -= p.base_cpu_cores
+            started += 1
+        return started
+
+    def _release_idle_on_demand(self, t: float) -> None:
+        """Scale to zero: an unplanned container idle for ``keepalive_s`` is removed."""
+        p = self.params
+        for f in [f for f, st in self.functions.items() if st.containers and all(c.on_demand for c in st.containers)]:
+            st = self.functions[f]
+            if st.n_slots and float(st.heap_t[: st.n_slots].max()) + p.keepalive_s <= t:
+                for c in st.containers:
+                    self._close_container(c, t)
+                    self._add_overhead(c.node, t, t + p.shutdown_s, p.stopping_cores)
+                del self.functions[f]
+
+    # -- phase 3: replay requests, autoscaling between windows ---------------------------------
+    def _replay(self, requests: EpochRequests, t0: float, t1: float) -> tuple[dict[str, FunctionStats], int, int]:
+        p = self.params
+        n = len(requests.function_ids)
+        out = np.zeros((n, 4))
+        edges = np.append(np.arange(t0, t1, p.autoscale_interval_s), t1)
+        bounds = [np.searchsorted(arr, edges, side="left") for arr in requests.arrivals_s]
+        empty = _FunctionState()
+        grows = on_demand = 0
+        for w in range(edges.size - 1):
+            due = [
+                (float(requests.arrivals_s[i][bounds[i][w]]), f)
+                for i, f in enumerate(requests.function_ids)
+                if bounds[i][w + 1] > bounds[i][w] and f not in self.functions
+            ]
+            if due:
+                on_demand += self._start_on_demand(due, t1)
+            saturated: list[tuple[int, int]] = []
+            for i in range(n):
+                lo, hi = int(bounds[i][w]), int(bounds[i][w + 1])
+                if hi == lo:
+                    continue
+                st = self.functions.get(requests.function_ids[i], empty)
+                before_drop, before_wait = out[i, 1], out[i, 3]
+                replay(
+                    requests.arrivals_s[i][lo:hi],
+                    float(requests.t_ave_s[i]),
+                    p.laxity,
+                    st.heap_t,
+                    st.heap_id,
+                    st.n_slots,
+                    st.slot_node,
+                    p.request_cpu_cores,
+                    self.busy_acc,
+                    self.busy_diff,
+                    self.n_bins,
+                    out[i],
+                )
+                if p.autoscale and st.n_slots and (out[i, 1] > before_drop or out[i, 3] > before_wait):
+                    saturated.append((hi - lo, i))
+            t_next = float(edges[w + 1])
+            if saturated:
+                grows += self._autoscale(saturated, requests, t_next, t1)
+            self._release_idle_on_demand(t_next)
+        stats = {
+            f: FunctionStats(
+                requests=int(requests.arrivals_s[i].size),
+                served=int(out[i, 0]),
+                dropped=int(out[i, 1]),
+                wait_s_total=float(out[i, 2]),
+                waited=int(out[i, 3]),
+            )
+            for i, f in enumerate(requests.function_ids)
+        }
+        return stats, grows, on_demand
+
+    def _autoscale(self, saturated: list[tuple[int, int]], requests: EpochRequests, t: float, t1: float) -> int:
+        """Paper §V.D: grow saturated functions' containers by one unit, busiest first."""
+        p = self.params
+        if t >= t1:
+            return 0
+        grows = 0
+        free = self.node_cores - self._allocated_cores()
+        for _, i in sorted(saturated, key=lambda x: (-x[0], x[1])):
+            st = self.functions.get(requests.function_ids[i])
+            if st is None:
+                continue
+            candidates = [
+                c for c in st.containers if c.size < p.max_container_size and free[c.node] >= p.base_cpu_cores - 1e-9
+            ]
+            if not candidates:
+                continue
+            c = max(candidates, key=lambda c: (free[c.node], -c.node))
+            c.size += 1
+            c.alloc.append((t, p.base_cpu_cores))
+            free[c.node] -= p.base_cpu_cores
+            new_ids = list(range(st.slot_node.size, st.slot_node.size + p.slots_per_unit))
+            c.slot_ids.extend(new_ids)
+            st.heap_t = np.concatenate([st.heap_t[: st.n_slots], np.full(p.slots_per_unit, t)])
+            st.heap_id = np.concatenate([st.heap_id[: st.n_slots], np.array(new_ids, dtype=np.int64)])
+            st.slot_node = np.concatenate([st.slot_node, np.full(p.slots_per_unit, c.node, dtype=np.int64)])
+            st.n_slots = st.heap_t.size
+            heapify(st.heap_t, st.heap_id, st.n_slots)
+            grows += 1
+        return grows
+
+    # -- phase 4: overheads, power and accounting ----------------------------------------------
+    def _close_container(self, c: _Container, t: float) -> None:
+        """Book a container's idle baseline and allocation from the epoch's start (or its own) to ``t``."""
+        p = self.params
+        start = self.epoch_t0
+        if p.idle_cores > 0:
+            self._add_overhead(c.node, max(start, min(c.ready_s, t)), t, p.idle_cores)
+        if p.utilisation == "allocated":
+            for since, cores in c.alloc:
+                self._add_alloc(c.node, max(since, start), t, cores)
+
+    def _close_epoch(self, t0: float, t1: float) -> None:
+        for st in self.functions.values():
+            for c in st.containers:
+                self._close_container(c, t1)
+                c.alloc = [(t1, c.size * self.params.base_cpu_cores)]
+        self.transfers = [tr for tr in self.transfers if tr[2] > t1]
+
+    def _account(self, t0: float, t1: float) -> tuple[Accounting, float]:
+        b0, b1 = int(t0), math.ceil(t1)
+        if self.params.utilisation == "allocated":
+            cores = self._window(self.alloc_acc, self.alloc_diff, b0, b1)
+        else:
+            cores = self._window(self.busy_acc, self.busy_diff, b0, b1)
+            cores += self._window(self.overhead_acc, self.overhead_diff, b0, b1)
+        cores = np.minimum(cores, self.node_cores[:, None])
+        power = np.empty_like(cores)
+        for i, node in enumerate(self.cluster.nodes):
+            power[i] = node.curve.power_w_array(cores[i])
+        if self.cluster.sleep_empty_nodes:
+            used = {c.node for st in self.functions.values() for c in st.containers}
+            for i in range(self.n_nodes):
+                if i not in used and not np.any(cores[i] > 0):
+                    power[i] = self.cluster.sleep_power_w
+                    self.asleep[i] = True
+        it_w = power.sum(axis=0) + self.cluster.storage_power_w + self.cluster.network_power_w
+        hours = (np.arange(b0, b1) // 3600).astype(np.int64)
+        h_lo, h_hi = int(hours[0]), int(hours[-1]) + 1
+        energy_j = np.bincount(hours - h_lo, weights=it_w, minlength=h_hi - h_lo)  # 1-s bins: W·s = J
+        sig = self.signals
+        account = account_hours(
+            energy_j,
+            sig.cooling_factor[h_lo:h_hi],
+            sig.ci_g_per_kwh[h_lo:h_hi],
+            sig.price_usd_per_kwh[h_lo:h_hi],
+            sig.water,
+        )
+        load = float(np.mean(cores / self.node_cores[:, None]))
+        return account, load
+
+    def _window(self, acc: FloatArray, diff: FloatArray, b0: int, b1: int) -> FloatArray:
+        # cumsum of the step changes from time 0, so steps begun in earlier epochs carry over
+        return np.asarray(acc[:, b0:b1] + np.cumsum(diff[:, :b1], axis=1)[:, b0:b1], dtype=np.float64)
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _set_slots(self, st: _FunctionState, times: list[float], nodes: list[int]) -> None:
+        st.heap_t = np.array(times, dtype=np.float64)
+        st.heap_id = np.arange(len(times), dtype=np.int64)
+        st.slot_node = np.array(nodes, dtype=np.int64)
+        st.n_slots = len(times)
+        # Interleave containers' slots in the idle-longest order so light load spreads evenly.
+        heapify(st.heap_t, st.heap_id, st.n_slots)
+
+    def _allocated_cores(self) -> FloatArray:
+        out = np.zeros(self.n_nodes)
+        for st in self.functions.values():
+            for c in st.containers:
+                out[c.node] += c.size * self.params.base_cpu_cores
+        return out
+
+    def _add_interval(self, acc: FloatArray, diff: FloatArray, node: int, s: float, e: float, cores: float) -> None:
+        s, e = max(s, 0.0), min(e, float(self.n_bins))
+        if e <= s or cores == 0:
+            return
+        b0, b1 = int(s), int(e)
+        if b0 == b1:
+            acc[node, b0] += cores * (e - s)
+            return
+        acc[node, b0] += cores * (b0 + 1 - s)
+        diff[node, b0 + 1] += cores
+        diff[node, b1] -= cores
+        if b1 < self.n_bins:
+            acc[node, b1] += cores * (e - b1)
+
+    def _add_overhead(self, node: int, s: float, e: float, cores: float) -> None:
+        self._add_interval(self.overhead_acc, self.overhead_diff, node, s, e, cores)
+
+    def _add_alloc(self, node: int, s: float, e: float, cores: float) -> None:
+        self._add_interval(self.alloc_acc, self.alloc_diff, node, s, e, cores)
+
+    def _epoch_result(
+        self,
+        plan: Plan,
+        requests: EpochRequests,
+        stats: dict[str, FunctionStats],
+        account: Accounting,
+        load: float,
+        cold: int,
+        on_demand: int,
+        grows: int,
+    ) -> EpochResult:
+        active = {f: s for f, s in stats.items() if s.requests > 0}
+        return EpochResult(
+            epoch=requests.epoch,
+            requests=sum(s.requests for s in active.values()),
+            served=sum(s.served for s in active.values()),
+            dropped=sum(s.dropped for s in active.values()),
+            slo_violation_rate=sl_ave([s.dropped for s in active.values()], [s.requests for s in active.values()]),
+            functions=active,
+            accounting=account,
+            load=load,
+            cold_starts=cold + on_demand,
+            on_demand_starts=on_demand,
+            autoscale_grows=grows,
+            containers=sum(len(st.containers) for st in self.functions.values()),
+            planned_containers=plan.container_count(),
+        )
+
+
+def plan_from_mapping(epoch: int, containers: dict[str, list[tuple[str, int]]]) -> Plan:
+    """Convenience for tests and tools: ``{"f": [("node-0", 2)]}`` → :class:`Plan`."""
+    return Plan(epoch=epoch, containers={f: tuple(Container(n, k) for n, k in cs) for f, cs in containers.items()})
