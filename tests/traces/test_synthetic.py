@@ -1,0 +1,72 @@
+"""The synthetic default: its embedded constants match the real sample, and it looks like it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from casa_sched.traces import AzureTrace, SyntheticParams, synthetic_workload, workload_statistics
+from casa_sched.traces import synthetic as syn
+
+
+def test_embedded_constants_match_the_real_sample(sample_trace: AzureTrace) -> None:
+    s = workload_statistics(sample_trace.workload)
+    assert s.total_invocations == syn.SAMPLE_TOTAL_INVOCATIONS
+    assert (s.n_functions, s.n_minutes) == (syn.SAMPLE_N_FUNCTIONS, syn.SAMPLE_N_MINUTES)
+    assert s.head_totals == syn.HEAD_TOTALS
+    for got, want in (
+        (s.body_log10_total_quantiles, syn.BODY_LOG10_TOTAL_QUANTILES),
+        (s.log10_t_ave_ms_quantiles, syn.LOG10_T_AVE_MS_QUANTILES),
+        (s.log10_memory_mb_quantiles, syn.LOG10_MEMORY_MB_QUANTILES),
+    ):
+        np.testing.assert_allclose(got, want, atol=1e-3)
+    assert s.trigger_counts == dict(syn.TRIGGER_COUNTS)
+    assert s.rank_corr_total_t_ave == pytest.approx(syn.RANK_CORR_TOTAL_T_AVE, abs=1e-3)
+    assert s.burst_cv == pytest.approx(syn.BURST_CV, abs=1e-3)
+    assert s.mean_busy_cores == pytest.approx(syn.SAMPLE_MEAN_BUSY_CORES, abs=1e-2)
+    assert s.peak_busy_cores == pytest.approx(syn.SAMPLE_PEAK_BUSY_CORES, abs=1e-2)
+    assert s.active_per_epoch == pytest.approx(syn.SAMPLE_ACTIVE_PER_EPOCH, abs=0.01)
+    assert s.minute_total_cv == pytest.approx(syn.SAMPLE_MINUTE_TOTAL_CV, abs=1e-3)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_default_looks_like_the_sample(seed: int) -> None:
+    w = synthetic_workload(seed=seed)
+    s = workload_statistics(w)
+    assert (w.n_functions, w.n_minutes, w.start_minute) == (500, 480, 480)
+    # ~3.04 M invocations; the giant head function's noise is ±1-2 %
+    assert s.total_invocations == pytest.approx(3_037_902, rel=0.03)
+    # DESIGN §3: ≈ 53 busy cores at R = 1 (calibrated in expectation to within 1 %, then Poisson noise)
+    assert s.mean_busy_cores == pytest.approx(53.2, rel=0.03)
+    # active per epoch: sample 268..344 (mean 296); the synthetic one, without the sample's on/off
+    # clumping of sparse functions, runs ~9 % higher but stays inside the sample's range
+    lo, mean, hi = s.active_per_epoch
+    assert 268 <= lo <= hi <= 344
+    assert mean == pytest.approx(296.2, rel=0.12)
+    p10, p50, p90, p99 = s.t_ave_ms_p10_p50_p90_p99
+    assert p10 == pytest.approx(21, rel=0.1)
+    assert p50 == pytest.approx(561, rel=0.1)
+    assert p90 == pytest.approx(12_035, rel=0.1)
+    assert p99 == pytest.approx(115_150, rel=0.15)
+    assert s.trigger_counts == dict(syn.TRIGGER_COUNTS)
+    assert s.rank_corr_total_t_ave == pytest.approx(syn.RANK_CORR_TOTAL_T_AVE, abs=0.1)
+    assert s.burst_cv == pytest.approx(syn.BURST_CV, abs=0.05)
+    mem_p50 = float(np.median(w.memory_mb))
+    assert mem_p50 == pytest.approx(57.5, rel=0.1)
+
+
+def test_seeded_and_deterministic() -> None:
+    a, b, c = synthetic_workload(seed=7), synthetic_workload(seed=7), synthetic_workload(seed=8)
+    assert np.array_equal(a.counts, b.counts)
+    assert np.array_equal(a.t_ave_s, b.t_ave_s)
+    assert a.triggers == b.triggers
+    assert not np.array_equal(a.counts, c.counts)
+
+
+def test_other_sizes() -> None:
+    w = synthetic_workload(SyntheticParams(n_functions=40, n_minutes=60, start_minute=0,
+                                           total_invocations=10_000, mean_busy_cores=None), seed=1)
+    assert w.counts.shape == (40, 60)
+    assert w.total_invocations == pytest.approx(10_000, rel=0.3)
+    with pytest.raises(ValueError, match="n_minutes"):
+        SyntheticParams(n_minutes=2000)
