@@ -83,36 +83,43 @@ say "context '${context:-?}', server $server_version"
 # -- what to apply -----------------------------------------------------------------------------
 work=$(mktemp -d "${TMPDIR:-/tmp}/casa-deploy.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-base="$manifests"
-[ $second_scheduler -eq 1 ] && base="$manifests/second-scheduler"
 [ -n "$scheduler_image" ] || scheduler_image="registry.k8s.io/kube-scheduler:${server_version%%[-+]*}"
-# A throw-away overlay carries the image choices (kubectl's built-in kustomize, no extra tool).
-{
-  echo "apiVersion: kustomize.config.k8s.io/v1beta1"
-  echo "kind: Kustomization"
-  echo "resources:"
-  echo "  - $base"
-  echo "images:"
-  if [ -n "$image" ]; then
-    echo "  - name: ghcr.io/casa-sched/casa-sched"
-    echo "    newName: ${image%:*}"
-    [[ $image == *:* && ${image##*:} != */* ]] && echo "    newTag: ${image##*:}"
-  fi
-  echo "  - name: registry.k8s.io/kube-scheduler"
-  echo "    newName: ${scheduler_image%:*}"
-  echo "    newTag: ${scheduler_image##*:}"
-} > "$work/kustomization.yaml"
-kc kustomize "$work" > "$work/rendered.yaml" 2> "$work/kustomize.err" \
-  || die "kustomize failed:"$'\n'"$(cat "$work/kustomize.err")"
+# Throw-away overlays carry the image choices (kubectl's built-in kustomize, no extra tool).
+render() {  # render DIR OUT: kustomize DIR with the chosen images
+  local dir=$1 out=$2 overlay
+  overlay=$(mktemp -d "$work/overlay.XXXXXX")
+  {
+    echo "apiVersion: kustomize.config.k8s.io/v1beta1"
+    echo "kind: Kustomization"
+    echo "resources:"
+    # kustomize wants a relative path to a base.
+    echo "  - $(realpath --relative-to="$overlay" "$dir")"
+    echo "images:"
+    if [ -n "$image" ]; then
+      echo "  - name: ghcr.io/casa-sched/casa-sched"
+      echo "    newName: ${image%:*}"
+      [[ $image == *:* && ${image##*:} != */* ]] && echo "    newTag: ${image##*:}"
+    fi
+    echo "  - name: registry.k8s.io/kube-scheduler"
+    echo "    newName: ${scheduler_image%:*}"
+    echo "    newTag: ${scheduler_image##*:}"
+  } > "$overlay/kustomization.yaml"
+  kc kustomize "$overlay" > "$out" 2> "$work/kustomize.err" \
+    || die "kustomize $dir failed:"$'\n'"$(cat "$work/kustomize.err")"
+}
+render "$manifests" "$work/rendered.yaml"
+render "$manifests/second-scheduler" "$work/second-scheduler.yaml"
+if [ $second_scheduler -eq 1 ]; then
+  { echo "---"; cat "$work/second-scheduler.yaml"; } >> "$work/rendered.yaml"
+fi
 
 # -- uninstall ---------------------------------------------------------------------------------
 if [ $uninstall -eq 1 ]; then
   flags=(--ignore-not-found --wait=false)
   [ $dry_run -eq 1 ] && flags+=(--dry-run=server)
-  # Everything deploy.sh installs, plus the second scheduler's objects and the plan ConfigMap
-  # the autoscaler writes (the namespace deletion takes that along anyway).
-  kc kustomize "$manifests/second-scheduler" > "$work/all.yaml"
-  kc delete "${flags[@]}" -f "$work/all.yaml" >&2 || die "kubectl delete failed"
+  # The plan ConfigMap the autoscaler wrote goes with the namespace. Everything either variant installs (deleting what is absent is fine), the add-on first.
+  kc delete "${flags[@]}" -f "$work/second-scheduler.yaml" >&2 || die "kubectl delete failed"
+  kc delete "${flags[@]}" -f "$work/rendered.yaml" >&2 || die "kubectl delete failed"
   say "uninstalled$([ $dry_run -eq 1 ] && echo ' (dry run: nothing changed)')"
   exit 0
 fi

@@ -135,3 +135,18 @@ def casa_extender(k8s_control_plane: ControlPlane, tmp_path: Path) -> Iterator[P
         yield proc
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="module")
+def fresh_control_plane(tmp_path_factory: pytest.TempPathFactory, k8s_bin_dir: Path) -> Iterator[ControlPlane]:
+    """A separate, empty plane per test module (apiserver + controller-manager, no scheduler),
+    for tests that install cluster-wide objects (manifests, deploy.sh) or need a pristine API."""
+    workdir = tmp_path_factory.mktemp("k8s-fresh")
+    try:
+        cp = ControlPlane.start(workdir, bin_dir=k8s_bin_dir, scheduler=False)
+    except HarnessError as exc:
+        pytest.fail(f"local control plane did not start: {exc}")
+    try:
+        yield cp
+    finally:
+        cp.stop()
