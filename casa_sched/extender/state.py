@@ -1,0 +1,269 @@
+"""The extender's live view: plan, nodes, bound pods and *assumed* placements. Thread-safe.
+
+Watch threads (pods, nodes, plan) write through :meth:`ExtenderState.replace_pods` etc.; the
+request path reads under the same lock for well under a millisecond.
+
+**Assumed placements.** kube-scheduler calls the extender's filter (and prioritize) *before* it
+binds the pod, and the pod watch reports the binding only afterwards. Without help, two pods of
+one function scheduled back to back would both see the last free planned slot. So the extender
+keeps an *assumption* per function pod it has answered for, keyed by pod UID:
+
+- filter that leaves exactly one node: kube-scheduler skips scoring and binds to that node, so
+  the pod is assumed there;
+- prioritize: the pod is assumed on the node with the highest extender score. The scheduler adds
+  ``score × weight × 10`` to its plugin scores, so with the shipped weight (5) one extender point
+  outweighs most plugin differences, but the final pick can differ; the error is bounded by the
+  next point;
+- a new filter/prioritize call for the same UID (a retry) first drops the previous assumption;
+- the assumption ends as soon as the pod watch shows the pod bound (its real node then counts)
+  or deleted, or after ``assume_ttl_s`` (default 30 s, far above the usual bind latency of
+  milliseconds; long enough to cover a slow API server, short enough that a failed binding frees
+  its slot quickly).
+
+This is the extender-side analogue of the scheduler cache's own "assumed pods". It is
+per-process state: run one extender replica (the manifests do).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from casa_sched.kube.objects import NodeInfo, ObjectError, PodInfo, parse_node, parse_pod
+from casa_sched.models.power import DEFAULT_NODE_CURVE, PowerCurve, PowerModelError
+from casa_sched.plan import Plan
+
+PlanStatus = Literal["ok", "missing", "invalid"]
+_CURVE_CACHE_MAX = 4096
+
+
+@dataclass(frozen=True)
+class PlanView:
+    """A plan precomputed for the hot path: planned containers per function per node."""
+
+    plan: Plan
+    slots: dict[str, dict[str, int]]
+    ci_g_per_kwh: float  # NaN when the plan does not say; ranking then uses power slope alone
+    stale_after_unix_s: float  # past this wall-clock instant the plan is stale
+
+    @classmethod
+    def build(cls, plan: Plan, loaded_at_unix_s: float, stale_after_s: float) -> PlanView:
+        # Epoch start, else the time we loaded it (a plan without a start cannot be dated).
+        start = plan.epoch_start.timestamp() if plan.epoch_start is not None else loaded_at_unix_s
+        return cls(
+            plan=plan,
+            slots={f: plan.slots_by_node(f) for f in plan.functions},
+            ci_g_per_kwh=plan.inputs.ci_g_per_kwh,
+            stale_after_unix_s=start + plan.epoch_length_s + stale_after_s,
+        )
+
+
+@dataclass
+class NodeUsage:
+    """Requests and function pods counted on one node (bound + assumed)."""
+
+    cpu_cores: float = 0.0
+    memory_bytes: float = 0.0
+    functions: dict[str, int] = field(default_factory=dict)
+
+    def add(self, pod: PodInfo, sign: int) -> None:
+        self.cpu_cores += sign * pod.cpu_cores
+        self.memory_bytes += sign * pod.memory_bytes
+        if pod.function is not None and not pod.terminating:
+            n = self.functions.get(pod.function, 0) + sign
+            if n:
+                self.functions[pod.function] = n
+            else:
+                self.functions.pop(pod.function, None)
+
+
+@dataclass
+class _Assumed:
+    pod: PodInfo
+    node: str
+    expires_at: float
+
+
+class ExtenderState:
+    """Everything a decision reads. All public methods take the lock; ``lock`` is exposed for
+    the decision code, which reads several structures consistently."""
+
+    def __init__(
+        self,
+        *,
+        plan_stale_after_s: float = 1800.0,
+        assume_ttl_s: float = 30.0,
+        clock: Callable[[], float] = time.time,
+        on_plan: Callable[[Plan | None, PlanStatus], None] | None = None,
+    ) -> None:
+        self.lock = threading.Lock()
+        self.clock = clock
+        self.plan_stale_after_s = plan_stale_after_s
+        self.assume_ttl_s = assume_ttl_s
+        self._on_plan = on_plan
+        self.plan_view: PlanView | None = None
+        self.plan_status: PlanStatus = "missing"
+        self.plan_detail = "no plan loaded yet"
+        self.nodes: dict[str, NodeInfo] = {}
+        self.pods: dict[str, PodInfo] = {}  # bound pods (have a node), by key
+        self.usage: dict[str, NodeUsage] = {}
+        self.assumed: dict[str, _Assumed] = {}  # insertion order == expiry order (constant TTL)
+        self._curves: dict[str, PowerCurve] = {}
+
+    # -- plan --------------------------------------------------------------------------------
+    def set_plan(self, plan: Plan | None, status: PlanStatus, detail: str) -> None:
+        view = PlanView.build(plan, self.clock(), self.plan_stale_after_s) if plan is not None else None
+        with self.lock:
+            self.plan_view = view
+            self.plan_status = status if plan is not None or status != "ok" else "missing"
+            self.plan_detail = detail
+        if self._on_plan is not None:
+            self._on_plan(plan, self.plan_status)
+
+    # -- pods (watch) ------------------------------------------------------------------------
+    def _usage(self, node: str) -> NodeUsage:
+        u = self.usage.get(node)
+        if u is None:
+            u = self.usage[node] = NodeUsage()
+        return u
+
+    def _unbind(self, key: str) -> None:
+        old = self.pods.pop(key, None)
+        if old is not None and old.node_name is not None:
+            self._usage(old.node_name).add(old, -1)
+
+    def _unassume(self, key: str) -> None:
+        a = self.assumed.pop(key, None)
+        if a is not None:
+            self._usage(a.node).add(a.pod, -1)
+
+    def _upsert_pod(self, pod: PodInfo) -> None:
+        self._unbind(pod.key)
+        if pod.node_name is None:
+            return  # pending: counted only through an assumption
+        self._unassume(pod.key)  # the real binding replaces the guess
+        if pod.terminal:
+            return  # finished pods hold no resources and no slot
+        self.pods[pod.key] = pod
+        self._usage(pod.node_name).add(pod, +1)
+
+    def replace_pods(self, items: list[dict[str, Any]]) -> None:
+        parsed = [p for p in (_try(parse_pod, o) for o in items) if p is not None]
+        with self.lock:
+            self.pods.clear()
+            self.usage.clear()
+            assumed, self.assumed = self.assumed, {}
+            for p in parsed:
+                self._upsert_pod(p)
+            for key, a in assumed.items():  # keep assumptions the list does not show bound yet
+                if key not in self.pods:
+                    self.assumed[key] = a
+                    self._usage(a.node).add(a.pod, +1)
+
+    def apply_pod(self, event_type: str, obj: dict[str, Any]) -> None:
+        pod = _try(parse_pod, obj)
+        if pod is None:
+            return
+        with self.lock:
+            if event_type == "DELETED":
+                self._unbind(pod.key)
+                self._unassume(pod.key)
+            else:
+                self._upsert_pod(pod)
+
+    # -- nodes (watch) -----------------------------------------------------------------------
+    def replace_nodes(self, items: list[dict[str, Any]]) -> None:
+        parsed = {n.name: n for n in (_try(parse_node, o) for o in items) if n is not None}
+        with self.lock:
+            self.nodes = parsed
+
+    def apply_node(self, event_type: str, obj: dict[str, Any]) -> None:
+        node = _try(parse_node, obj)
+        if node is None:
+            return
+        with self.lock:
+            if event_type == "DELETED":
+                self.nodes.pop(node.name, None)
+            else:
+                self.nodes[node.name] = node
+
+    # -- assumptions (request path; caller holds the lock) -----------------------------------
+    def expire_assumed_locked(self, now: float) -> None:
+        while self.assumed:
+            key, a = next(iter(self.assumed.items()))
+            if a.expires_at > now:
+                return
+            self._unassume(key)
+
+    def forget_locked(self, key: str) -> None:
+        self._unassume(key)
+
+    def assume_locked(self, pod: PodInfo, node: str, now: float) -> None:
+        if pod.key in self.pods:
+            return  # already bound: the watch counts it
+        self._unassume(pod.key)
+        self.assumed[pod.key] = _Assumed(pod=pod, node=node, expires_at=now + self.assume_ttl_s)
+        self._usage(node).add(pod, +1)
+
+    # -- power curves ------------------------------------------------------------------------
+    def curve_for(self, node: NodeInfo | None) -> PowerCurve:
+        """The node's published power curve, or the default node's when absent or unusable."""
+        text = node.power_model if node is not None else None
+        if not text:
+            return DEFAULT_NODE_CURVE
+        curve = self._curves.get(text)
+        if curve is None:
+            try:
+                curve = PowerCurve.from_json(text)
+            except PowerModelError:
+                curve = DEFAULT_NODE_CURVE
+            if len(self._curves) >= _CURVE_CACHE_MAX:
+                self._curves.clear()
+            self._curves[text] = curve
+        return curve
+
+    # -- small read-only helpers ---------------------------------------------------------------
+    def plan_is_stale(self, now: float) -> bool:
+        v = self.plan_view
+        return v is not None and now > v.stale_after_unix_s
+
+
+class PodStore:
+    """Reflector store adapter for pods."""
+
+    def __init__(self, state: ExtenderState) -> None:
+        self._s = state
+
+    def replace(self, items: list[dict[str, Any]]) -> None:
+        self._s.replace_pods(items)
+
+    def apply(self, event_type: str, obj: dict[str, Any]) -> None:
+        self._s.apply_pod(event_type, obj)
+
+
+class NodeStore:
+    """Reflector store adapter for nodes."""
+
+    def __init__(self, state: ExtenderState) -> None:
+        self._s = state
+
+    def replace(self, items: list[dict[str, Any]]) -> None:
+        self._s.replace_nodes(items)
+
+    def apply(self, event_type: str, obj: dict[str, Any]) -> None:
+        self._s.apply_node(event_type, obj)
+
+
+def _try(parse: Callable[[Any], Any], obj: Any) -> Any:
+    try:
+        return parse(obj)
+    except ObjectError:
+        return None
+
+
+def finite_or(value: float, default: float) -> float:
+    return value if math.isfinite(value) else default

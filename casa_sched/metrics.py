@@ -1,0 +1,125 @@
+"""Every Prometheus metric casa-sched exports, declared once (DESIGN §6, STYLE §10).
+
+Names carry their unit (``_total``, ``_seconds``, ``_watts``, ``_ratio``, ``_grams``, ``_joules``,
+``_dollars``) and every metric has a fixed label set, listed here and nowhere else. Components
+never call ``prometheus_client`` constructors themselves: they instantiate :class:`CasaMetrics`
+once per process (or per test, which gives each test its own registry and avoids the
+"Duplicated timeseries" error of the global registry) and use its attributes.
+
+Components only touch the metrics they own; the others simply stay at zero / absent in that
+process. Metrics whose value is a physical quantity (carbon, energy, cost, power) are written by
+the autoscaler's accounting loop; the extender owns the ``casa_extender_*`` family and the plan
+gauges it can see.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["CONTENT_TYPE_LATEST", "EXTENDER_LATENCY_BUCKETS_S", "FAIL_OPEN_REASONS", "CasaMetrics"]
+
+# The scheduler's default extender timeout is 5 s and the manifests use 1 s; the target is a few
+# ms, so the buckets are dense below 25 ms and sparse up to the timeout.
+EXTENDER_LATENCY_BUCKETS_S: Final[tuple[float, ...]] = (
+    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+)  # fmt: skip
+PLAN_SOLVE_BUCKETS_S: Final[tuple[float, ...]] = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 180.0)
+
+# Why the extender answered "all nodes, neutral scores" instead of following the plan.
+FAIL_OPEN_REASONS: Final[tuple[str, ...]] = ("plan_missing", "plan_stale", "plan_invalid", "internal_error")
+
+
+class CasaMetrics:
+    """All casa-sched metrics, registered in one :class:`CollectorRegistry` of their own."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r = self.registry
+
+        # -- physical accounting (autoscaler; eqs. 1-5) ------------------------------------------
+        self.carbon_grams_total = Counter(
+            "casa_carbon_grams_total", "Operational carbon emitted by the cluster, gCO2eq (eq. 4).", registry=r
+        )
+        self.energy_joules_total = Counter(
+            "casa_energy_joules_total", "IT plus cooling energy used by the cluster, J (eqs. 1, 3).", registry=r
+        )
+        self.energy_cost_dollars_total = Counter(
+            "casa_energy_cost_dollars_total", "Electricity and water cost, USD (eq. 5).", registry=r
+        )
+        self.water_liters_total = Counter(
+            "casa_water_liters_total", "Cooling water evaporated, L (eq. 5, water term).", registry=r
+        )
+        self.node_power_watts = Gauge(
+            "casa_node_power_watts", "Modelled node power P_i(U_i), W (eq. 2).", ["node"], registry=r
+        )
+        self.carbon_intensity_grams_per_kwh = Gauge(
+            "casa_carbon_intensity_grams_per_kwh", "Carbon intensity CI_h in use, gCO2eq/kWh.", registry=r
+        )
+        self.energy_price_dollars_per_kwh = Gauge(
+            "casa_energy_price_dollars_per_kwh", "Electricity price EP_h in use, USD/kWh.", registry=r
+        )
+
+        # -- SLO (eqs. 6-7) -------------------------------------------------------------------------
+        self.slo_violation_ratio = Gauge(
+            "casa_slo_violation_ratio", "SL_f,e: violated over received requests in the last epoch.", ["function"], registry=r
+        )
+
+        # -- plan (autoscaler writes, extender mirrors what it acts on) -----------------------------
+        self.plan_containers = Gauge(
+            "casa_plan_containers", "Planned containers of a function on a node in the current plan.", ["function", "node"], registry=r
+        )
+        self.plan_epoch = Gauge("casa_plan_epoch", "Epoch number of the plan in use.", registry=r)
+        self.plan_solve_seconds = Histogram(
+            "casa_plan_solve_seconds", "Wall-clock time the planner took for one epoch, s.", buckets=PLAN_SOLVE_BUCKETS_S, registry=r
+        )
+        self.plan_stale_total = Counter(
+            "casa_plan_stale_total", "Decisions that found the current plan stale (older than plan_stale_after_s).", registry=r
+        )
+        self.plan_reloads_total = Counter(
+            "casa_plan_reloads_total", "Plan documents loaded, by outcome (ok | invalid | missing).", ["outcome"], registry=r
+        )
+
+        # -- extender (DESIGN §5) ---------------------------------------------------------------------
+        self.extender_request_seconds = Histogram(
+            "casa_extender_request_seconds",
+            "Time to answer one scheduler extender call, from body received to reply built, s.",
+            ["verb"],
+            buckets=EXTENDER_LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.extender_requests_total = Counter(
+            "casa_extender_requests_total", "Extender calls by verb and HTTP status code.", ["verb", "code"], registry=r
+        )
+        self.extender_fail_open_total = Counter(
+            "casa_extender_fail_open_total",
+            "Extender calls answered with all nodes and neutral scores, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.extender_assumed_pods = Gauge(
+            "casa_extender_assumed_pods", "Pods placed by the scheduler but not yet seen bound by the pod watch.", registry=r
+        )
+        self.watch_restarts_total = Counter(
+            "casa_watch_restarts_total",
+            "Kubernetes list/watch restarts by resource and reason (gone = 410 re-list, error, timeout).",
+            ["resource", "reason"],
+            registry=r,
+        )
+
+        # -- signals --------------------------------------------------------------------------------
+        self.signal_fallback_total = Counter(
+            "casa_signal_fallback_total",
+            "Signal reads that fell back (last value, profile) after a provider failure.",
+            ["signal", "reason"],
+            registry=r,
+        )
+
+        for reason in FAIL_OPEN_REASONS:  # export zeros so alerts can use rate() from the start
+            self.extender_fail_open_total.labels(reason=reason)
+
+    def exposition(self) -> bytes:
+        """The registry in Prometheus text format (for ``GET /metrics``)."""
+        return generate_latest(self.registry)
