@@ -11,8 +11,10 @@ Binaries come from ``KUBEBUILDER_ASSETS`` or the version cache filled by ``make 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import secrets
+import subprocess
 import sys
 import time
 import urllib.error
@@ -91,9 +93,19 @@ def k8s_nodes(k8s_control_plane: ControlPlane) -> Iterator[NodeFactory]:
             k8s_control_plane.delete_node(name)
 
 
+@functools.cache
 def _extender_missing_reason() -> str | None:
+    """Why ``casa extender`` cannot run here, or None. Checked once per session."""
     if importlib.util.find_spec("casa_sched.extender") is None:
         return ("casa_sched.extender does not exist yet (issue 6: `casa extender`); "
+                "the extender end-to-end tests cannot run without it")
+    casa = Path(sys.executable).parent / "casa"
+    res = subprocess.run([str(casa), "extender", "--help"], capture_output=True, text=True, timeout=60, check=False)
+    if res.returncode != 0:
+        words = [ln.strip(" │╭╰─╮╯") for ln in (res.stderr + res.stdout).splitlines()]
+        detail = "; ".join(w for w in words if any(ch.isalpha() for ch in w))[-300:]
+        return (f"`casa extender` is not available yet (issue 6; `casa extender --help` exited "
+                f"{res.returncode}: {detail}); "
                 "the extender end-to-end tests cannot run without it")
     return None
 
@@ -107,11 +119,13 @@ def _get_ok(url: str) -> bool:
 
 
 @pytest.fixture
-def casa_extender(k8s_control_plane: ControlPlane, tmp_path: Path) -> Iterator[Process]:
-    """``casa extender`` on the port the session's kube-scheduler calls, watching the local plane.
+def casa_extender(k8s_control_plane: ControlPlane, tmp_path: Path) -> Iterator[Callable[..., Process]]:
+    """Factory: ``casa_extender(*extra_args)`` starts ``casa extender`` on the port the session's
+    kube-scheduler calls, watching the local plane, and waits for ``/readyz``. Stopped after
+    the test. Publish the plan first: the extender loads it before it reports ready.
 
-    Skips loudly (with the reason in the ``-ra`` summary) only when the extender package does
-    not exist at all; any failure of an existing extender fails the test.
+    Skips loudly (reason in the ``-ra`` summary) only when the extender package does not exist
+    at all; any failure of an existing extender fails the test.
     """
     reason = _extender_missing_reason()
     if reason:
@@ -120,21 +134,28 @@ def casa_extender(k8s_control_plane: ControlPlane, tmp_path: Path) -> Iterator[P
     assert spec is not None, "the session scheduler has no extender configured"
     port = urlsplit(spec.url_prefix).port
     assert port is not None
-    casa = Path(sys.executable).parent / "casa"
-    argv = [str(casa), "extender", "--host", "127.0.0.1", "--port", str(port),
-            "--kubeconfig", str(k8s_control_plane.kubeconfig)]
-    proc = Process(f"casa-extender-{port}", argv, tmp_path, env=k8s_control_plane.env())
-    try:
-        deadline = time.monotonic() + 30
+    started: list[Process] = []
+
+    def start(*extra_args: str, timeout_s: float = 30.0) -> Process:
+        casa = Path(sys.executable).parent / "casa"
+        argv = [str(casa), "extender", "--host", "127.0.0.1", "--port", str(port),
+                "--kubeconfig", str(k8s_control_plane.kubeconfig), *extra_args]
+        proc = Process(f"casa-extender-{port}-{len(started)}", argv, tmp_path, env=k8s_control_plane.env())
+        started.append(proc)
+        deadline = time.monotonic() + timeout_s
         while not _get_ok(f"http://127.0.0.1:{port}/readyz"):
             if not proc.alive():
                 pytest.fail(f"casa extender exited ({proc.popen.returncode}):\n{proc.log_tail()}")
             if time.monotonic() > deadline:
-                pytest.fail(f"casa extender not ready on port {port} after 30 s:\n{proc.log_tail()}")
+                pytest.fail(f"casa extender not ready on port {port} after {timeout_s:.0f} s:\n{proc.log_tail()}")
             time.sleep(0.2)
-        yield proc
+        return proc
+
+    try:
+        yield start
     finally:
-        proc.stop()
+        for proc in started:
+            proc.stop()
 
 
 @pytest.fixture(scope="module")

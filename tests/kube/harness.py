@@ -614,6 +614,27 @@ class ControlPlane:
         with contextlib.suppress(HarnessError):
             self.request("DELETE", f"/api/v1/namespaces/{name}")
 
+    def apply_configmap(self, namespace: str, name: str, data: Mapping[str, str]) -> dict[str, Any]:
+        """Create or replace a ConfigMap (creating the namespace if needed)."""
+        if self._get_or_none(f"/api/v1/namespaces/{namespace}") is None:
+            self.create_namespace(namespace)
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace},
+                "data": dict(data)}
+        path = f"/api/v1/namespaces/{namespace}/configmaps"
+        if self._get_or_none(f"{path}/{name}") is None:
+            created: dict[str, Any] = self.request("POST", path, body)
+            return created
+        replaced: dict[str, Any] = self.request("PUT", f"{path}/{name}", body)
+        return replaced
+
+    def _get_or_none(self, path: str) -> Any:
+        try:
+            return self.request("GET", path)
+        except HarnessError as exc:
+            if "HTTP 404" in str(exc):
+                return None
+            raise
+
     def wait_for(self, what: str, check: Any, timeout_s: float = 30.0, interval_s: float = 0.1) -> None:
         """Poll ``check()`` until it returns true; raises :class:`HarnessError` on timeout."""
         _wait(what, check, timeout_s, interval_s=interval_s)

@@ -1,0 +1,124 @@
+"""End to end: the real kube-scheduler calls the real ``casa extender`` (issue 6), which
+reads the plan from the ConfigMap casa-system/casa-plan and the pods/nodes from the API.
+
+Contract used (DESIGN §5): ``casa extender --host H --port P --kubeconfig K`` serves
+POST /filter, /prioritize and GET /readyz; function pods carry ``casa.dev/function``; a
+function pod may only land on a node with a free planned slot for its function; other pods pass
+through untouched. Skipped (loudly) while ``casa_sched.extender`` does not exist.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+
+from casa_sched.conventions import FUNCTION_LABEL, NAMESPACE, PLAN_CONFIGMAP_KEY, PLAN_CONFIGMAP_NAME
+from casa_sched.plan import Container, Plan
+
+from .harness import ControlPlane, HarnessError, bound_nodes, pod_manifest, wait_bound
+
+pytestmark = pytest.mark.k8s
+
+
+def _publish(cp: ControlPlane, containers: dict[str, list[str]]) -> Plan:
+    plan = Plan(epoch=1, containers={f: tuple(Container(n) for n in nodes) for f, nodes in containers.items()},
+                epoch_start=datetime.now(UTC), epoch_length_s=3600.0)
+    cp.apply_configmap(NAMESPACE, PLAN_CONFIGMAP_NAME, {PLAN_CONFIGMAP_KEY: plan.to_json()})
+    return plan
+
+
+def _names(prefix: str, *suffixes: str) -> list[str]:
+    return [f"{prefix}-{s}" for s in suffixes]
+
+
+def _create(cp: ControlPlane, ns: str, pod: dict) -> None:
+    cp.request("POST", f"/api/v1/namespaces/{ns}/pods", pod)
+
+
+def test_function_pods_follow_plan_other_pods_unaffected(k8s_control_plane: ControlPlane, k8s_nodes,
+                                                         k8s_namespace, casa_extender) -> None:
+    cp = k8s_control_plane
+    a, b, c = _names(f"e2e{secrets.token_hex(2)}", "a", "b", "c")
+    for n in (a, b, c):
+        k8s_nodes(n, cpu="16", memory="32Gi")
+    fn = f"fa-{secrets.token_hex(2)}"
+    _publish(cp, {fn: [b, b, c]})
+    casa_extender()
+
+    for i in range(3):
+        _create(cp, k8s_namespace, pod_manifest(f"fn-{i}", labels={FUNCTION_LABEL: fn}))
+    got = wait_bound(cp, k8s_namespace, ["fn-0", "fn-1", "fn-2"], timeout_s=60)
+    assert Counter(got.values()) == Counter({b: 2, c: 1}), got
+
+    # A pod of no function may go anywhere, including a node outside every plan.
+    _create(cp, k8s_namespace, pod_manifest("plain-on-a", only_on_nodes=[a]))
+    for i in range(4):
+        _create(cp, k8s_namespace, pod_manifest(f"plain-{i}"))
+    plain = wait_bound(cp, k8s_namespace, ["plain-on-a", *(f"plain-{i}" for i in range(4))], timeout_s=60)
+    assert plain["plain-on-a"] == a
+
+
+def test_function_pod_is_kept_off_unplanned_nodes(k8s_control_plane: ControlPlane, k8s_nodes, k8s_namespace,
+                                                  casa_extender) -> None:
+    cp = k8s_control_plane
+    a, b = _names(f"off{secrets.token_hex(2)}", "a", "b")
+    for n in (a, b):
+        k8s_nodes(n)
+    fn = f"fo-{secrets.token_hex(2)}"
+    _publish(cp, {fn: [b]})
+    casa_extender()
+    _create(cp, k8s_namespace, pod_manifest("only-a", labels={FUNCTION_LABEL: fn}, only_on_nodes=[a]))
+    with pytest.raises(HarnessError):
+        wait_bound(cp, k8s_namespace, ["only-a"], timeout_s=8)
+    assert bound_nodes(cp, k8s_namespace, ["only-a"]) == {"only-a": None}
+
+
+def test_pods_created_together_do_not_overfill_planned_slots(k8s_control_plane: ControlPlane, k8s_nodes,
+                                                             k8s_namespace, casa_extender) -> None:
+    """A Deployment's replicas are created in one burst; the extender must count the pods it
+    has already answered for (not yet bound) against the planned slots."""
+    cp = k8s_control_plane
+    a, b, c = _names(f"tg{secrets.token_hex(2)}", "a", "b", "c")
+    for n in (a, b, c):
+        k8s_nodes(n, cpu="16", memory="32Gi")
+    fn = f"fb-{secrets.token_hex(2)}"
+    _publish(cp, {fn: [a, b, b, c]})
+    casa_extender()
+    labels = {FUNCTION_LABEL: fn, "app": fn}
+    template = pod_manifest("unused", labels=labels)
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": fn},
+        "spec": {"replicas": 4, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels}, "spec": template["spec"]}},
+    }
+    cp.request("POST", f"/apis/apps/v1/namespaces/{k8s_namespace}/deployments", deployment)
+
+    placed: dict[str, str | None] = {}
+
+    def four_bound() -> bool:
+        placed.clear()
+        placed.update(bound_nodes(cp, k8s_namespace))
+        return len(placed) == 4 and all(placed.values())
+
+    cp.wait_for("4 replicas bound", four_bound, 60)
+    assert Counter(placed.values()) == Counter({a: 1, b: 2, c: 1}), placed
+
+
+def test_extender_stopped_pods_still_schedule(k8s_control_plane: ControlPlane, k8s_nodes, k8s_namespace,
+                                              casa_extender) -> None:
+    cp = k8s_control_plane
+    (a,) = _names(f"stop{secrets.token_hex(2)}", "a")
+    k8s_nodes(a)
+    fn = f"fs-{secrets.token_hex(2)}"
+    _publish(cp, {fn: [a]})
+    proc = casa_extender()
+    _create(cp, k8s_namespace, pod_manifest("before", labels={FUNCTION_LABEL: fn}))
+    assert wait_bound(cp, k8s_namespace, ["before"]) == {"before": a}
+    proc.stop()
+    # The plan's only slot is taken and the extender is gone: ignorable, so the pod schedules.
+    _create(cp, k8s_namespace, pod_manifest("after", labels={FUNCTION_LABEL: fn}))
+    _create(cp, k8s_namespace, pod_manifest("plain-after"))
+    assert wait_bound(cp, k8s_namespace, ["after", "plain-after"], timeout_s=30) == {"after": a, "plain-after": a}
