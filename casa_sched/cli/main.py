@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from casa_sched.cli.models_cmd import models_app
+from casa_sched.extender.cli import extender_command
 
 app = typer.Typer(
     name="casa",
@@ -13,6 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(models_app, name="models")
+app.command("extender")(extender_command)
 
 
 def main() -> None:

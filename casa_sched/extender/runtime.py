@@ -1,0 +1,113 @@
+"""Wiring of one extender process: state, plan source, watches, metrics, app.
+
+Plan source: ``plan_file`` when set (polled, reloaded on change), else the plan ConfigMap
+(``casa-system/casa-plan``, key ``plan.json``) through a watch. Cluster connection: ``kubeconfig``
+when given, else in-cluster credentials, else none (standalone: no pod/node watch; live counts
+then come only from the extender's own assumed placements, which expire after their TTL).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from casa_sched.conventions import NAMESPACE, PLAN_CONFIGMAP_KEY, PLAN_CONFIGMAP_NAME
+from casa_sched.extender.app import DEFAULT_MAX_BODY_BYTES, Routes, create_app
+from casa_sched.extender.state import ExtenderState, NodeStore, PlanStatus, PodStore
+from casa_sched.kube.plan_source import ConfigMapPlanStore, FilePlanSource
+from casa_sched.kube.reflector import Reflector
+from casa_sched.metrics import CasaMetrics
+from casa_sched.plan import Plan
+from casa_sched.settings import ExtenderSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    state: ExtenderState
+    metrics: CasaMetrics
+    app: FastAPI
+    reflectors: list[Reflector] = field(default_factory=list)
+    plan_file: FilePlanSource | None = None
+
+    def readiness(self) -> dict[str, bool]:
+        checks = {f"{r.resource}_synced": r.synced.is_set() for r in self.reflectors}
+        if self.plan_file is not None:
+            checks["plan_file_read"] = self.plan_file.synced.is_set()
+        return checks
+
+    def start(self) -> None:
+        if self.plan_file is not None:
+            self.plan_file.start()
+        for r in self.reflectors:
+            r.start()
+
+    def stop(self) -> None:
+        if self.plan_file is not None:
+            self.plan_file.stop()
+        for r in self.reflectors:
+            r.stop(timeout_s=0.5)
+
+
+def _mirror_plan(metrics: CasaMetrics) -> Any:
+    def on_plan(plan: Plan | None, status: PlanStatus) -> None:
+        metrics.plan_reloads_total.labels(outcome=status).inc()
+        metrics.plan_containers.clear()
+        if plan is None:
+            return
+        metrics.plan_epoch.set(plan.epoch)
+        for f in plan.functions:
+            for node, n in plan.slots_by_node(f).items():
+                metrics.plan_containers.labels(function=f, node=node).set(n)
+
+    return on_plan
+
+
+def build_runtime(
+    settings: ExtenderSettings,
+    *,
+    api_client: Any | None,
+    filter_verb: str = "filter",
+    prioritize_verb: str = "prioritize",
+    assume_ttl_s: float = 30.0,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    metrics: CasaMetrics | None = None,
+) -> Runtime:
+    """Everything for one process; call :meth:`Runtime.start` before serving."""
+    metrics = metrics or CasaMetrics()
+    state = ExtenderState(
+        plan_stale_after_s=settings.plan_stale_after_s, assume_ttl_s=assume_ttl_s, on_plan=_mirror_plan(metrics)
+    )
+
+    def restarted(resource: str, reason: str) -> None:
+        metrics.watch_restarts_total.labels(resource=resource, reason=reason).inc()
+
+    reflectors: list[Reflector] = []
+    plan_file: FilePlanSource | None = None
+    if settings.plan_file is not None:
+        plan_file = FilePlanSource(Path(settings.plan_file), state.set_plan)
+    if api_client is not None:
+        from casa_sched.kube.client import configmap_list_watch, nodes_list_watch, pods_list_watch
+
+        pods = pods_list_watch(api_client)
+        nodes = nodes_list_watch(api_client)
+        reflectors.append(Reflector("pods", pods.list, pods.watch, PodStore(state), on_restart=restarted))
+        reflectors.append(Reflector("nodes", nodes.list, nodes.watch, NodeStore(state), on_restart=restarted))
+        if plan_file is None:
+            cm = configmap_list_watch(api_client, NAMESPACE, PLAN_CONFIGMAP_NAME)
+            store = ConfigMapPlanStore(state.set_plan, PLAN_CONFIGMAP_NAME, PLAN_CONFIGMAP_KEY)
+            reflectors.append(Reflector("plan_configmap", cm.list, cm.watch, store, on_restart=restarted))
+    elif plan_file is None:
+        log.warning("no cluster credentials and no --plan-file: every function pod fails open (plan_missing)")
+    else:
+        log.warning("no cluster credentials: no pod/node watch; live counts come from assumed placements only")
+
+    routes = Routes(url_prefix=settings.url_prefix, filter_verb=filter_verb, prioritize_verb=prioritize_verb)
+    runtime = Runtime(state=state, metrics=metrics, app=FastAPI(), reflectors=reflectors, plan_file=plan_file)
+    runtime.app = create_app(state, metrics, routes=routes, readiness=runtime.readiness, max_body_bytes=max_body_bytes)
+    return runtime
