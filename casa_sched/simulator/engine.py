@@ -312,7 +312,14 @@ class Simulator:
                     self.n_bins,
                     out[i],
                 )
-                if p.autoscale and st.n_slots and (out[i, 1] > before_drop or out[i, 3] > before_wait):
+                # A wait behind a cold start is not saturation: growing a container that is not
+                # ready yet would not help. Only functions whose containers were all ready count.
+                if (
+                    p.autoscale
+                    and st.n_slots
+                    and (out[i, 1] > before_drop or out[i, 3] > before_wait)
+                    and all(c.ready_s <= edges[w] for c in st.containers)
+                ):
                     saturated.append((hi - lo, i))
             t_next = float(edges[w + 1])
             if saturated:

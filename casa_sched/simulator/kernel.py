@@ -114,3 +114,52 @@ def replay(
     out[1] += dropped
     out[2] += wait_sum
     out[3] += waited
+
+
+@njit(cache=True, nogil=True)
+def queue_drops(
+    counts: FloatArray, t_ave_s: float, slots: float, laxity: float, minute_s: float
+) -> FloatArray:  # pragma: no cover - compiled
+    """Expected deadline drops per minute for ``slots`` request slots (see the estimator's docstring)."""
+    out = np.empty(counts.size)
+    lax = laxity - 1.0
+    for m in range(counts.size):
+        n = counts[m]
+        a = n * t_ave_s / minute_s
+        if n <= 0.0:
+            out[m] = 0.0
+        elif a > slots:
+            out[m] = n * (1.0 - slots / a)
+        else:
+            z = (slots - 0.5 - a) / (np.sqrt(max(a, 1e-12)) * np.sqrt(2.0))
+            p_wait = 0.5 * _erfc_scalar(z)
+            frac = p_wait * np.exp(-2.0 * (slots - a) * lax)
+            out[m] = n * min(max(frac, 0.0), 1.0)
+    return out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _erfc_scalar(x: float) -> float:  # pragma: no cover - compiled
+    z = abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * z)
+    r = (
+        t
+        * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+        * np.exp(-z * z)
+    )
+    return float(r) if x >= 0.0 else float(2.0 - r)
+
+
+@njit(cache=True, nogil=True)
+def node_power_w(
+    cores: FloatArray, node_cores: FloatArray, coeffs: FloatArray
+) -> FloatArray:  # pragma: no cover - compiled
+    """Sum over nodes of P_i(U) per minute for a ``[nodes × minutes]`` busy-core matrix (clamped)."""
+    n_nodes, n_min = cores.shape
+    out = np.zeros(n_min)
+    for i in range(n_nodes):
+        a, b, c, d, e = coeffs[i, 0], coeffs[i, 1], coeffs[i, 2], coeffs[i, 3], coeffs[i, 4]
+        for m in range(n_min):
+            u = min(max(cores[i, m], 0.0), node_cores[i])
+            out[m] += (((a * u + b) * u + c) * u + d) * u + e
+    return out

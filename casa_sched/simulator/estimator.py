@@ -1,0 +1,481 @@
+"""Fast plan estimator: predicts SL_ave and carbon of a plan without replaying requests.
+
+The planner's inner loop evaluates thousands of candidate plans per epoch (DESIGN §4); the
+request-level simulator gives every reported number. Per function and per minute of the
+epoch (the trace is bursty within an epoch, so minutes, not the epoch mean):
+
+- **queueing with deadlines** — ``c`` slots, offered load ``a = count·T_ave/60`` busy slots.
+  Overload drops the excess ``1 − c/a`` (fluid); below saturation a request waits with
+  probability ``P(Poisson(a) ≥ c)`` (normal approximation) and misses its deadline if the wait
+  exceeds ``(laxity − 1)·T_ave``, with an exponential tail ``exp(−2 (c − a)(laxity − 1))``
+  (M/M/c's ``exp(−(c − a)·t/T)``, halved variance for deterministic service);
+- **cold starts** — a function whose containers are all new waits for its node's shared image
+  transfer (eq. 8); requests arriving before ``T_cold − (laxity − 1)·T_ave`` miss;
+- **on demand** — a function with no container scales from zero: the container is cold at a
+  request with probability ``exp(−λ·keepalive)``; the on-demand containers compete for the
+  unallocated cores, and the share that finds none is dropped;
+- **carbon** — expected busy cores per node per minute (served load × CPU share, spread over
+  the function's nodes by slots) plus container overheads → P_i(U) → eqs. (1), (3)-(5).
+
+A move that changes one function is re-evaluated incrementally (that function, the nodes it
+touches, and functions whose cold start those nodes' transfers delay). Its error against the
+simulator is measured in ``benchmarks/estimator_accuracy.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from casa_sched.models.accounting import J_PER_KWH, WaterFactors
+from casa_sched.models.coldstart import cold_start_s
+from casa_sched.plan import Container, Plan
+from casa_sched.simulator.forecast import EpochSignals, Forecast
+from casa_sched.simulator.inputs import ClusterSpec, SimParams, SimulationError
+from casa_sched.simulator.kernel import node_power_w, queue_drops
+
+FloatArray = npt.NDArray[np.float64]
+Layout = tuple[tuple[int, int], ...]  # ((node index, size k), ...)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predicted epoch metrics of a plan."""
+
+    sl_ave: float
+    carbon_g: float
+    energy_kwh: float
+    cost_usd: float
+    load: float
+
+
+@dataclass
+class _Undo:
+    """What an :meth:`Estimator.try_move` changed, saved before its first change."""
+
+    scalars: tuple[float, float, float]
+    od_rows: tuple[FloatArray, FloatArray, FloatArray]
+    nodes: tuple[FloatArray, FloatArray, FloatArray, FloatArray]
+    waiters: dict[int, set[int]]
+    busy: dict[int, FloatArray] = field(default_factory=dict)
+    functions: dict[int, tuple[Layout, float, float, float, float, dict[int, FloatArray]]] = field(default_factory=dict)
+    cold: list[tuple[npt.NDArray[np.int64], FloatArray]] = field(default_factory=list)
+
+
+class Estimator:
+    """Incremental predictor of SL_ave and carbon for plans of one epoch."""
+
+    def __init__(
+        self,
+        cluster: ClusterSpec,
+        params: SimParams,
+        forecast: Forecast,
+        signals: EpochSignals,
+        previous: Plan | None = None,
+        water: WaterFactors | None = None,
+    ) -> None:
+        if signals.ci_g_per_kwh.size != forecast.minutes:
+            raise SimulationError(f"signals have {signals.ci_g_per_kwh.size} minutes, the forecast {forecast.minutes}")
+        self.cluster, self.params, self.forecast, self.signals = cluster, params, forecast, signals
+        self.water = water or WaterFactors(0.0, 0.0, 0.0)
+        self.node_index = {n.name: i for i, n in enumerate(cluster.nodes)}
+        self.n_nodes = len(cluster.nodes)
+        self.fn_index = {f: i for i, f in enumerate(forecast.function_ids)}
+        self.minute_s = forecast.minute_s
+        self.epoch_s = forecast.minute_s * forecast.minutes
+        self.counts = np.asarray(forecast.counts, dtype=np.float64)
+        self.cum_counts = np.concatenate([np.zeros((self.counts.shape[0], 1)), np.cumsum(self.counts, axis=1)], axis=1)
+        self.t_ave = forecast.t_ave_s
+        self.totals = self.counts.sum(axis=1)
+        self.active = self.totals > 0
+        self.n_active = int(self.active.sum())
+        self.node_cores = np.array([n.cores for n in cluster.nodes], dtype=np.float64)
+        self.hops = np.array([n.switch_hops for n in cluster.nodes], dtype=np.float64)
+        self.coeffs = np.array([n.curve.coeffs for n in cluster.nodes], dtype=np.float64)  # [N, 5]
+        # Per minute: grams and dollars per joule of IT energy (cooling E_t included), cooling J per W.
+        scale = (1.0 + signals.cooling_factor) * self.minute_s / J_PER_KWH
+        self._ci_per_w = signals.ci_g_per_kwh * scale
+        self._price_per_w = signals.price_usd_per_kwh * scale
+        self._cool_j_per_w = signals.cooling_factor * self.minute_s
+        self.fixed_w = cluster.storage_power_w + cluster.network_power_w
+        self.spu = params.slots_per_unit
+        self.budget_s = (params.laxity - 1.0) * self.t_ave  # the longest a request may wait
+        self.prev: dict[int, dict[int, int]] = {}  # function → node → containers it had in D_{e-1}
+        self._prev_unknown = np.zeros(self.n_nodes)  # D_{e-1} containers of functions not forecast
+        if previous is not None:
+            for f, cs in previous.containers.items():
+                fi = self.fn_index.get(f)
+                for c in cs:
+                    n = self.node_index.get(c.node)
+                    if n is None:
+                        continue
+                    if fi is None:
+                        self._prev_unknown[n] += 1
+                    else:
+                        nodes = self.prev.setdefault(fi, {})
+                        nodes[n] = nodes.get(n, 0) + 1
+        self._od = self._on_demand_base()
+        self._reset_state()
+
+    # -- public API ------------------------------------------------------------------------------
+    def load(self, plan: Plan) -> Prediction:
+        """Make ``plan`` the current plan and predict it."""
+        self._reset_state()
+        for f, cs in plan.containers.items():
+            fi = self.fn_index.get(f)
+            if fi is None:
+                continue  # a container for a function with no forecast requests: nothing to serve
+            self._apply(fi, tuple((self.node_index[c.node], c.size) for c in cs), save=False)
+        return self.prediction()
+
+    def try_move(self, function: int, layout: Layout) -> Prediction:
+        """Prediction if ``function`` had ``layout`` instead; the current plan is unchanged."""
+        undo = self._apply(function, layout, save=True)
+        try:
+            return self.prediction()
+        finally:
+            assert undo is not None
+            self._restore(undo)
+
+    def commit(self, function: int, layout: Layout) -> Prediction:
+        """Make the move permanent and return the new prediction."""
+        self._apply(function, layout, save=False)
+        return self.prediction()
+
+    def prediction(self) -> Prediction:
+        phi = self._phi()
+        sl = self._sl_ave(phi)
+        energy_j, carbon, cost, load = self._energy(phi)
+        return Prediction(sl_ave=sl, carbon_g=carbon, energy_kwh=energy_j / J_PER_KWH, cost_usd=cost, load=load)
+
+    def function_violations(self) -> FloatArray:
+        """Expected violations per function under the current plan (the SLO optimizer's order)."""
+        phi = self._phi()
+        v_od, _, _, _, share = self._od
+        out = self.q_v + self.cold_v
+        unplanned = self.active & (self.n_slots == 0)
+        out[unplanned] = v_od[unplanned].sum(axis=1) + (share[unplanned] * phi).sum(axis=1) * self.totals[unplanned]
+        return np.asarray(out, dtype=np.float64)
+
+    def plan(self, epoch: int, base: Plan | None = None) -> Plan:
+        """The current layouts as a :class:`Plan`."""
+        names = self.cluster.node_names
+        containers = {
+            self.forecast.function_ids[f]: tuple(Container(names[n], k) for n, k in lay)
+            for f, lay in sorted(self.layout.items())
+            if lay
+        }
+        return Plan(epoch=epoch, containers=containers, epoch_start=base.epoch_start if base else None)
+
+    def free_cores(self) -> FloatArray:
+        return np.asarray(self.node_cores - self.alloc_units * self.params.base_cpu_cores, dtype=np.float64)
+
+    def node_cold_s(self) -> FloatArray:
+        """Eq. (8) per node: the shared image transfer of every container new on it."""
+        return np.asarray(
+            self.n_new * self.params.image_mb / self.cluster.image_bandwidth_mb_per_s
+            + self.hops * self.cluster.switch_delay_s,
+            dtype=np.float64,
+        )
+
+    # -- state -----------------------------------------------------------------------------------
+    def _reset_state(self) -> None:
+        f, n, m = len(self.forecast.function_ids), self.n_nodes, self.forecast.minutes
+        self.layout: dict[int, Layout] = {}
+        self.n_slots = np.zeros(f)
+        self.warm_slots = np.zeros(f)
+        self.q_v = np.zeros(f)  # expected queueing drops per planned function
+        self.cold_v = np.zeros(f)  # expected drops behind a cold start
+        self.sl_planned_sum = 0.0
+        self.busy = np.zeros((n, m))
+        self.contrib: dict[int, dict[int, FloatArray]] = {}
+        self.alloc_units = np.zeros(n)
+        self.n_containers = np.zeros(n)
+        self.n_new = np.zeros(n)
+        # every container of D_{e-1} counts as removed until the plan keeps it
+        self.removed = self._prev_unknown.copy()
+        for nodes in self.prev.values():
+            for node, k in nodes.items():
+                self.removed[node] += k
+        self.cold_waiters: list[set[int]] = [set() for _ in range(n)]
+        # aggregates of the functions left to scale from zero (all active functions at first)
+        v, alive, busy, start_s, share = self._od
+        act = self.active
+        self.od_sl_sum = float((v[act].sum(axis=1) / self.totals[act]).sum())
+        self.od_start_s = float(start_s[act].sum())
+        self.od_alive = alive[act].sum(axis=0)
+        self.od_busy = busy[act].sum(axis=0)
+        self.od_share = share[act].sum(axis=0)
+
+    def _apply(self, fi: int, layout: Layout, save: bool) -> _Undo | None:
+        """Replace ``fi``'s layout, updating every aggregate it feeds; returns an undo record."""
+        old = self.layout.get(fi, ())
+        prev = self.prev.get(fi, {})
+        old_by_node = _count_by_node(old)
+        new_by_node = _count_by_node(layout)
+        touched = set(old_by_node) | set(new_by_node) | set(prev)
+        undo = None
+        if save:
+            undo = _Undo(
+                scalars=(self.sl_planned_sum, self.od_sl_sum, self.od_start_s),
+                od_rows=(self.od_alive.copy(), self.od_busy.copy(), self.od_share.copy()),
+                nodes=(self.alloc_units.copy(), self.n_containers.copy(), self.n_new.copy(), self.removed.copy()),
+                waiters={n: set(self.cold_waiters[n]) for n in touched},
+            )
+            self._save_function(undo, fi)
+        # scale-from-zero aggregates: fi leaves or joins the unplanned set
+        if self.active[fi] and bool(old) != bool(layout):
+            sign = -1.0 if layout else 1.0
+            v, alive, busy, start_s, share = self._od
+            self.od_sl_sum += sign * float(v[fi].sum() / self.totals[fi])
+            self.od_start_s += sign * float(start_s[fi])
+            self.od_alive = self.od_alive + sign * alive[fi]
+            self.od_busy = self.od_busy + sign * busy[fi]
+            self.od_share = self.od_share + sign * share[fi]
+        # node bookkeeping: containers kept from D_{e-1} = min(previous, planned) per node
+        delay_changed: list[int] = []
+        for n in touched:
+            p, o, w = prev.get(n, 0), old_by_node.get(n, 0), new_by_node.get(n, 0)
+            d_new = max(0, w - min(p, w)) - max(0, o - min(p, o))
+            if d_new:
+                self.n_new[n] += d_new
+                delay_changed.append(n)
+            self.removed[n] += max(0, p - w) - max(0, p - o)
+            self.cold_waiters[n].discard(fi)
+        for n, k in old:
+            self.alloc_units[n] -= k
+            self.n_containers[n] -= 1
+        for n, k in layout:
+            self.alloc_units[n] += k
+            self.n_containers[n] += 1
+        if layout:
+            self.layout[fi] = layout
+        else:
+            self.layout.pop(fi, None)
+        self.n_slots[fi] = sum(k for _, k in layout) * self.spu
+        # warm slots: containers on nodes where D_{e-1} had one of this function are kept warm
+        warm = 0
+        budget = dict(prev)
+        for n, k in sorted(layout, key=lambda x: -x[1]):
+            if budget.get(n, 0) > 0:
+                budget[n] -= 1
+                warm += k * self.spu
+        self.warm_slots[fi] = warm
+        if layout and warm == 0 and self.totals[fi] > 0:
+            for n in new_by_node:
+                self.cold_waiters[n].add(fi)
+        self._recompute_queue(fi, undo)
+        self._recompute_cold(fi)
+        # functions whose cold start waits on these nodes' image transfers (eq. 8) move too
+        if delay_changed:
+            others = set().union(*(self.cold_waiters[n] for n in delay_changed)) - {fi}
+            if others:
+                self._recompute_cold_batch(np.fromiter(others, dtype=np.int64, count=len(others)), undo)
+        return undo
+
+    def _recompute_cold_batch(self, fns: npt.NDArray[np.int64], undo: _Undo | None) -> None:
+        """:meth:`_recompute_cold` for many functions at once (vectorised over one-node layouts)."""
+        single = np.array([len(self.layout[g]) == 1 for g in fns], dtype=bool)
+        for g in fns[~single]:
+            if undo is not None:
+                self._save_function(undo, int(g))
+            self._recompute_cold(int(g))
+        ws = fns[single]
+        if ws.size == 0:
+            return
+        if undo is not None:
+            undo.cold.append((ws, self.cold_v[ws].copy()))
+        nodes = np.array([self.layout[g][0][0] for g in ws], dtype=np.int64)
+        t_cold = self.node_cold_s()[nodes]
+        x = np.maximum((t_cold - self.budget_s[ws]) / self.minute_s, 0.0)
+        m = np.minimum(x.astype(np.int64), self.counts.shape[1] - 1)
+        frac = np.minimum(x - m, 1.0)
+        arrived = self.cum_counts[ws, m] + self.counts[ws, m] * frac
+        arrived = np.where(x >= self.counts.shape[1], self.totals[ws], arrived)
+        new = np.minimum(arrived, self.totals[ws] - self.q_v[ws])
+        self.sl_planned_sum += float(((new - self.cold_v[ws]) / self.totals[ws]).sum())
+        self.cold_v[ws] = new
+
+    def _save_function(self, undo: _Undo, fi: int) -> None:
+        if fi not in undo.functions:
+            undo.functions[fi] = (
+                self.layout.get(fi, ()),
+                float(self.n_slots[fi]),
+                float(self.warm_slots[fi]),
+                float(self.q_v[fi]),
+                float(self.cold_v[fi]),
+                dict(self.contrib.get(fi, {})),
+            )
+
+    def _restore(self, undo: _Undo) -> None:
+        self.sl_planned_sum, self.od_sl_sum, self.od_start_s = undo.scalars
+        self.od_alive, self.od_busy, self.od_share = undo.od_rows
+        self.alloc_units, self.n_containers, self.n_new, self.removed = undo.nodes
+        for n, waiting in undo.waiters.items():
+            self.cold_waiters[n] = waiting
+        for n, row in undo.busy.items():
+            self.busy[n] = row
+        for ws, values in reversed(undo.cold):
+            self.cold_v[ws] = values
+        for fi, (lay, slots, warm, q_v, cold_v, contrib) in undo.functions.items():
+            if lay:
+                self.layout[fi] = lay
+            else:
+                self.layout.pop(fi, None)
+            self.n_slots[fi], self.warm_slots[fi], self.q_v[fi], self.cold_v[fi] = slots, warm, q_v, cold_v
+            if contrib:
+                self.contrib[fi] = contrib
+            else:
+                self.contrib.pop(fi, None)
+
+    # -- per-function model ----------------------------------------------------------------------
+    def _sl_of(self, fi: int) -> float:
+        return float((self.q_v[fi] + self.cold_v[fi]) / self.totals[fi]) if self.totals[fi] > 0 else 0.0
+
+    def _recompute_queue(self, fi: int, undo: _Undo | None) -> None:
+        """Queueing drops and busy-core contribution of ``fi`` under its current layout."""
+        before = self._sl_of(fi)
+        for n, row in self.contrib.pop(fi, {}).items():
+            if undo is not None and n not in undo.busy:
+                undo.busy[n] = self.busy[n].copy()
+            self.busy[n] -= row
+        layout = self.layout.get(fi, ())
+        c = self.n_slots[fi]
+        if not layout or c <= 0 or self.totals[fi] <= 0:
+            self.q_v[fi] = 0.0
+        else:
+            counts = self.counts[fi]
+            t = float(self.t_ave[fi])
+            drops = queue_drops(counts, t, float(c), self.params.laxity, self.minute_s)
+            self.q_v[fi] = float(drops.sum())
+            cores = np.maximum(counts - drops, 0.0) * (t * self.params.request_cpu_cores / self.minute_s)
+            contrib = {n: cores * (s / c) for n, s in _count_slots(layout, self.spu).items()}
+            for n, row in contrib.items():
+                if undo is not None and n not in undo.busy:
+                    undo.busy[n] = self.busy[n].copy()
+                self.busy[n] += row
+            self.contrib[fi] = contrib
+        self.sl_planned_sum += self._sl_of(fi) - before
+
+    def _recompute_cold(self, fi: int) -> None:
+        """Drops of an all-new function while its nodes' image transfers run (eq. 8)."""
+        before = self._sl_of(fi)
+        layout = self.layout.get(fi, ())
+        if not layout or self.warm_slots[fi] > 0 or self.totals[fi] <= 0:
+            self.cold_v[fi] = 0.0
+        else:
+            t_cold = min(
+                self.n_new[n] * self.params.image_mb / self.cluster.image_bandwidth_mb_per_s
+                + self.hops[n] * self.cluster.switch_delay_s
+                for n, _ in layout
+            )
+            x_min = (t_cold - float(self.budget_s[fi])) / self.minute_s
+            if x_min <= 0:
+                self.cold_v[fi] = 0.0
+            else:
+                m = int(x_min)
+                if m >= self.counts.shape[1]:
+                    arrived = float(self.totals[fi])
+                else:
+                    arrived = float(self.cum_counts[fi, m] + self.counts[fi, m] * (x_min - m))
+                self.cold_v[fi] = min(arrived, float(self.totals[fi]) - float(self.q_v[fi]))
+        self.sl_planned_sum += self._sl_of(fi) - before
+
+    def _on_demand_base(self) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+        """Per function, if it had no container (scale from zero) and cores were free:
+        violations per minute, alive indicator per minute, busy cores per minute, seconds spent
+        cold-starting, and the share of its requests per minute that would be served."""
+        p = self.params
+        lam = self.counts / self.minute_s
+        t_od = cold_start_s(
+            p.image_mb,
+            self.cluster.image_bandwidth_mb_per_s,
+            round(float(self.hops.mean())),
+            self.cluster.switch_delay_s,
+        )
+        x = t_od - self.budget_s  # per function: how far past its wait budget a cold request waits
+        # A container lives keepalive_s (+ half an autoscaling window, when idle ones are reaped)
+        # after its last request: minute m has one alive if a request came in the last w minutes.
+        w = 1 + math.ceil((p.keepalive_s + p.autoscale_interval_s / 2.0) / self.minute_s)
+        has = self.counts > 0
+        padded = np.concatenate([np.zeros((has.shape[0], w - 1), dtype=bool), has], axis=1)
+        windows = np.lib.stride_tricks.sliding_window_view(padded, w, axis=1)
+        alive = np.asarray(windows.any(axis=2), dtype=np.float64)
+        cold = has & ~windows[:, :, :-1].any(axis=2)  # first request after an idle gap: cold start
+        per_event = (x > 0).astype(np.float64)[:, None] + lam * np.maximum(x, 0.0)[:, None]
+        v = np.minimum(self.counts, cold * per_event)
+        served = self.counts - v
+        busy = served * self.t_ave[:, None] * p.request_cpu_cores / self.minute_s
+        starting = cold.sum(axis=1) * t_od
+        share = np.divide(served, self.totals[:, None], out=np.zeros_like(served), where=self.totals[:, None] > 0)
+        f64 = np.float64
+        return (
+            np.asarray(v, dtype=f64),
+            alive,
+            np.asarray(busy, dtype=f64),
+            np.asarray(starting, dtype=f64),
+            np.asarray(share, dtype=f64),
+        )
+
+    # -- aggregates ------------------------------------------------------------------------------
+    def _phi(self) -> FloatArray:
+        """Per minute: share of scale-from-zero containers that find no free cores (their requests drop)."""
+        need = self.od_alive
+        free_units = float(np.floor(np.maximum(self.free_cores(), 0.0) / self.params.base_cpu_cores).sum())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            phi = np.where(need > 1e-12, 1.0 - free_units / need, 0.0)
+        return np.asarray(np.clip(phi, 0.0, 1.0), dtype=np.float64)
+
+    def _sl_ave(self, phi: FloatArray) -> float:
+        if self.n_active == 0:
+            return 0.0
+        lost = float(np.dot(self.od_share, phi))
+        return float((self.sl_planned_sum + self.od_sl_sum + lost) / self.n_active)
+
+    def _energy(self, phi: FloatArray) -> tuple[float, float, float, float]:
+        p = self.params
+        ok = 1.0 - phi
+        od_cores = ok * (
+            self.od_busy + self.od_alive * p.idle_cores + self.od_start_s * p.starting_cores / self.epoch_s
+        )
+        if p.utilisation == "allocated":
+            alloc = self.alloc_units * p.base_cpu_cores
+            cores = alloc[:, None] + (ok * self.od_alive * p.base_cpu_cores / self.n_nodes)[None, :]
+        else:
+            overhead = (
+                self.n_containers * p.idle_cores
+                + self.n_new * self.node_cold_s() * p.starting_cores / self.epoch_s
+                + self.removed * p.stopping_cores * p.shutdown_s / self.epoch_s
+            )
+            cores = self.busy + overhead[:, None] + od_cores[None, :] / self.n_nodes
+        if self.cluster.sleep_empty_nodes:
+            awake = (self.n_containers > 0) | (cores.max(axis=1) > 1e-9)
+            it_w = node_power_w(cores[awake], self.node_cores[awake], self.coeffs[awake])
+            it_w = it_w + self.cluster.sleep_power_w * float(np.count_nonzero(~awake)) + self.fixed_w
+        else:
+            it_w = node_power_w(cores, self.node_cores, self.coeffs) + self.fixed_w
+        cooling_j = float(np.dot(it_w, self._cool_j_per_w))
+        energy_j = float(it_w.sum()) * self.minute_s + cooling_j
+        carbon = float(np.dot(it_w, self._ci_per_w))
+        water_l = self.water.l_per_cooling_kwh * cooling_j / J_PER_KWH
+        cost = float(np.dot(it_w, self._price_per_w)) + water_l * self.water.price_usd_per_l
+        load = float(np.mean(np.minimum(np.maximum(cores, 0.0), self.node_cores[:, None]) / self.node_cores[:, None]))
+        return energy_j, carbon, cost, load
+
+
+def _count_by_node(layout: Iterable[tuple[int, int]]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for n, _ in layout:
+        out[n] = out.get(n, 0) + 1
+    return out
+
+
+def _count_slots(layout: Sequence[tuple[int, int]], spu: int) -> dict[int, float]:
+    out: dict[int, float] = {}
+    for n, k in layout:
+        out[n] = out.get(n, 0.0) + k * spu
+    return out
