@@ -28,7 +28,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from casa_sched.extender.decide import NEUTRAL_SCORE, FailOpenReason, decide_filter, decide_prioritize
+from casa_sched.extender.decide import FailOpenReason, decide_filter, decide_prioritize
 from casa_sched.extender.state import ExtenderState
 from casa_sched.extender.wire import (
     BadRequest,
@@ -141,11 +141,11 @@ class Extender:
             state = self.state
             with state.lock:
                 out = decide_prioritize(state, args.pod, args.names, args.node_infos, state.clock())
-            payload = encode_prioritize(args.names, out.scores)
+            payload = encode_prioritize(out.scores)
             reason = out.fail_open
         except Exception:
             log.exception("prioritize failed; failing open")
-            payload, reason = encode_prioritize(args.names, [NEUTRAL_SCORE] * len(args.names)), "internal_error"
+            payload, reason = encode_prioritize({}), "internal_error"  # every node: neutral 0
         self._failed_open(reason)
         self._count("prioritize", 200, started)
         return 200, payload
@@ -182,6 +182,65 @@ def _verb_endpoint(handler: Callable[[bytes], tuple[int, bytes]], limit: int) ->
         return Response(payload, status_code=status, media_type=JSON)
 
     return endpoint
+
+
+class HotPathApp:
+    """ASGI front door: the two verbs are answered here without Starlette's request machinery
+    (middleware stack, routing, Request objects); everything else goes to the FastAPI app,
+    whose own routes for the verbs (same handlers) serve tests and the OpenAPI document."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.hot: dict[str, Callable[[bytes], tuple[int, bytes]]] = app.state.hot_handlers
+        self.limit: int = app.state.max_body_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            handler = self.hot.get(scope["path"])
+            if handler is not None:
+                await self._serve(handler, scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    async def _serve(self, handler: Callable[[bytes], tuple[int, bytes]], scope: Any, receive: Any, send: Any) -> None:
+        limit = self.limit
+        status, payload = 0, b""
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    status, payload = 400, encode_error("invalid Content-Length header")
+                    break
+                if declared > limit:
+                    status = 413
+                    payload = encode_error(f"request body of {declared} bytes exceeds the limit of {limit} bytes")
+                break
+        if not status:
+            chunks: list[bytes] = []
+            total = 0
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunk = message.get("body", b"")
+                total += len(chunk)
+                if total > limit:
+                    status, payload = 413, encode_error(f"request body exceeds the limit of {limit} bytes")
+                    break
+                chunks.append(chunk)
+                more = message.get("more_body", False)
+            if not status:
+                status, payload = handler(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
 
 
 def _verb_operation(op_id: str, summary: str, reply: str, limit: int) -> dict[str, Any]:
@@ -226,6 +285,8 @@ def create_app(
         description="Carbon- and SLO-aware kube-scheduler extender (k8s.io/kube-scheduler/extender/v1 wire format).",
     )
     app.state.extender = extender
+    app.state.hot_handlers = {routes.filter_path: extender.filter, routes.prioritize_path: extender.prioritize}
+    app.state.max_body_bytes = max_body_bytes
     app.router.routes.append(
         Route(routes.filter_path, _verb_endpoint(extender.filter, max_body_bytes), methods=["POST"], include_in_schema=False)
     )

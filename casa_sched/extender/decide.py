@@ -8,9 +8,9 @@ with a usable plan:
    nodes we know nothing about are kept (kube-scheduler has already checked them);
 2. plan: free slots(f, node) = planned containers of f on node − live pods of f on node
    (bound + assumed). When some capacity-feasible node has a free slot, only those nodes are
-   kept; the rest fail as ``FailedAndUnresolvableNodes`` (preempting pods there would not create
-   a planned slot). When none has, every capacity-feasible node is kept: the plan is a
-   preference, never a reason to leave a pod pending.
+   kept; the rest are left out of the reply without a failure reason (the pod stays schedulable,
+   so the scheduler would never show one). When none has, every capacity-feasible node is kept:
+   the plan is a preference, never a reason to leave a pod pending.
 
 **Prioritize.** Scores 0..10 (``MaxExtenderPriority``) from two terms:
 
@@ -18,21 +18,26 @@ with a usable plan:
   ``U_node`` = cpu requests on the node (the extender sees allocations, not live utilisation),
   ``dP/dU`` from the node's ``casa.dev/power-model`` annotation or the default node curve, CI
   from the plan's inputs. CI is one number per site, so it scales but never reorders; goodness
-  ``g = (mc_max − mc) / (mc_max − mc_min)`` over the candidates (1 when all are equal);
+  ``g = (mc_max − mc) / (mc_max − mc_min)`` over the candidates (when all are equal there is no
+  carbon preference: g = 0 off-plan, 1 on planned nodes);
 - planned free slots: a node with free slots for f scores ``6 + round(4 × (slot_share + g) / 2)``
   (6..10, ``slot_share`` = its free slots / the most free slots on any candidate); a node
   without scores ``round(5 × g)`` (0..5). Every planned node therefore beats every unplanned one.
 
-Pods of no function, and every pod while failing open, get the neutral score on every node.
+Pods of no function, and every pod while failing open, get the neutral score 0 on every node.
+
+**Zero scores are omitted from the reply.** kube-scheduler adds ``score × weight`` per listed
+host and nothing for an unlisted one, so leaving out a 0 is exactly equivalent, and it keeps the
+reply (and its encoding time) proportional to the nodes we have an opinion about. Passing
+through and failing open therefore answer ``[]``.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from casa_sched.extender.state import ExtenderState, NodeUsage, PlanView
+from casa_sched.extender.state import ExtenderState, NodeUsage, PlanView, free_of
 from casa_sched.kube.objects import NodeInfo, PodInfo
 
 MAX_SCORE = 10  # k8s.io/kube-scheduler/extender/v1 MaxExtenderPriority
@@ -53,7 +58,7 @@ class FilterOutcome:
 
 @dataclass
 class PrioritizeOutcome:
-    scores: list[int]  # one per request node, in request order
+    scores: dict[str, int]  # node name → score 1..10; nodes not listed score 0
     fail_open: FailOpenReason | None = None
 
 
@@ -69,12 +74,26 @@ def plan_gate(state: ExtenderState, pod: PodInfo, now: float) -> tuple[PlanView 
     return view, None
 
 
-def _info(state: ExtenderState, names: list[str], infos: list[NodeInfo] | None, i: int) -> NodeInfo | None:
-    return infos[i] if infos is not None else state.nodes.get(names[i])
-
-
 def _gib(b: float) -> str:
     return f"{b / 2**30:.3g} GiB"
+
+
+def _no_room(pod: PodInfo, free_cpu: float, free_mem: float) -> str | None:
+    """Why ``pod`` does not fit, or None when it does."""
+    if pod.cpu_cores > free_cpu + _EPS:
+        return f"casa: insufficient cpu: pod requests {pod.cpu_cores:.3g} cores, {max(free_cpu, 0.0):.3g} cores free"
+    if pod.memory_bytes > free_mem + 0.5:
+        return f"casa: insufficient memory: pod requests {_gib(pod.memory_bytes)}, {_gib(max(free_mem, 0.0))} free"
+    return None
+
+
+def free_slot_nodes(state: ExtenderState, view: PlanView, function: str) -> set[str]:
+    """Nodes where the plan has more containers of ``function`` than are live (bound + assumed)."""
+    slots = view.slots.get(function)
+    if not slots:
+        return set()
+    usage = state.usage
+    return {n for n, planned in slots.items() if planned > usage.get(n, _EMPTY).functions.get(function, 0)}
 
 
 def decide_filter(
@@ -88,44 +107,42 @@ def decide_filter(
         return FilterOutcome(kept=list(range(len(names))), fail_open=reason)
     f = pod.function
     assert f is not None
-    usage = state.usage
     out = FilterOutcome(kept=[])
-    feasible: list[int] = []
-    for i, name in enumerate(names):
-        info = _info(state, names, infos, i)
-        if info is not None:
-            u = usage.get(name, _EMPTY)
-            if info.allocatable_cpu_cores is not None:
-                free = info.allocatable_cpu_cores - u.cpu_cores
-                if pod.cpu_cores > free + _EPS:
-                    out.failed[name] = (
-                        f"casa: insufficient cpu: pod requests {pod.cpu_cores:.3g} cores, {max(free, 0.0):.3g} "
-                        f"of {info.allocatable_cpu_cores:.3g} allocatable cores free"
-                    )
-                    continue
-            if info.allocatable_memory_bytes is not None:
-                free = info.allocatable_memory_bytes - u.memory_bytes
-                if pod.memory_bytes > free + 0.5:
-                    out.failed[name] = (
-                        f"casa: insufficient memory: pod requests {_gib(pod.memory_bytes)}, {_gib(max(free, 0.0))} "
-                        f"of {_gib(info.allocatable_memory_bytes)} allocatable free"
-                    )
-                    continue
-        feasible.append(i)
-    slots = view.slots.get(f)
-    with_slot = (
-        [i for i in feasible if slots.get(names[i], 0) > usage.get(names[i], _EMPTY).functions.get(f, 0)] if slots else []
-    )
-    if with_slot:
-        out.kept = with_slot
-        keep = set(with_slot)
-        for i in feasible:
-            if i not in keep:
-                name = names[i]
-                out.unresolvable[name] = (
-                    f"casa: plan epoch {view.plan.epoch} has no free slot for function {f!r} on this node "
-                    f"(planned {slots.get(name, 0) if slots else 0}, placed {usage.get(name, _EMPTY).functions.get(f, 0)})"
-                )
+    # 1. capacity (only nodes we know: the NodeList in the request, else the node watch)
+    feasible: list[int]
+    if infos is not None:
+        feasible = []
+        usage = state.usage
+        for i, info in enumerate(infos):
+            why = _no_room(pod, *free_of(info, usage.get(info.name)))
+            if why is None:
+                feasible.append(i)
+            else:
+                out.failed[info.name] = why
+    elif state.nodes:
+        feasible = []
+        free_cache = state.free
+        for i, fr in enumerate(map(free_cache.__getitem__, names)):  # computed on a miss
+            name = names[i]
+            if pod.cpu_cores > fr[0] + _EPS or pod.memory_bytes > fr[1] + 0.5:
+                out.failed[name] = _no_room(pod, *fr) or "casa: insufficient resources"
+            else:
+                feasible.append(i)
+    else:
+        feasible = list(range(len(names)))
+    # 2. plan: keep only nodes with a free planned slot, when any is feasible
+    free_set = free_slot_nodes(state, view, f)
+    if not free_set:
+        kept = []
+    elif len(feasible) == len(names):
+        kept = [i for i, name in enumerate(names) if name in free_set]
+    else:
+        kept = [i for i in feasible if names[i] in free_set]
+    if kept:
+        # Feasible nodes without a free slot are dropped without a FailedNodes entry: the pod
+        # is schedulable (kept is not empty), so kube-scheduler never reports these reasons,
+        # and listing ~all nodes with a reason would dominate the reply's size and encode time.
+        out.kept = kept
     else:
         out.kept = feasible
     if len(out.kept) == 1:  # kube-scheduler skips scoring and binds to the only node
@@ -136,37 +153,49 @@ def decide_filter(
 def decide_prioritize(
     state: ExtenderState, pod: PodInfo, names: list[str], infos: list[NodeInfo] | None, now: float
 ) -> PrioritizeOutcome:
-    """A 0..10 score per node of ``names``. Caller holds ``state.lock``."""
+    """Non-zero 0..10 scores by node name (absent = 0). Caller holds ``state.lock``."""
     state.expire_assumed_locked(now)
     state.forget_locked(pod.key)
     view, reason = plan_gate(state, pod, now)
-    n = len(names)
-    if view is None or n == 0:
-        return PrioritizeOutcome(scores=[NEUTRAL_SCORE] * n, fail_open=reason)
+    if view is None or not names:
+        return PrioritizeOutcome(scores={}, fail_open=reason)
     f = pod.function
     assert f is not None
-    ci = view.ci_g_per_kwh
-    ci_scale = ci / 1000.0 if math.isfinite(ci) and ci > 0 else 1.0
+    # CI is one number for the site: it scales marginal carbon but cannot reorder nodes, so the
+    # ranking uses dP/dU directly and CI only enters absolute figures.
     usage = state.usage
-    slots = view.slots.get(f) or {}
-    mcs: list[float] = []
-    frees: list[int] = []
-    for i, name in enumerate(names):
-        u = usage.get(name, _EMPTY)
-        curve = state.curve_for(_info(state, names, infos, i))
-        mcs.append(curve.marginal_power_w_per_core(u.cpu_cores) * ci_scale)
-        planned = slots.get(name, 0)
-        frees.append(planned - u.functions.get(f, 0) if planned else 0)
-    lo, hi = min(mcs), max(mcs)
+    if infos is not None:
+        slopes = [
+            state.curve_for(info).marginal_power_w_per_core(usage.get(info.name, _EMPTY).cpu_cores) for info in infos
+        ]
+    else:
+        slopes = list(map(state.slopes.__getitem__, names))  # computed on a miss, cached per node
+    lo, hi = min(slopes), max(slopes)
     span = hi - lo
-    max_free = max(frees)
-    scores: list[int] = []
-    for mc, free in zip(mcs, frees, strict=True):
-        g = (hi - mc) / span if span > _EPS else 1.0
-        if free > 0:
-            scores.append(6 + round(4.0 * (free / max_free + g) / 2.0))
+    scores: dict[str, int]
+    if span > _EPS:
+        k = 5.0 / span
+        # Few distinct slopes (same curve, same allocation): score each once.
+        score_of = {s: round((hi - s) * k) for s in set(slopes)}
+        if any(score_of.values()):
+            scores = {h: sc for h, sc in zip(names, map(score_of.__getitem__, slopes), strict=True) if sc}
         else:
-            scores.append(round(5.0 * g))
-    best = max(range(n), key=scores.__getitem__)
-    state.assume_locked(pod, names[best], now)
+            scores = {}
+    else:  # every node equally good for carbon: no preference, all 0
+        scores = {}
+    free_set = free_slot_nodes(state, view, f)
+    if free_set:
+        present = free_set.intersection(names)
+        if present:
+            slots = view.slots[f]
+            frees = {m: slots[m] - usage.get(m, _EMPTY).functions.get(f, 0) for m in present}
+            max_free = max(frees.values())
+            index = {m: i for i, m in enumerate(names) if m in present} if span > _EPS else {}
+            for m in present:
+                g = (hi - slopes[index[m]]) / span if span > _EPS else 1.0
+                scores[m] = 6 + round(4.0 * (frees[m] / max_free + g) / 2.0)
+    if scores:
+        state.assume_locked(pod, max(scores, key=scores.__getitem__), now)
+    else:  # every node scores 0: the scheduler's own plugins decide; guess the first
+        state.assume_locked(pod, names[0], now)
     return PrioritizeOutcome(scores=scores)

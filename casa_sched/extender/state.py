@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from casa_sched.kube.objects import NodeInfo, ObjectError, PodInfo, parse_node, parse_pod
 from casa_sched.models.power import DEFAULT_NODE_CURVE, PowerCurve, PowerModelError
@@ -113,6 +113,9 @@ class ExtenderState:
         self.usage: dict[str, NodeUsage] = {}
         self.assumed: dict[str, _Assumed] = {}  # insertion order == expiry order (constant TTL)
         self._curves: dict[str, PowerCurve] = {}
+        # Hot-path caches, invalidated per node whenever that node's usage or Node object changes.
+        self.slopes: _Memo[float] = _Memo(self._slope)  # dP/dU at the node's allocated cores, W per core
+        self.free: _Memo[tuple[float, float]] = _Memo(self._free)  # (free cpu cores, free memory bytes); inf = unknown
 
     # -- plan --------------------------------------------------------------------------------
     def set_plan(self, plan: Plan | None, status: PlanStatus, detail: str) -> None:
@@ -131,15 +134,20 @@ class ExtenderState:
             u = self.usage[node] = NodeUsage()
         return u
 
+    def _add(self, node: str, pod: PodInfo, sign: int) -> None:
+        self._usage(node).add(pod, sign)
+        self.slopes.pop(node, None)
+        self.free.pop(node, None)
+
     def _unbind(self, key: str) -> None:
         old = self.pods.pop(key, None)
         if old is not None and old.node_name is not None:
-            self._usage(old.node_name).add(old, -1)
+            self._add(old.node_name, old, -1)
 
     def _unassume(self, key: str) -> None:
         a = self.assumed.pop(key, None)
         if a is not None:
-            self._usage(a.node).add(a.pod, -1)
+            self._add(a.node, a.pod, -1)
 
     def _upsert_pod(self, pod: PodInfo) -> None:
         self._unbind(pod.key)
@@ -149,20 +157,22 @@ class ExtenderState:
         if pod.terminal:
             return  # finished pods hold no resources and no slot
         self.pods[pod.key] = pod
-        self._usage(pod.node_name).add(pod, +1)
+        self._add(pod.node_name, pod, +1)
 
     def replace_pods(self, items: list[dict[str, Any]]) -> None:
         parsed = [p for p in (_try(parse_pod, o) for o in items) if p is not None]
         with self.lock:
             self.pods.clear()
             self.usage.clear()
+            self.slopes.clear()
+            self.free.clear()
             assumed, self.assumed = self.assumed, {}
             for p in parsed:
                 self._upsert_pod(p)
             for key, a in assumed.items():  # keep assumptions the list does not show bound yet
                 if key not in self.pods:
                     self.assumed[key] = a
-                    self._usage(a.node).add(a.pod, +1)
+                    self._add(a.node, a.pod, +1)
 
     def apply_pod(self, event_type: str, obj: dict[str, Any]) -> None:
         pod = _try(parse_pod, obj)
@@ -180,6 +190,8 @@ class ExtenderState:
         parsed = {n.name: n for n in (_try(parse_node, o) for o in items) if n is not None}
         with self.lock:
             self.nodes = parsed
+            self.slopes.clear()
+            self.free.clear()
 
     def apply_node(self, event_type: str, obj: dict[str, Any]) -> None:
         node = _try(parse_node, obj)
@@ -190,6 +202,8 @@ class ExtenderState:
                 self.nodes.pop(node.name, None)
             else:
                 self.nodes[node.name] = node
+            self.slopes.pop(node.name, None)
+            self.free.pop(node.name, None)
 
     # -- assumptions (request path; caller holds the lock) -----------------------------------
     def expire_assumed_locked(self, now: float) -> None:
@@ -207,7 +221,16 @@ class ExtenderState:
             return  # already bound: the watch counts it
         self._unassume(pod.key)
         self.assumed[pod.key] = _Assumed(pod=pod, node=node, expires_at=now + self.assume_ttl_s)
-        self._usage(node).add(pod, +1)
+        self._add(node, pod, +1)
+
+    def _slope(self, name: str) -> float:
+        """dP/dU (W per core) of node ``name`` at its allocated cores."""
+        u = self.usage.get(name)
+        return self.curve_for(self.nodes.get(name)).marginal_power_w_per_core(u.cpu_cores if u is not None else 0.0)
+
+    def _free(self, name: str) -> tuple[float, float]:
+        """(free cpu cores, free memory bytes) on node ``name``; ``inf`` where allocatable is unknown."""
+        return free_of(self.nodes.get(name), self.usage.get(name))
 
     # -- power curves ------------------------------------------------------------------------
     def curve_for(self, node: NodeInfo | None) -> PowerCurve:
@@ -230,6 +253,25 @@ class ExtenderState:
     def plan_is_stale(self, now: float) -> bool:
         v = self.plan_view
         return v is not None and now > v.stale_after_unix_s
+
+
+V = TypeVar("V")
+
+
+class _Memo(dict[str, V]):
+    """Per-node cache filled on a miss (``memo[name]`` computes, stores and returns), so that the
+    hot path can ``map(memo.__getitem__, names)`` at C speed. Bounded: node names come from
+    requests too."""
+
+    def __init__(self, compute: Callable[[str], V]) -> None:
+        super().__init__()
+        self._compute = compute
+
+    def __missing__(self, name: str) -> V:
+        if len(self) > 100_000:
+            self.clear()
+        value = self[name] = self._compute(name)
+        return value
 
 
 class PodStore:
@@ -265,5 +307,15 @@ def _try(parse: Callable[[Any], Any], obj: Any) -> Any:
         return None
 
 
-def finite_or(value: float, default: float) -> float:
-    return value if math.isfinite(value) else default
+def free_of(info: NodeInfo | None, usage: NodeUsage | None) -> tuple[float, float]:
+    """Allocatable minus requests, per resource; ``inf`` when the node or its allocatable is unknown."""
+    if info is None:
+        return math.inf, math.inf
+    cpu = info.allocatable_cpu_cores
+    mem = info.allocatable_memory_bytes
+    used_cpu = usage.cpu_cores if usage is not None else 0.0
+    used_mem = usage.memory_bytes if usage is not None else 0.0
+    return (
+        cpu - used_cpu if cpu is not None else math.inf,
+        mem - used_mem if mem is not None else math.inf,
+    )
