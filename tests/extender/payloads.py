@@ -138,7 +138,12 @@ def real_pod(
             "securityContext": {},
             "schedulerName": "default-scheduler",
             "tolerations": [
-                {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+                {
+                    "key": "node.kubernetes.io/not-ready",
+                    "operator": "Exists",
+                    "effect": "NoExecute",
+                    "tolerationSeconds": 300,
+                },
                 {
                     "key": "node.kubernetes.io/unreachable",
                     "operator": "Exists",
@@ -167,14 +172,18 @@ def real_pod(
     return pod
 
 
-def plain_pod(name: str = "nginx-5869d7778c-abcde", uid: str = "0c2d1e7a-1111-4222-8333-944455556666") -> dict[str, Any]:
+def plain_pod(
+    name: str = "nginx-5869d7778c-abcde", uid: str = "0c2d1e7a-1111-4222-8333-944455556666"
+) -> dict[str, Any]:
     """A pod of no function (nginx Deployment)."""
     pod = real_pod(name=name, uid=uid)
     pod["metadata"]["labels"] = {"app": "nginx", "pod-template-hash": "5869d7778c"}
     return pod
 
 
-def real_node(name: str, cpu: str = "64", memory: str = "263975632Ki", power_model: dict[str, Any] | None = None) -> dict[str, Any]:
+def real_node(
+    name: str, cpu: str = "64", memory: str = "263975632Ki", power_model: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A v1.Node as the scheduler's NodeList carries it."""
     annotations = {
         "kubeadm.alpha.kubernetes.io/cri-socket": "unix:///var/run/containerd/containerd.sock",
@@ -211,7 +220,13 @@ def real_node(name: str, cpu: str = "64", memory: str = "263975632Ki", power_mod
         },
         "spec": {"podCIDR": "10.244.1.0/24", "podCIDRs": ["10.244.1.0/24"]},
         "status": {
-            "capacity": {"cpu": "64", "ephemeral-storage": "490691512Ki", "hugepages-1Gi": "0", "memory": "264078032Ki", "pods": "110"},
+            "capacity": {
+                "cpu": "64",
+                "ephemeral-storage": "490691512Ki",
+                "hugepages-1Gi": "0",
+                "memory": "264078032Ki",
+                "pods": "110",
+            },
             "allocatable": {
                 "cpu": cpu,
                 "ephemeral-storage": "452220352498",
@@ -258,7 +273,9 @@ def args_nodes(pod: dict[str, Any], nodes: list[dict[str, Any]]) -> dict[str, An
     return {"Pod": pod, "Nodes": {"metadata": {}, "items": copy.deepcopy(nodes)}, "NodeNames": None}
 
 
-def plan_doc(containers: dict[str, list[str]], *, epoch_start: str = "2030-01-01T00:00:00+00:00", ci: float | None = 400.0) -> str:
+def plan_doc(
+    containers: dict[str, list[str]], *, epoch_start: str = "2030-01-01T00:00:00+00:00", ci: float | None = 400.0
+) -> str:
     return json.dumps(
         {
             "version": 1,
