@@ -13,8 +13,9 @@ their seed is set once, where they are generated). For each epoch:
    anywhere the requests find no container and are dropped.
 3. **replay** — requests are replayed in autoscaling windows (``autoscale_interval_s``): FIFO
    per function, earliest-free slot, deadline drops (eqs. 6-7, see :mod:`.kernel`); after each
-   window, functions that queued or dropped grow one container by one unit in place, busiest
-   first, on nodes with unallocated cores (paper §V.D: stop at 100 % of the node).
+   window, saturated functions (requests dropped, or the mean wait used over a tenth of the
+   wait budget ``(laxity − 1)·T_ave``) grow one container by one unit in place, busiest first,
+   on nodes with unallocated cores (paper §V.D: stop at 100 % of the node).
 4. **account** — per-node busy cores per second (+ container overheads) → P_i(U) (eq. 2) →
    P_IT + cooling (eqs. 1, 3) → hourly energy → carbon, cost and water (eqs. 4-5).
 
@@ -297,7 +298,7 @@ class Simulator:
                 if hi == lo:
                     continue
                 st = self.functions.get(requests.function_ids[i], empty)
-                before_drop, before_wait = out[i, 1], out[i, 3]
+                before_drop, before_wait, before_wait_s = out[i, 1], out[i, 3], out[i, 2]
                 replay(
                     requests.arrivals_s[i][lo:hi],
                     float(requests.t_ave_s[i]),
@@ -312,12 +313,15 @@ class Simulator:
                     self.n_bins,
                     out[i],
                 )
-                # A wait behind a cold start is not saturation: growing a container that is not
-                # ready yet would not help. Only functions whose containers were all ready count.
+                # Saturated: requests dropped, or their mean wait used over a tenth of the wait
+                # budget (a queue is building). A wait behind a cold start is not saturation:
+                # growing a container that is not ready yet would not help.
+                waited = out[i, 3] - before_wait
+                budget = (p.laxity - 1.0) * float(requests.t_ave_s[i])
                 if (
                     p.autoscale
                     and st.n_slots
-                    and (out[i, 1] > before_drop or out[i, 3] > before_wait)
+                    and (out[i, 1] > before_drop or (waited > 0 and (out[i, 2] - before_wait_s) / waited > 0.1 * budget))
                     and all(c.ready_s <= edges[w] for c in st.containers)
                 ):
                     saturated.append((hi - lo, i))

@@ -24,7 +24,6 @@ simulator is measured in ``benchmarks/estimator_accuracy.py``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -32,7 +31,6 @@ import numpy as np
 import numpy.typing as npt
 
 from casa_sched.models.accounting import J_PER_KWH, WaterFactors
-from casa_sched.models.coldstart import cold_start_s
 from casa_sched.plan import Container, Plan
 from casa_sched.simulator.forecast import EpochSignals, Forecast
 from casa_sched.simulator.inputs import ClusterSpec, SimParams, SimulationError
@@ -57,13 +55,27 @@ class Prediction:
 class _Undo:
     """What an :meth:`Estimator.try_move` changed, saved before its first change."""
 
-    scalars: tuple[float, float, float]
-    od_rows: tuple[FloatArray, FloatArray, FloatArray]
+    scalars: tuple[float]
+    unplanned: npt.NDArray[np.bool_]
     nodes: tuple[FloatArray, FloatArray, FloatArray, FloatArray]
     waiters: dict[int, set[int]]
     busy: dict[int, FloatArray] = field(default_factory=dict)
     functions: dict[int, tuple[Layout, float, float, float, float, dict[int, FloatArray]]] = field(default_factory=dict)
     cold: list[tuple[npt.NDArray[np.int64], FloatArray]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _OnDemand:
+    """The scale-from-zero functions' aggregate effect (see :meth:`Estimator._od_eval`)."""
+
+    functions: npt.NDArray[np.intp]
+    violations: FloatArray  # per function in ``functions``, before capacity shortage
+    sl_sum: float
+    served_share: FloatArray  # [functions × minutes]
+    share_sum: FloatArray  # per minute
+    alive: FloatArray  # expected containers held, per minute
+    busy: FloatArray  # busy cores per minute
+    starting_core_s: float
 
 
 class Estimator:
@@ -118,7 +130,8 @@ class Estimator:
                     else:
                         nodes = self.prev.setdefault(fi, {})
                         nodes[n] = nodes.get(n, 0) + 1
-        self._od = self._on_demand_base()
+        self._od_cold, self._od_alive, self._od_lam = self._on_demand_base()
+        self._od_cache: dict[bytes, _OnDemand] = {}
         self._reset_state()
 
     # -- public API ------------------------------------------------------------------------------
@@ -147,18 +160,19 @@ class Estimator:
         return self.prediction()
 
     def prediction(self) -> Prediction:
-        phi = self._phi()
-        sl = self._sl_ave(phi)
-        energy_j, carbon, cost, load = self._energy(phi)
+        od = self._od_eval()
+        phi = self._phi(od)
+        sl = self._sl_ave(od, phi)
+        energy_j, carbon, cost, load = self._energy(od, phi)
         return Prediction(sl_ave=sl, carbon_g=carbon, energy_kwh=energy_j / J_PER_KWH, cost_usd=cost, load=load)
 
     def function_violations(self) -> FloatArray:
         """Expected violations per function under the current plan (the SLO optimizer's order)."""
-        phi = self._phi()
-        v_od, _, _, _, share = self._od
+        od = self._od_eval()
+        phi = self._phi(od)
         out = self.q_v + self.cold_v
-        unplanned = self.active & (self.n_slots == 0)
-        out[unplanned] = v_od[unplanned].sum(axis=1) + (share[unplanned] * phi).sum(axis=1) * self.totals[unplanned]
+        u = od.functions
+        out[u] = od.violations + (od.served_share * phi).sum(axis=1) * self.totals[u]
         return np.asarray(out, dtype=np.float64)
 
     def plan(self, epoch: int, base: Plan | None = None) -> Plan:
@@ -202,14 +216,8 @@ class Estimator:
             for node, k in nodes.items():
                 self.removed[node] += k
         self.cold_waiters: list[set[int]] = [set() for _ in range(n)]
-        # aggregates of the functions left to scale from zero (all active functions at first)
-        v, alive, busy, start_s, share = self._od
-        act = self.active
-        self.od_sl_sum = float((v[act].sum(axis=1) / self.totals[act]).sum())
-        self.od_start_s = float(start_s[act].sum())
-        self.od_alive = alive[act].sum(axis=0)
-        self.od_busy = busy[act].sum(axis=0)
-        self.od_share = share[act].sum(axis=0)
+        # functions left to scale from zero: every active one until the plan gives it a container
+        self.unplanned = self.active.copy()
 
     def _apply(self, fi: int, layout: Layout, save: bool) -> _Undo | None:
         """Replace ``fi``'s layout, updating every aggregate it feeds; returns an undo record."""
@@ -221,21 +229,14 @@ class Estimator:
         undo = None
         if save:
             undo = _Undo(
-                scalars=(self.sl_planned_sum, self.od_sl_sum, self.od_start_s),
-                od_rows=(self.od_alive.copy(), self.od_busy.copy(), self.od_share.copy()),
+                scalars=(self.sl_planned_sum,),
+                unplanned=self.unplanned.copy(),
                 nodes=(self.alloc_units.copy(), self.n_containers.copy(), self.n_new.copy(), self.removed.copy()),
                 waiters={n: set(self.cold_waiters[n]) for n in touched},
             )
             self._save_function(undo, fi)
-        # scale-from-zero aggregates: fi leaves or joins the unplanned set
-        if self.active[fi] and bool(old) != bool(layout):
-            sign = -1.0 if layout else 1.0
-            v, alive, busy, start_s, share = self._od
-            self.od_sl_sum += sign * float(v[fi].sum() / self.totals[fi])
-            self.od_start_s += sign * float(start_s[fi])
-            self.od_alive = self.od_alive + sign * alive[fi]
-            self.od_busy = self.od_busy + sign * busy[fi]
-            self.od_share = self.od_share + sign * share[fi]
+        if self.active[fi]:
+            self.unplanned[fi] = not layout
         # node bookkeeping: containers kept from D_{e-1} = min(previous, planned) per node
         delay_changed: list[int] = []
         for n in touched:
@@ -312,8 +313,8 @@ class Estimator:
             )
 
     def _restore(self, undo: _Undo) -> None:
-        self.sl_planned_sum, self.od_sl_sum, self.od_start_s = undo.scalars
-        self.od_alive, self.od_busy, self.od_share = undo.od_rows
+        (self.sl_planned_sum,) = undo.scalars
+        self.unplanned = undo.unplanned
         self.alloc_units, self.n_containers, self.n_new, self.removed = undo.nodes
         for n, waiting in undo.waiters.items():
             self.cold_waiters[n] = waiting
@@ -385,66 +386,104 @@ class Estimator:
                 self.cold_v[fi] = min(arrived, float(self.totals[fi]) - float(self.q_v[fi]))
         self.sl_planned_sum += self._sl_of(fi) - before
 
-    def _on_demand_base(self) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-        """Per function, if it had no container (scale from zero) and cores were free:
-        violations per minute, alive indicator per minute, busy cores per minute, seconds spent
-        cold-starting, and the share of its requests per minute that would be served."""
+    def _on_demand_base(self) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Per function and minute if it had no container (scale from zero): expected cold starts,
+        expected share of the minute it holds a container, and its local request rate (1/s)."""
         p = self.params
+        # A container lives keep_s = keepalive_s (+ half an autoscaling window, when idle ones
+        # are reaped) after its last request. Arrivals are uniform within minutes, so the first
+        # request of minute m (at about 60/(c_m + 1) s) finds its container gone unless a
+        # request came in the keep_s before it, i.e. in the end of minute m−1 (and m−2):
+        # P(cold) = exp(−expected requests in that look-back). Later requests of the minute
+        # follow gaps shorter than a minute, so they are cold only with P = exp(−c_m·keep_s/60).
+        keep_s = p.keepalive_s + p.autoscale_interval_s / 2.0
+        c = self.counts
+        m_s = self.minute_s
+        c1 = np.concatenate([np.zeros((c.shape[0], 1)), c[:, :-1]], axis=1)
+        c2 = np.concatenate([np.zeros((c.shape[0], 2)), c[:, :-2]], axis=1)
+        lead_s = m_s / (c + 1.0)
+        back_s = np.maximum(keep_s - lead_s, 0.0)
+        seen = c1 * np.minimum(back_s, m_s) / m_s + c2 * np.clip(back_s - m_s, 0.0, m_s) / m_s
+        has = c > 0
+        cold = has * np.exp(-seen) + np.maximum(c - 1.0, 0.0) * np.exp(-c * keep_s / m_s)
+        base_s = p.image_mb / self.cluster.image_bandwidth_mb_per_s
+        # Alive in minute m: it serves requests then, or lingers from minute m−1's last request.
+        linger = np.clip((keep_s + base_s - m_s / (c1 + 1.0)) / m_s, 0.0, 1.0) * (c1 > 0)
+        alive = np.where(has, 1.0, linger)
         lam = self.counts / self.minute_s
-        t_od = cold_start_s(
-            p.image_mb,
-            self.cluster.image_bandwidth_mb_per_s,
-            round(float(self.hops.mean())),
-            self.cluster.switch_delay_s,
-        )
-        x = t_od - self.budget_s  # per function: how far past its wait budget a cold request waits
-        # A container lives keepalive_s (+ half an autoscaling window, when idle ones are reaped)
-        # after its last request: minute m has one alive if a request came in the last w minutes.
-        w = 1 + math.ceil((p.keepalive_s + p.autoscale_interval_s / 2.0) / self.minute_s)
-        has = self.counts > 0
-        padded = np.concatenate([np.zeros((has.shape[0], w - 1), dtype=bool), has], axis=1)
-        windows = np.lib.stride_tricks.sliding_window_view(padded, w, axis=1)
-        alive = np.asarray(windows.any(axis=2), dtype=np.float64)
-        cold = has & ~windows[:, :, :-1].any(axis=2)  # first request after an idle gap: cold start
-        per_event = (x > 0).astype(np.float64)[:, None] + lam * np.maximum(x, 0.0)[:, None]
-        v = np.minimum(self.counts, cold * per_event)
-        served = self.counts - v
-        busy = served * self.t_ave[:, None] * p.request_cpu_cores / self.minute_s
-        starting = cold.sum(axis=1) * t_od
-        share = np.divide(served, self.totals[:, None], out=np.zeros_like(served), where=self.totals[:, None] > 0)
-        f64 = np.float64
         return (
-            np.asarray(v, dtype=f64),
-            alive,
-            np.asarray(busy, dtype=f64),
-            np.asarray(starting, dtype=f64),
-            np.asarray(share, dtype=f64),
+            np.asarray(cold, dtype=np.float64),
+            np.asarray(alive, dtype=np.float64),
+            np.asarray(lam, dtype=np.float64),
         )
+
+    def _od_eval(self) -> _OnDemand:
+        """The functions left to scale from zero, together (cached per unplanned set).
+
+        Their cold starts share the nodes' image links (eq. 8): with ``r`` starts per node per
+        minute each needing ``I/B`` seconds of link, a start takes ``(I/B)/(1 − ρ)`` at link
+        utilisation ``ρ = r·(I/B)/60`` and at most ``(I/B)·(1 + r/2)`` when a minute's starts
+        all queue at once. Requests arriving while their container is still cold miss their
+        deadline if the start outlasts their wait budget.
+        """
+        key = self.unplanned.tobytes()
+        hit = self._od_cache.get(key)
+        if hit is not None:
+            return hit
+        p = self.params
+        u = np.flatnonzero(self.unplanned)
+        cold = self._od_cold[u]
+        counts = self.counts[u]
+        base_s = p.image_mb / self.cluster.image_bandwidth_mb_per_s
+        per_node = cold.sum(axis=0) / self.n_nodes
+        rho = per_node * base_s / self.minute_s
+        with np.errstate(divide="ignore"):
+            sharing = np.where(rho < 1.0, 1.0 / np.maximum(1.0 - rho, 1e-9), np.inf)
+        t_od = (
+            base_s * np.minimum(sharing, 1.0 + per_node / 2.0) + float(self.hops.mean()) * self.cluster.switch_delay_s
+        )
+        x = t_od[None, :] - self.budget_s[u][:, None]
+        v = np.minimum(counts, cold * ((x > 0) + self._od_lam[u] * np.maximum(x, 0.0)))
+        served = counts - v
+        totals = self.totals[u][:, None]
+        share = served / totals
+        alive = self._od_alive[u]
+        result = _OnDemand(
+            functions=u,
+            violations=v.sum(axis=1),
+            sl_sum=float((v.sum(axis=1) / self.totals[u]).sum()),
+            served_share=share,
+            share_sum=share.sum(axis=0),
+            alive=alive.sum(axis=0),
+            busy=(served * (self.t_ave[u] * p.request_cpu_cores / self.minute_s)[:, None]).sum(axis=0),
+            starting_core_s=float((cold * t_od[None, :]).sum()) * p.starting_cores,
+        )
+        if len(self._od_cache) > 256:
+            self._od_cache.clear()
+        self._od_cache[key] = result
+        return result
 
     # -- aggregates ------------------------------------------------------------------------------
-    def _phi(self) -> FloatArray:
+    def _phi(self, od: _OnDemand) -> FloatArray:
         """Per minute: share of scale-from-zero containers that find no free cores (their requests drop)."""
-        need = self.od_alive
         free_units = float(np.floor(np.maximum(self.free_cores(), 0.0) / self.params.base_cpu_cores).sum())
         with np.errstate(divide="ignore", invalid="ignore"):
-            phi = np.where(need > 1e-12, 1.0 - free_units / need, 0.0)
+            phi = np.where(od.alive > 1e-12, 1.0 - free_units / od.alive, 0.0)
         return np.asarray(np.clip(phi, 0.0, 1.0), dtype=np.float64)
 
-    def _sl_ave(self, phi: FloatArray) -> float:
+    def _sl_ave(self, od: _OnDemand, phi: FloatArray) -> float:
         if self.n_active == 0:
             return 0.0
-        lost = float(np.dot(self.od_share, phi))
-        return float((self.sl_planned_sum + self.od_sl_sum + lost) / self.n_active)
+        lost = float(np.dot(od.share_sum, phi))
+        return float((self.sl_planned_sum + od.sl_sum + lost) / self.n_active)
 
-    def _energy(self, phi: FloatArray) -> tuple[float, float, float, float]:
+    def _energy(self, od: _OnDemand, phi: FloatArray) -> tuple[float, float, float, float]:
         p = self.params
         ok = 1.0 - phi
-        od_cores = ok * (
-            self.od_busy + self.od_alive * p.idle_cores + self.od_start_s * p.starting_cores / self.epoch_s
-        )
+        od_cores = ok * (od.busy + od.alive * p.idle_cores + od.starting_core_s / self.epoch_s)
         if p.utilisation == "allocated":
             alloc = self.alloc_units * p.base_cpu_cores
-            cores = alloc[:, None] + (ok * self.od_alive * p.base_cpu_cores / self.n_nodes)[None, :]
+            cores = alloc[:, None] + (ok * od.alive * p.base_cpu_cores / self.n_nodes)[None, :]
         else:
             overhead = (
                 self.n_containers * p.idle_cores

@@ -1,0 +1,166 @@
+"""Replay a workload epoch by epoch under several policies, each on its own simulated cluster.
+
+Per epoch: build the forecast (``oracle``: the epoch's true per-minute counts, as the paper
+assumes; ``last``: the previous epoch's counts), the epoch's per-minute signals, and the
+snapshot (cluster, parameters, the plan the policy used last epoch); time the planner; replay
+the epoch's requests (generated once per epoch from the seed, shared by all policies) on the
+policy's simulator. The seed is set here, once.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from casa_sched.models.accounting import WaterFactors
+from casa_sched.plan import Plan
+from casa_sched.planners import ClusterSnapshot, Planner, PlannerConfig, create
+from casa_sched.simulator import ClusterSpec, EpochRequests, EpochResult, HourlySignals, SimParams, Simulator
+from casa_sched.simulator.forecast import EpochSignals, Forecast
+from casa_sched.simulator.results import SimulationResult
+from casa_sched.traces import Workload
+
+FloatArray = npt.NDArray[np.float64]
+ForecastMode = Literal["oracle", "last"]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything a run needs; ``hourly`` covers simulation hours 0, 1, … from the first minute."""
+
+    workload: Workload
+    cluster: ClusterSpec
+    params: SimParams
+    hourly: HourlySignals
+    config: PlannerConfig
+    epochs: int
+    forecast: ForecastMode = "oracle"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        per_epoch = self.params.epoch_s / 60.0
+        if abs(per_epoch - round(per_epoch)) > 1e-9:
+            raise ValueError(f"epoch_s must be whole minutes, got {self.params.epoch_s} s")
+        available = self.workload.n_minutes // int(round(per_epoch))
+        if not 1 <= self.epochs <= available:
+            raise ValueError(f"epochs must be in 1..{available} for this workload, got {self.epochs}")
+        if self.hourly.hours * 3600.0 < self.epochs * self.params.epoch_s:
+            raise ValueError("hourly signals do not cover the simulated epochs")
+
+    @property
+    def epoch_minutes(self) -> int:
+        return int(round(self.params.epoch_s / 60.0))
+
+    @property
+    def water(self) -> WaterFactors:
+        return self.hourly.water
+
+    def forecast_for(self, epoch: int) -> Forecast:
+        m = self.epoch_minutes
+        wl = self.workload
+        if self.forecast == "oracle":
+            counts = wl.counts[:, epoch * m : (epoch + 1) * m]
+        elif epoch == 0:
+            counts = np.zeros((wl.n_functions, m))  # no history yet: everything scales from zero
+        else:
+            counts = wl.counts[:, (epoch - 1) * m : epoch * m]
+        return Forecast(
+            epoch=epoch,
+            start_s=epoch * self.params.epoch_s,
+            function_ids=wl.function_ids,
+            counts=np.asarray(counts, dtype=np.float64),
+            t_ave_s=wl.t_ave_s,
+            memory_mb=wl.memory_mb,
+        )
+
+    def signals_for(self, epoch: int) -> EpochSignals:
+        m = self.epoch_minutes
+        minute_hours = (epoch * m + np.arange(m)) // 60
+        h = self.hourly
+        return EpochSignals(
+            ci_g_per_kwh=h.ci_g_per_kwh[minute_hours],
+            price_usd_per_kwh=h.price_usd_per_kwh[minute_hours],
+            cooling_factor=h.cooling_factor[minute_hours],
+        )
+
+    def requests_for(self, epoch: int) -> EpochRequests:
+        wl = self.workload
+        arrivals = wl.arrivals_by_function(epoch, seed=self.seed, epoch_min=self.epoch_minutes)
+        return EpochRequests(epoch, epoch * self.params.epoch_s, wl.function_ids, wl.t_ave_s, tuple(arrivals))
+
+
+@dataclass
+class PolicyRun:
+    """One policy's results: the simulator's per-epoch numbers and the planning times."""
+
+    policy: str
+    cstr: float
+    result: SimulationResult | None = None
+    plan_seconds: list[float] = field(default_factory=list)
+    predicted_sl: list[float] = field(default_factory=list)
+
+    @property
+    def plan_seconds_mean(self) -> float:
+        return float(np.mean(self.plan_seconds)) if self.plan_seconds else 0.0
+
+    def summary(self) -> dict[str, float]:
+        assert self.result is not None
+        r = self.result
+        return {
+            "carbon_g": r.accounting.carbon_g,
+            "energy_kwh": r.accounting.energy_kwh,
+            "cost_usd": r.accounting.cost_usd,
+            "water_l": r.accounting.water_l,
+            "slo_violation_rate": r.slo_violation_rate,
+            "load": r.load,
+            "requests": float(r.requests),
+            "dropped": float(r.dropped),
+            "cold_starts": float(sum(e.cold_starts for e in r.epochs)),
+            "epochs_meeting_cstr": float(sum(e.slo_violation_rate <= self.cstr for e in r.epochs)),
+            "plan_seconds_mean": self.plan_seconds_mean,
+            "plan_seconds_max": max(self.plan_seconds, default=0.0),
+        }
+
+
+EpochCallback = Callable[[str, int, EpochResult, float], None]
+
+
+def run_policies(
+    scenario: Scenario,
+    policies: Sequence[str],
+    on_epoch: EpochCallback | None = None,
+    planners: dict[str, Planner] | None = None,
+) -> dict[str, PolicyRun]:
+    """Run every policy over the scenario's epochs, in lockstep so each epoch's arrivals are made once."""
+    planners = dict(planners or {})
+    for name in policies:
+        planners.setdefault(name, create(name))
+    horizon_s = scenario.epochs * scenario.params.epoch_s
+    sims = {name: Simulator(scenario.cluster, scenario.params, scenario.hourly, horizon_s) for name in policies}
+    runs = {name: PolicyRun(name, scenario.config.cstr) for name in policies}
+    previous: dict[str, Plan | None] = dict.fromkeys(policies)
+    for epoch in range(scenario.epochs):
+        forecast = scenario.forecast_for(epoch)
+        signals = scenario.signals_for(epoch)
+        requests = scenario.requests_for(epoch)
+        for name in policies:
+            snapshot = ClusterSnapshot(scenario.cluster, scenario.params, previous[name], scenario.water)
+            started = time.perf_counter()
+            plan = planners[name].plan(snapshot, forecast, signals, scenario.config)
+            elapsed = time.perf_counter() - started
+            result = sims[name].run_epoch(plan, requests)
+            planners[name].observe(result)
+            previous[name] = plan
+            runs[name].plan_seconds.append(elapsed)
+            runs[name].predicted_sl.append(plan.predicted.slo_violation_rate if plan.predicted else math.nan)
+            if on_epoch is not None:
+                on_epoch(name, epoch, result, elapsed)
+    for name in policies:
+        runs[name].result = sims[name].finish()
+    return runs
