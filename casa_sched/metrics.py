@@ -64,22 +64,36 @@ class CasaMetrics:
 
         # -- SLO (eqs. 6-7) -------------------------------------------------------------------------
         self.slo_violation_ratio = Gauge(
-            "casa_slo_violation_ratio", "SL_f,e: violated over received requests in the last epoch.", ["function"], registry=r
+            "casa_slo_violation_ratio",
+            "SL_f,e: violated over received requests in the last epoch.",
+            ["function"],
+            registry=r,
         )
 
         # -- plan (autoscaler writes, extender mirrors what it acts on) -----------------------------
         self.plan_containers = Gauge(
-            "casa_plan_containers", "Planned containers of a function on a node in the current plan.", ["function", "node"], registry=r
+            "casa_plan_containers",
+            "Planned containers of a function on a node in the current plan.",
+            ["function", "node"],
+            registry=r,
         )
         self.plan_epoch = Gauge("casa_plan_epoch", "Epoch number of the plan in use.", registry=r)
         self.plan_solve_seconds = Histogram(
-            "casa_plan_solve_seconds", "Wall-clock time the planner took for one epoch, s.", buckets=PLAN_SOLVE_BUCKETS_S, registry=r
+            "casa_plan_solve_seconds",
+            "Wall-clock time the planner took for one epoch, s.",
+            buckets=PLAN_SOLVE_BUCKETS_S,
+            registry=r,
         )
         self.plan_stale_total = Counter(
-            "casa_plan_stale_total", "Decisions that found the current plan stale (older than plan_stale_after_s).", registry=r
+            "casa_plan_stale_total",
+            "Decisions that found the current plan stale (older than plan_stale_after_s).",
+            registry=r,
         )
         self.plan_reloads_total = Counter(
-            "casa_plan_reloads_total", "Plan documents loaded, by outcome (ok | invalid | missing).", ["outcome"], registry=r
+            "casa_plan_reloads_total",
+            "Plan documents loaded, by outcome (ok | invalid | missing).",
+            ["outcome"],
+            registry=r,
         )
 
         # -- extender (DESIGN §5) ---------------------------------------------------------------------
@@ -100,7 +114,9 @@ class CasaMetrics:
             registry=r,
         )
         self.extender_assumed_pods = Gauge(
-            "casa_extender_assumed_pods", "Pods placed by the scheduler but not yet seen bound by the pod watch.", registry=r
+            "casa_extender_assumed_pods",
+            "Pods placed by the scheduler but not yet seen bound by the pod watch.",
+            registry=r,
         )
         self.watch_restarts_total = Counter(
             "casa_watch_restarts_total",

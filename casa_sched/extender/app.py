@@ -170,7 +170,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _verb_endpoint(handler: Callable[[bytes], tuple[int, bytes]], limit: int) -> Callable[[Request], Awaitable[Response]]:
+def _verb_endpoint(
+    handler: Callable[[bytes], tuple[int, bytes]], limit: int
+) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         try:
             body = await _read_body(request, limit)
@@ -288,7 +290,12 @@ def create_app(
     app.state.hot_handlers = {routes.filter_path: extender.filter, routes.prioritize_path: extender.prioritize}
     app.state.max_body_bytes = max_body_bytes
     app.router.routes.append(
-        Route(routes.filter_path, _verb_endpoint(extender.filter, max_body_bytes), methods=["POST"], include_in_schema=False)
+        Route(
+            routes.filter_path,
+            _verb_endpoint(extender.filter, max_body_bytes),
+            methods=["POST"],
+            include_in_schema=False,
+        )
     )
     app.router.routes.append(
         Route(

@@ -23,12 +23,15 @@ def extender_command(
         Path | None, typer.Option(help="kubeconfig for the pod/node/plan watches; default: in-cluster, else none.")
     ] = None,
     plan_file: Annotated[
-        Path | None, typer.Option(help="Read the plan from this JSON file (reloaded on change) instead of the ConfigMap.")
+        Path | None,
+        typer.Option(help="Read the plan from this JSON file (reloaded on change) instead of the ConfigMap."),
     ] = None,
     url_prefix: Annotated[str | None, typer.Option(help="Path prefix before /filter and /prioritize.")] = None,
     config: Annotated[Path | None, typer.Option(help="casa YAML settings file (section `extender:`).")] = None,
     filter_verb: Annotated[str, typer.Option(help="filterVerb of the scheduler's extender config.")] = "filter",
-    prioritize_verb: Annotated[str, typer.Option(help="prioritizeVerb of the scheduler's extender config.")] = "prioritize",
+    prioritize_verb: Annotated[
+        str, typer.Option(help="prioritizeVerb of the scheduler's extender config.")
+    ] = "prioritize",
     assume_ttl_s: Annotated[
         float, typer.Option(min=0.0, help="How long a placement counts before the pod watch shows it bound, s.")
     ] = 30.0,
@@ -79,6 +82,8 @@ def extender_command(
     gc.freeze()
     gc.set_threshold(20_000, 20, 100)
     try:
-        uvicorn.run(HotPathApp(runtime.app), host=settings.host, port=settings.port, log_level="warning", access_log=False)
+        uvicorn.run(
+            HotPathApp(runtime.app), host=settings.host, port=settings.port, log_level="warning", access_log=False
+        )
     finally:
         runtime.stop()

@@ -20,6 +20,7 @@ from casa_sched.conventions import function_of
 from casa_sched.kube.quantity import QuantityError, parse_quantity
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
+_MAX_REQUEST = 1e18
 
 
 class ObjectError(ValueError):
@@ -112,6 +113,13 @@ def _containers_requests(spec: dict[str, Any], key: str, path: str) -> list[tupl
     return out
 
 
+def _clamp(value: float) -> float:
+    """``value`` limited to [0, 1e18]; NaN (inf − inf) becomes 0."""
+    if value > _MAX_REQUEST:
+        return _MAX_REQUEST
+    return value if value >= 0.0 else 0.0
+
+
 def parse_pod(value: Any, path: str = "Pod") -> PodInfo:
     """Parse a v1.Pod JSON object; raises :class:`ObjectError` on a wrongly typed field we read.
 
@@ -137,6 +145,11 @@ def parse_pod(value: Any, path: str = "Pod") -> PodInfo:
     over_cpu, over_mem = _resources(spec, "overhead", spath)
     cpu = max(sum(c for c, _ in main), max((c for c, _ in init), default=0.0)) + over_cpu
     mem = max(sum(m for _, m in main), max((m for _, m in init), default=0.0)) + over_mem
+
+    # Requests are kept in [0, 1e18]: a hostile or absurd quantity (negative, 1e400) must not turn
+    # per-node sums into inf/NaN for every later decision.
+    cpu = _clamp(cpu)
+    mem = _clamp(mem)
 
     status = _opt_obj(pod, "status", path)
     phase = _opt_str(status, "phase", f"{path}.status")

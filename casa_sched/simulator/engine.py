@@ -122,6 +122,28 @@ class Simulator:
         self.epochs.append(result)
         return result
 
+    def preload(self, plan: Plan, t_s: float = 0.0) -> None:
+        """Install ``plan``'s containers as already running and warm at ``t_s`` (no cold start).
+
+        For simulating one epoch from a known state D_{e-1}, as a planner validating a
+        candidate does.
+        """
+        self._check_feasible(plan)
+        p = self.params
+        for f, cs in plan.containers.items():
+            st = _FunctionState()
+            slot_t: list[float] = []
+            slot_node: list[int] = []
+            for c in cs:
+                node = self.node_index[c.node]
+                n = c.size * p.slots_per_unit
+                ids = list(range(len(slot_t), len(slot_t) + n))
+                slot_t.extend([t_s] * n)
+                slot_node.extend([node] * n)
+                st.containers.append(_Container(node, c.size, ids, t_s, alloc=[(t_s, c.size * p.base_cpu_cores)]))
+            self._set_slots(st, slot_t, slot_node)
+            self.functions[f] = st
+
     def finish(self) -> SimulationResult:
         """Totals over all simulated epochs, with requests still in flight at the horizon."""
         in_flight = 0

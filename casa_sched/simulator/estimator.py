@@ -132,6 +132,9 @@ class Estimator:
                         nodes[n] = nodes.get(n, 0) + 1
         self._od_cold, self._od_alive, self._od_lam = self._on_demand_base()
         self._od_cache: dict[bytes, _OnDemand] = {}
+        n_fn = len(forecast.function_ids)
+        self.bias_planned = np.zeros(n_fn)  # violations the simulator saw beyond this model's, per function
+        self.bias_unplanned = np.zeros(n_fn)
         self._reset_state()
 
     # -- public API ------------------------------------------------------------------------------
@@ -170,7 +173,7 @@ class Estimator:
         """Expected violations per function under the current plan (the SLO optimizer's order)."""
         od = self._od_eval()
         phi = self._phi(od)
-        out = self.q_v + self.cold_v
+        out = np.clip(self.q_v + self.cold_v + self.bias_planned, 0.0, self.totals)
         u = od.functions
         out[u] = od.violations + (od.served_share * phi).sum(axis=1) * self.totals[u]
         return np.asarray(out, dtype=np.float64)
@@ -184,6 +187,17 @@ class Estimator:
             if lay
         }
         return Plan(epoch=epoch, containers=containers, epoch_start=base.epoch_start if base else None)
+
+    def calibrate(self, planned: FloatArray, unplanned: FloatArray) -> Prediction:
+        """Add per-function violation corrections (measured against the simulator), re-predict.
+
+        ``planned[f]`` applies while f has containers, ``unplanned[f]`` while it scales from zero.
+        """
+        self.bias_planned = np.asarray(planned, dtype=np.float64).copy()
+        self.bias_unplanned = np.asarray(unplanned, dtype=np.float64).copy()
+        self._od_cache.clear()
+        self.sl_planned_sum = float(sum(self._sl_of(f) for f in self.layout))
+        return self.prediction()
 
     def free_cores(self) -> FloatArray:
         return np.asarray(self.node_cores - self.alloc_units * self.params.base_cpu_cores, dtype=np.float64)
@@ -298,7 +312,11 @@ class Estimator:
         arrived = self.cum_counts[ws, m] + self.counts[ws, m] * frac
         arrived = np.where(x >= self.counts.shape[1], self.totals[ws], arrived)
         new = np.minimum(arrived, self.totals[ws] - self.q_v[ws])
-        self.sl_planned_sum += float(((new - self.cold_v[ws]) / self.totals[ws]).sum())
+        tot = self.totals[ws]
+        base = self.q_v[ws] + self.bias_planned[ws]
+        before = np.clip(base + self.cold_v[ws], 0.0, tot)
+        after = np.clip(base + new, 0.0, tot)
+        self.sl_planned_sum += float(((after - before) / tot).sum())
         self.cold_v[ws] = new
 
     def _save_function(self, undo: _Undo, fi: int) -> None:
@@ -335,7 +353,10 @@ class Estimator:
 
     # -- per-function model ----------------------------------------------------------------------
     def _sl_of(self, fi: int) -> float:
-        return float((self.q_v[fi] + self.cold_v[fi]) / self.totals[fi]) if self.totals[fi] > 0 else 0.0
+        if self.totals[fi] <= 0:
+            return 0.0
+        v = self.q_v[fi] + self.cold_v[fi] + self.bias_planned[fi]
+        return float(min(max(v, 0.0), self.totals[fi]) / self.totals[fi])
 
     def _recompute_queue(self, fi: int, undo: _Undo | None) -> None:
         """Queueing drops and busy-core contribution of ``fi`` under its current layout."""
@@ -444,14 +465,15 @@ class Estimator:
         )
         x = t_od[None, :] - self.budget_s[u][:, None]
         v = np.minimum(counts, cold * ((x > 0) + self._od_lam[u] * np.maximum(x, 0.0)))
+        v_total = np.clip(v.sum(axis=1) + self.bias_unplanned[u], 0.0, self.totals[u])
         served = counts - v
         totals = self.totals[u][:, None]
-        share = served / totals
+        share = served / totals * ((self.totals[u] - v_total) / np.maximum(served.sum(axis=1), 1e-12))[:, None]
         alive = self._od_alive[u]
         result = _OnDemand(
             functions=u,
-            violations=v.sum(axis=1),
-            sl_sum=float((v.sum(axis=1) / self.totals[u]).sum()),
+            violations=v_total,
+            sl_sum=float((v_total / self.totals[u]).sum()),
             served_share=share,
             share_sum=share.sum(axis=0),
             alive=alive.sum(axis=0),
