@@ -37,9 +37,11 @@ import numpy as np
 from casa_sched.plan import Plan, PlanInputs, PredictedMetrics
 from casa_sched.planners.base import ClusterSnapshot, PlannerConfig, register
 from casa_sched.planners.common import peak_concurrency, units_for
+from casa_sched.simulator import EpochRequests, HourlySignals, Simulator
 from casa_sched.simulator.estimator import Estimator, Layout, Prediction
 from casa_sched.simulator.forecast import EpochSignals, Forecast
 from casa_sched.simulator.results import EpochResult
+from casa_sched.traces import Workload
 
 _NEIGHBOURS = 4  # nodes tried per move on large clusters (emptiest / fullest)
 
@@ -55,6 +57,7 @@ class SearchTrace:
     blacklisted_sl: int = 0
     blacklisted_ca: int = 0
     stopped_by: str = "gen"
+    validations: list[tuple[float, float]] = field(default_factory=list)  # (predicted, simulated) SL_ave
     history: list[tuple[str, float, float]] = field(default_factory=list)  # (optimizer, SL_ave, carbon_g)
 
 
@@ -64,7 +67,8 @@ class CasaPlanner:
 
     name = "casa"
 
-    def __init__(self) -> None:
+    def __init__(self, validate_rounds: int = 2) -> None:
+        self.validate_rounds = validate_rounds
         self.last_trace = SearchTrace()
 
     def observe(self, result: EpochResult) -> None:
@@ -72,14 +76,49 @@ class CasaPlanner:
 
     def plan(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals, config: PlannerConfig) -> Plan:
         started = time.perf_counter()
+        deadline = started + config.time_budget_s
         est = Estimator(snapshot.cluster, snapshot.params, forecast, signals, snapshot.previous, snapshot.water)
         pred = est.load(_warm_start(snapshot.previous, forecast))
-        search = _Search(est, snapshot, forecast, config)
-        best = (_key(pred, config.cstr), est.plan(forecast.epoch, snapshot.previous), pred)
         trace = SearchTrace()
-        deadline = started + config.time_budget_s
-        while trace.iterations < config.gen:
+        best = (_key(pred, config.cstr), est.plan(forecast.epoch, snapshot.previous), pred)
+        validator = _Validator(snapshot, forecast, signals, config.seed) if self.validate_rounds else None
+        checked: list[tuple[tuple[int, float, float], Plan, Prediction]] = []
+        for rnd in range(self.validate_rounds + 1):
+            # Each round searches a share of what is left, then checks its best plan against the
+            # request-level simulator on arrivals sampled from the forecast and calibrates.
+            rounds_left = self.validate_rounds + 1 - rnd
+            until = time.perf_counter() + (deadline - time.perf_counter()) * (0.6 if rounds_left > 1 else 1.0) / rounds_left
+            best = self._search(est, pred, best, snapshot, forecast, config, trace, min(until, deadline))
+            if validator is None or (time.perf_counter() >= deadline and rnd > 0):
+                break
+            simulated, pred = validator.calibrate(est, best[1])
+            trace.validations.append((best[2].sl_ave, simulated))
+            checked.append(((_key_of(simulated, best[2].carbon_g, config.cstr)), best[1], best[2]))
+            best = (_key(pred, config.cstr), best[1], pred)
             if time.perf_counter() >= deadline:
+                break
+        if checked:
+            _, plan, predicted = min(checked, key=lambda c: c[0])
+        else:
+            _, plan, predicted = best
+        self.last_trace = trace
+        return self._finish(plan, predicted, snapshot, forecast, signals)
+
+    def _search(
+        self,
+        est: Estimator,
+        pred: Prediction,
+        best: tuple[tuple[int, float, float], Plan, Prediction],
+        snapshot: ClusterSnapshot,
+        forecast: Forecast,
+        config: PlannerConfig,
+        trace: SearchTrace,
+        until: float,
+    ) -> tuple[tuple[int, float, float], Plan, Prediction]:
+        """Fig. 7's loop from the estimator's current plan; returns the best plan seen."""
+        search = _Search(est, snapshot, forecast, config)
+        while trace.iterations < config.gen:
+            if time.perf_counter() >= until:
                 trace.stopped_by = "time"
                 break
             if pred.sl_ave > config.cstr:
@@ -102,9 +141,15 @@ class CasaPlanner:
             key = _key(pred, config.cstr)
             if key < best[0]:
                 best = (key, est.plan(forecast.epoch, snapshot.previous), pred)
-        trace.blacklisted_sl, trace.blacklisted_ca = len(search.b_sl), len(search.b_ca)
-        self.last_trace = trace
-        _, plan, predicted = best
+        else:
+            trace.stopped_by = "gen"
+        trace.blacklisted_sl += len(search.b_sl)
+        trace.blacklisted_ca += len(search.b_ca)
+        return best
+
+    def _finish(
+        self, plan: Plan, predicted: Prediction, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals
+    ) -> Plan:
         return Plan(
             epoch=forecast.epoch,
             containers=plan.containers,
@@ -135,6 +180,66 @@ def _key(pred: Prediction, cstr: float) -> tuple[int, float, float]:
     if pred.sl_ave <= cstr + 1e-12:
         return (0, pred.carbon_g, pred.sl_ave)
     return (1, pred.sl_ave, pred.carbon_g)
+
+
+def _key_of(sl_ave: float, carbon_g: float, cstr: float) -> tuple[int, float, float]:
+    return (0, carbon_g, sl_ave) if sl_ave <= cstr + 1e-12 else (1, sl_ave, carbon_g)
+
+
+class _Validator:
+    """Checks a candidate plan with the request-level simulator and calibrates the estimator.
+
+    Arrivals are sampled once from the forecast's per-minute counts (seeded), D_{e-1} is
+    installed warm, and the epoch is replayed. The difference between the simulated and the
+    predicted violations of each function becomes a per-function correction in the estimator
+    (one for while the function has containers, one for while it scales from zero).
+    """
+
+    def __init__(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals, seed: int) -> None:
+        self.snapshot = snapshot
+        self.forecast = forecast
+        counts = np.rint(forecast.counts).astype(np.int64)
+        wl = Workload(
+            function_ids=forecast.function_ids,
+            counts=counts,
+            start_minute=0,
+            t_ave_s=forecast.t_ave_s,
+            memory_mb=forecast.memory_mb,
+            triggers=("unknown",) * len(forecast.function_ids),
+            source="forecast",
+        )
+        arrivals = wl.arrivals_by_function(0, seed=[seed, forecast.epoch], epoch_min=forecast.minutes)
+        self.requests = EpochRequests(0, 0.0, forecast.function_ids, forecast.t_ave_s, tuple(arrivals))
+        hours = int(np.ceil(forecast.minutes * forecast.minute_s / 3600.0)) + 1
+        self.signals = HourlySignals.constant(
+            hours, signals.mean_ci_g_per_kwh, float(signals.price_usd_per_kwh.mean()), float(signals.cooling_factor.mean())
+        )
+
+    def calibrate(self, est: Estimator, plan: Plan) -> tuple[float, Prediction]:
+        """Simulate ``plan``; returns its simulated SL_ave and the estimator's calibrated prediction."""
+        sim = Simulator(self.snapshot.cluster, self.snapshot.params, self.signals, self.forecast.minutes * self.forecast.minute_s)
+        if self.snapshot.previous is not None:
+            sim.preload(_known_nodes(self.snapshot.previous, self.snapshot))
+        result = sim.run_epoch(plan, self.requests)
+        est.load(plan)
+        predicted = est.function_violations()
+        planned = est.bias_planned.copy()
+        unplanned = est.bias_unplanned.copy()
+        for i, f in enumerate(self.forecast.function_ids):
+            stats = result.functions.get(f)
+            if stats is None or stats.requests == 0:
+                continue
+            diff = stats.dropped - predicted[i]
+            if f in plan.containers:
+                planned[i] += diff
+            else:
+                unplanned[i] += diff
+        return result.slo_violation_rate, est.calibrate(planned, unplanned)
+
+
+def _known_nodes(plan: Plan, snapshot: ClusterSnapshot) -> Plan:
+    names = set(snapshot.cluster.node_names)
+    return Plan(epoch=plan.epoch, containers={f: tuple(c for c in cs if c.node in names) for f, cs in plan.containers.items()})
 
 
 def _warm_start(previous: Plan | None, forecast: Forecast) -> Plan:
