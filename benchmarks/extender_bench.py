@@ -62,7 +62,9 @@ def plan_text(n_nodes: int) -> str:
 
 
 def body_bytes(n_nodes: int) -> bytes:
-    return json.dumps({"Pod": pod_json(), "Nodes": None, "NodeNames": [f"node-{i:05d}" for i in range(n_nodes)]}).encode()
+    return json.dumps(
+        {"Pod": pod_json(), "Nodes": None, "NodeNames": [f"node-{i:05d}" for i in range(n_nodes)]}
+    ).encode()
 
 
 def in_process(n_nodes: int, iterations: int) -> tuple[float, float, float]:
@@ -117,7 +119,18 @@ class Server:
         plan.write_text(plan_text(n_nodes))
         casa = Path(sys.executable).with_name("casa")
         self.proc = subprocess.Popen(
-            [str(casa), "extender", "--host", "127.0.0.1", "--port", str(self.port), "--plan-file", str(plan), "--log-level", "ERROR"],
+            [
+                str(casa),
+                "extender",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--plan-file",
+                str(plan),
+                "--log-level",
+                "ERROR",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -235,13 +248,21 @@ def main() -> None:
                 done = 0.0
                 marks = []
                 while done < a.memory_requests:
-                    r = run_wrk(srv.port, body_file, lua, 300, limit_per_thread=min(25_000, int(a.memory_requests - done) // 2 + 1))
+                    r = run_wrk(
+                        srv.port,
+                        body_file,
+                        lua,
+                        300,
+                        limit_per_thread=min(25_000, int(a.memory_requests - done) // 2 + 1),
+                    )
                     done += r["requests"]
                     marks.append((done, _rss_mib(srv.proc.pid)))
                 after = _rss_mib(srv.proc.pid)
             finally:
                 srv.stop()
-            print(f"RSS after warm-up {before:.1f} MiB; " + "; ".join(f"after {d:.0f} req: {m:.1f} MiB" for d, m in marks))
+            print(
+                f"RSS after warm-up {before:.1f} MiB; " + "; ".join(f"after {d:.0f} req: {m:.1f} MiB" for d, m in marks)
+            )
             print(f"RSS growth over {done:.0f} requests: {after - before:+.1f} MiB")
 
 

@@ -31,7 +31,7 @@ from starlette.routing import Route
 from casa_sched.extender.decide import FailOpenReason, decide_filter, decide_prioritize
 from casa_sched.extender.state import ExtenderState
 from casa_sched.extender.wire import (
-    BadRequest,
+    BadRequestError,
     ExtenderArgs,
     encode_error,
     encode_filter,
@@ -114,7 +114,7 @@ class Extender:
         started = time.perf_counter()
         try:
             args = parse_args(body)
-        except BadRequest as exc:
+        except BadRequestError as exc:
             self._count("filter", exc.status, started)
             return exc.status, encode_error(str(exc))
         try:
@@ -134,7 +134,7 @@ class Extender:
         started = time.perf_counter()
         try:
             args: ExtenderArgs = parse_args(body)
-        except BadRequest as exc:
+        except BadRequestError as exc:
             self._count("prioritize", exc.status, started)
             return exc.status, encode_error(str(exc))
         try:
@@ -157,15 +157,15 @@ async def _read_body(request: Request, limit: int) -> bytes:
         try:
             size = int(declared)
         except ValueError:
-            raise BadRequest(f"invalid Content-Length header: {declared[:40]!r}") from None
+            raise BadRequestError(f"invalid Content-Length header: {declared[:40]!r}") from None
         if size > limit:
-            raise BadRequest(f"request body of {size} bytes exceeds the limit of {limit} bytes", status=413)
+            raise BadRequestError(f"request body of {size} bytes exceeds the limit of {limit} bytes", status=413)
     chunks: list[bytes] = []
     total = 0
     async for chunk in request.stream():
         total += len(chunk)
         if total > limit:
-            raise BadRequest(f"request body exceeds the limit of {limit} bytes", status=413)
+            raise BadRequestError(f"request body exceeds the limit of {limit} bytes", status=413)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -176,7 +176,7 @@ def _verb_endpoint(
     async def endpoint(request: Request) -> Response:
         try:
             body = await _read_body(request, limit)
-        except BadRequest as exc:
+        except BadRequestError as exc:
             return Response(encode_error(str(exc)), status_code=exc.status, media_type=JSON)
         except ClientDisconnect:
             return Response(status_code=400)

@@ -28,11 +28,10 @@ from typing import Any
 from casa_sched.kube.objects import NodeInfo, ObjectError, PodInfo, parse_node, parse_pod
 from casa_sched.kube.quantity import QUANTITY_PATTERN
 
-
 _escape = json.encoder.encode_basestring_ascii  # C implementation: str → quoted, escaped JSON string
 
 
-class BadRequest(ValueError):
+class BadRequestError(ValueError):
     """A request the extender cannot parse; becomes HTTP ``status`` with ``{"error": message}``."""
 
     def __init__(self, message: str, status: int = 400) -> None:
@@ -54,46 +53,48 @@ class ExtenderArgs:
 
 
 def parse_args(body: bytes) -> ExtenderArgs:
-    """Parse an ExtenderArgs body; raises :class:`BadRequest` with the JSON path of the problem."""
+    """Parse an ExtenderArgs body; raises :class:`BadRequestError` with the JSON path of the problem."""
     try:
         data = json.loads(body)
     except RecursionError as exc:
-        raise BadRequest("request body is nested too deeply") from exc
+        raise BadRequestError("request body is nested too deeply") from exc
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
-        raise BadRequest(f"request body is not valid JSON: {str(exc)[:200]}") from exc
+        raise BadRequestError(f"request body is not valid JSON: {str(exc)[:200]}") from exc
     if not isinstance(data, dict):
-        raise BadRequest(f"ExtenderArgs must be a JSON object, got {_jtype(data)}")
+        raise BadRequestError(f"ExtenderArgs must be a JSON object, got {_jtype(data)}")
     if "Pod" not in data:
-        raise BadRequest("ExtenderArgs.Pod: required")
+        raise BadRequestError("ExtenderArgs.Pod: required")
     try:
         pod = parse_pod(data["Pod"], "ExtenderArgs.Pod")
     except ObjectError as exc:
-        raise BadRequest(str(exc)) from exc
+        raise BadRequestError(str(exc)) from exc
 
     raw_names = data.get("NodeNames")
     raw_nodes = data.get("Nodes")
     names_list: list[str] | None = None
     if raw_names is not None:
         if not isinstance(raw_names, list):
-            raise BadRequest(f"ExtenderArgs.NodeNames: expected an array of strings or null, got {_jtype(raw_names)}")
+            raise BadRequestError(
+                f"ExtenderArgs.NodeNames: expected an array of strings or null, got {_jtype(raw_names)}"
+            )
         if not set(map(type, raw_names)) <= _STR_ONLY:  # one C-speed pass; json yields exact str
             i, bad = next((i, n) for i, n in enumerate(raw_names) if type(n) is not str)
-            raise BadRequest(f"ExtenderArgs.NodeNames[{i}]: expected a string, got {_jtype(bad)}")
+            raise BadRequestError(f"ExtenderArgs.NodeNames[{i}]: expected a string, got {_jtype(bad)}")
         names_list = raw_names
     items: list[Any] | None = None
     infos: list[NodeInfo] | None = None
     envelope: dict[str, Any] | None = None
     if raw_nodes is not None:
         if not isinstance(raw_nodes, dict):
-            raise BadRequest(f"ExtenderArgs.Nodes: expected a NodeList object or null, got {_jtype(raw_nodes)}")
+            raise BadRequestError(f"ExtenderArgs.Nodes: expected a NodeList object or null, got {_jtype(raw_nodes)}")
         raw_items = raw_nodes.get("items")
         if raw_items is not None and not isinstance(raw_items, list):
-            raise BadRequest(f"ExtenderArgs.Nodes.items: expected an array or null, got {_jtype(raw_items)}")
+            raise BadRequestError(f"ExtenderArgs.Nodes.items: expected an array or null, got {_jtype(raw_items)}")
         items = raw_items or []
         try:
             infos = [parse_node(o, f"ExtenderArgs.Nodes.items[{i}]") for i, o in enumerate(items)]
         except ObjectError as exc:
-            raise BadRequest(str(exc)) from exc
+            raise BadRequestError(str(exc)) from exc
         envelope = {k: v for k, v in raw_nodes.items() if k != "items"}
 
     if names_list is not None:  # nodeCacheCapable: names are authoritative, reply with names

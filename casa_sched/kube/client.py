@@ -24,10 +24,10 @@ def load_api_client(kubeconfig: Path | None) -> Any | None:
 
     cfg = client.Configuration()
     if kubeconfig is not None:
-        config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
+        config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)  # type: ignore[no-untyped-call]
     else:
         try:
-            config.load_incluster_config(client_configuration=cfg)
+            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
         except config.ConfigException:
             return None
     return client.ApiClient(cfg)

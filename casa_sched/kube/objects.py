@@ -105,10 +105,9 @@ def _containers_requests(spec: dict[str, Any], key: str, path: str) -> list[tupl
     if not isinstance(containers, list):
         raise ObjectError(f"{path}.{key}", f"expected an array, got {type(containers).__name__}")
     out = []
-    for i, c in enumerate(containers):
+    for i, raw in enumerate(containers):
         cpath = f"{path}.{key}[{i}]"
-        c = _obj(c, cpath)
-        res = _opt_obj(c, "resources", cpath)
+        res = _opt_obj(_obj(raw, cpath), "resources", cpath)
         out.append(_resources(res, "requests", f"{cpath}.resources"))
     return out
 

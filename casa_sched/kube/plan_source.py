@@ -85,7 +85,7 @@ class FilePlanSource:
         self.path = path
         self._sink = sink
         self._poll_s = poll_s
-        self._signature: tuple[int, int, int] | None | Literal["unset"] = "unset"
+        self._signature: tuple[int, int, int] | Literal["unset"] | None = "unset"
         self.synced = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -69,7 +69,7 @@ def parse_quantity(text: str) -> float:
     # Schema-valid but physically absurd quantities (1e400) saturate to ±inf rather than being
     # rejected: such a request simply fits nowhere.
     result = value * scale
-    return result if result == result else 0.0  # inf × 0 (e.g. "1e999e-9999999") is NaN: call it 0
+    return 0.0 if math.isnan(result) else result  # inf × 0 (e.g. "1e999e-9999999") is NaN: call it 0
 
 
 def parse_cpu_cores(text: str) -> float:

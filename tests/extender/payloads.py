@@ -12,7 +12,7 @@ import copy
 import json
 from typing import Any
 
-POWER_MODEL = {
+POWER_MODEL: dict[str, Any] = {
     "version": 1,
     "degree": 4,
     "unit": "W",

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from casa_sched.extender.app import Extender
-from tests.extender.support import Harness
 from tests.extender.payloads import POWER_MODEL, args_names, args_nodes, plain_pod, plan_doc, real_node, real_pod
+from tests.extender.support import Harness
 
 F = "thumbnail"
 NODES = ["n1", "n2", "n3", "n4"]
