@@ -29,12 +29,12 @@ import contextlib
 import http.server
 import json
 import os
-import threading
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -156,12 +156,18 @@ def make_pki(directory: Path) -> Pki:
     return Pki(d / "ca.crt", d / "ca.key", d / "apiserver.crt", d / "apiserver.key", d / "sa.key", d / "sa.pub")
 
 
+try:  # resolved in the parent: the child (after fork) must not import or load anything
+    import ctypes
+
+    _PRCTL: Any = ctypes.CDLL(None, use_errno=True).prctl
+except (ImportError, OSError, AttributeError):  # pragma: no cover - not Linux/glibc
+    _PRCTL = None
+
+
 def _set_parent_death_signal() -> None:  # pragma: no cover - runs in the child
     """Linux: the child gets SIGKILL if the test process dies without tearing down."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 class Process:
@@ -181,7 +187,9 @@ class Process:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=dict(env) if env is not None else None,
-            preexec_fn=_set_parent_death_signal,
+            # Only a prctl call in the child (nothing that could take a lock another thread held
+            # at fork time), so it is safe even when the caller runs threads.
+            preexec_fn=_set_parent_death_signal,  # noqa: PLW1509
         )
 
     @property
@@ -735,9 +743,22 @@ class StubExtender:
         self.status = 200
         self.calls: list[tuple[str, Any]] = []
         self._lock = threading.Lock()
+        self._conns: set[socket.socket] = set()
         stub = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a real extender server would
+
+            def setup(self) -> None:
+                super().setup()
+                with stub._lock:
+                    stub._conns.add(self.connection)
+
+            def finish(self) -> None:
+                with stub._lock:
+                    stub._conns.discard(self.connection)
+                super().finish()
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
@@ -750,6 +771,7 @@ class StubExtender:
                     time.sleep(stub.delay_s)
                 if stub.status != 200:
                     self.send_response(stub.status)
+                    self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
                 names = list((body or {}).get("NodeNames") or [])
@@ -782,6 +804,12 @@ class StubExtender:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+        # Also end kept-alive connections, or the scheduler would keep talking to this stub.
+        with self._lock:
+            conns, self._conns = list(self._conns), set()
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
         self._thread.join(5)
 
     def verbs(self) -> list[str]:

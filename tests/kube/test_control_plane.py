@@ -76,7 +76,8 @@ def test_node_is_ready_untainted_and_schedulable(k8s_control_plane: ControlPlane
     got = k8s_control_plane.request("GET", "/api/v1/nodes/cp-n1")
     assert not got["spec"].get("taints")
     ready = [c for c in got["status"]["conditions"] if c["type"] == "Ready"]
-    assert ready and ready[0]["status"] == "True"
+    assert ready
+    assert ready[0]["status"] == "True"
     k8s_control_plane.request("POST", f"/api/v1/namespaces/{k8s_namespace}/pods", pod_manifest("p1"))
     assert wait_bound(k8s_control_plane, k8s_namespace, ["p1"]) == {"p1": "cp-n1"}
 
@@ -143,7 +144,7 @@ def test_filter_rejection_leaves_pod_pending(k8s_control_plane: ControlPlane, k8
         def unschedulable() -> bool:
             pod = k8s_control_plane.request("GET", f"/api/v1/namespaces/{k8s_namespace}/pods/r1")
             conds = {c["type"]: c for c in pod["status"].get("conditions", [])}
-            return conds.get("PodScheduled", {}).get("reason") == "Unschedulable"
+            return bool(conds.get("PodScheduled", {}).get("reason") == "Unschedulable")
 
         k8s_control_plane.wait_for("r1 Unschedulable", unschedulable, 30)
         assert bound_nodes(k8s_control_plane, k8s_namespace, ["r1"]) == {"r1": None}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 from collections import Counter
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -34,7 +35,7 @@ def _names(prefix: str, *suffixes: str) -> list[str]:
     return [f"{prefix}-{s}" for s in suffixes]
 
 
-def _create(cp: ControlPlane, ns: str, pod: dict) -> None:
+def _create(cp: ControlPlane, ns: str, pod: dict[str, Any]) -> None:
     cp.request("POST", f"/api/v1/namespaces/{ns}/pods", pod)
 
 

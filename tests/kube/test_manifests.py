@@ -50,7 +50,8 @@ def test_base_renders_expected_objects(fresh_control_plane: ControlPlane) -> Non
     dep = objs[("Deployment", "casa-extender")]["spec"]["template"]["spec"]
     (c,) = dep["containers"]
     assert c["image"] == IMAGE
-    assert c["command"][:2] == ["casa", "extender"] and "--port" in c["command"]
+    assert c["command"][:2] == ["casa", "extender"]
+    assert "--port" in c["command"]
     port = int(c["command"][c["command"].index("--port") + 1])
     svc = objs[("Service", "casa-extender")]["spec"]
     assert svc["ports"][0]["port"] == port == 8888
@@ -147,7 +148,8 @@ def test_rbac_and_admission_policy_enforced(fresh_control_plane: ControlPlane) -
         cp.wait_for("admission policy active", label_denied, 30, interval_s=0.5)
         other = cp.kubectl(f"--as={PROFILER_SA}", "annotate", "--overwrite", "node", "rbac-n1",
                            "other/annotation=changed", check=False)
-        assert other.returncode != 0 and "power-model annotation" in other.stderr
+        assert other.returncode != 0
+        assert "power-model annotation" in other.stderr
         removal = cp.kubectl(f"--as={PROFILER_SA}", "annotate", "node", "rbac-n1", "other/annotation-",
                              check=False)
         assert removal.returncode != 0
@@ -190,8 +192,10 @@ def test_scheduler_configs_load_in_real_kube_scheduler(fresh_control_plane: Cont
     (ext,) = loaded["extenders"]
     assert ext["urlPrefix"] == "http://casa-extender.casa-system.svc:8888"
     assert (ext["filterVerb"], ext["prioritizeVerb"]) == ("filter", "prioritize")
-    assert ext["nodeCacheCapable"] is True and ext["ignorable"] is True
-    assert ext["httpTimeout"] == "1s" and ext["weight"] >= 1
+    assert ext["nodeCacheCapable"] is True
+    assert ext["ignorable"] is True
+    assert ext["httpTimeout"] == "1s"
+    assert ext["weight"] >= 1
 
 
 def test_prometheus_scrape_config_is_valid(tmp_path: Path) -> None:

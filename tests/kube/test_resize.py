@@ -6,6 +6,8 @@ changes the spec; no PodResizePending/InProgress conditions appear (the kubelet 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from .harness import ControlPlane, HarnessError, pod_manifest, wait_bound
@@ -13,8 +15,9 @@ from .harness import ControlPlane, HarnessError, pod_manifest, wait_bound
 pytestmark = pytest.mark.k8s
 
 
-def _resources(pod) -> dict:
-    return pod["spec"]["containers"][0]["resources"]
+def _resources(pod: dict[str, Any]) -> dict[str, Any]:
+    res: dict[str, Any] = pod["spec"]["containers"][0]["resources"]
+    return res
 
 
 def test_resize_subresource_patches_cpu_and_memory_of_bound_pod(k8s_control_plane: ControlPlane, k8s_nodes,
@@ -31,7 +34,9 @@ def test_resize_subresource_patches_cpu_and_memory_of_bound_pod(k8s_control_plan
     patch = {"spec": {"containers": [{"name": "app", "resources": {
         "requests": {"cpu": "1", "memory": "256Mi"}, "limits": {"cpu": "2", "memory": "512Mi"}}}]}}
     resized = core.patch_namespaced_pod_resize("fn-0", k8s_namespace, patch)
+    assert resized.spec is not None
     res = resized.spec.containers[0].resources
+    assert res is not None
     assert res.requests == {"cpu": "1", "memory": "256Mi"}
     assert res.limits == {"cpu": "2", "memory": "512Mi"}
     # The same through kubectl, as the docs show it; and a read-back via the plain API.
