@@ -7,10 +7,14 @@ with a usable plan:
    assumed there, cannot hold the pod's request fails (``FailedNodes``: preemption may help);
    nodes we know nothing about are kept (kube-scheduler has already checked them);
 2. plan: free slots(f, node) = planned containers of f on node − live pods of f on node
-   (bound + assumed). When some capacity-feasible node has a free slot, only those nodes are
-   kept; the rest are left out of the reply without a failure reason (the pod stays schedulable,
-   so the scheduler would never show one). When none has, every capacity-feasible node is kept:
-   the plan is a preference, never a reason to leave a pod pending.
+   (bound + assumed). When some capacity-feasible node has a free slot, only the *best* of them
+   is kept (most free slots, then lowest marginal power, then the scheduler's order): with a
+   single node left kube-scheduler binds there without scoring, so the extender knows the
+   placement exactly and a burst of replicas cannot overfill a planned node. The other nodes
+   are left out of the reply without a failure reason (the pod stays schedulable, so the
+   scheduler would never show one). When no feasible node has a free slot, every
+   capacity-feasible node is kept: the plan is a preference, never a reason to leave a pod
+   pending.
 
 **Prioritize.** Scores 0..10 (``MaxExtenderPriority``) from two terms:
 
@@ -23,6 +27,10 @@ with a usable plan:
 - planned free slots: a node with free slots for f scores ``6 + round(4 × (slot_share + g) / 2)``
   (6..10, ``slot_share`` = its free slots / the most free slots on any candidate); a node
   without scores ``round(5 × g)`` (0..5). Every planned node therefore beats every unplanned one.
+
+The top node is made unique (others tied with it drop one point; when every node scores 0 the
+first gets 1) and the pod is assumed there. This only matters when no planned slot is free
+(otherwise filter left a single node and the scheduler does not call prioritize).
 
 Pods of no function, and every pod while failing open, get the neutral score 0 on every node.
 
@@ -139,15 +147,37 @@ def decide_filter(
     else:
         kept = [i for i in feasible if names[i] in free_set]
     if kept:
-        # Feasible nodes without a free slot are dropped without a FailedNodes entry: the pod
-        # is schedulable (kept is not empty), so kube-scheduler never reports these reasons,
-        # and listing ~all nodes with a reason would dominate the reply's size and encode time.
-        out.kept = kept
+        # Decisive: keep the ONE best planned node. kube-scheduler then skips scoring and binds
+        # exactly there, so the assumption below is exact and a burst of replicas fills the
+        # planned slots one by one. Other feasible nodes are dropped without a FailedNodes entry:
+        # the pod is schedulable, so the scheduler never reports those reasons, and listing
+        # ~every node with a reason would dominate the reply's size and encode time.
+        out.kept = [_best_planned(state, view, f, names, infos, kept)] if len(kept) > 1 else kept
     else:
         out.kept = feasible
     if len(out.kept) == 1:  # kube-scheduler skips scoring and binds to the only node
         state.assume_locked(pod, names[out.kept[0]], now)
     return out
+
+
+def _best_planned(
+    state: ExtenderState, view: PlanView, f: str, names: list[str], infos: list[NodeInfo] | None, kept: list[int]
+) -> int:
+    """Among nodes with free planned slots: most free slots, then lowest marginal power, then
+    the scheduler's own order."""
+    slots = view.slots[f]
+    usage = state.usage
+
+    def key(i: int) -> tuple[int, float, int]:
+        name = names[i]
+        u = usage.get(name, _EMPTY)
+        if infos is not None:
+            slope = state.curve_for(infos[i]).marginal_power_w_per_core(u.cpu_cores)
+        else:
+            slope = state.slopes[name]
+        return (slots[name] - u.functions.get(f, 0), -slope, -i)
+
+    return max(kept, key=key)
 
 
 def decide_prioritize(
@@ -194,8 +224,16 @@ def decide_prioritize(
             for m in present:
                 g = (hi - slopes[index[m]]) / span if span > _EPS else 1.0
                 scores[m] = 6 + round(4.0 * (frees[m] / max_free + g) / 2.0)
+    # Make the top node unique (ties at the top drop one point; all-zero gives the first node 1),
+    # so that the scheduler's pick — and with it our assumption — does not hinge on a tie.
     if scores:
-        state.assume_locked(pod, max(scores, key=scores.__getitem__), now)
-    else:  # every node scores 0: the scheduler's own plugins decide; guess the first
-        state.assume_locked(pod, names[0], now)
-    return PrioritizeOutcome(scores=scores)
+        best = max(scores, key=scores.__getitem__)
+        top = scores[best]
+        for h, sc in scores.items():
+            if sc >= top and h != best:
+                scores[h] = top - 1
+    else:
+        best = names[0]
+        scores[best] = 1
+    state.assume_locked(pod, best, now)
+    return PrioritizeOutcome(scores={h: sc for h, sc in scores.items() if sc})

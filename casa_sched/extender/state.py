@@ -9,11 +9,14 @@ one function scheduled back to back would both see the last free planned slot. S
 keeps an *assumption* per function pod it has answered for, keyed by pod UID:
 
 - filter that leaves exactly one node: kube-scheduler skips scoring and binds to that node, so
-  the pod is assumed there;
-- prioritize: the pod is assumed on the node with the highest extender score. The scheduler adds
-  ``score × weight × 10`` to its plugin scores, so with the shipped weight (5) one extender point
-  outweighs most plugin differences, but the final pick can differ; the error is bounded by the
-  next point;
+  the pod is assumed there. Filter makes this the normal case: while a planned slot is free it
+  keeps only the best such node (see :mod:`casa_sched.extender.decide`), so planned placements
+  are known exactly, not guessed;
+- prioritize (only called when no planned slot is free, i.e. for overflow pods): the pod is
+  assumed on the node with the (unique) highest extender score. The scheduler adds
+  ``score × weight × 10`` to its plugin scores, so with the shipped weight (5) one extender
+  point outweighs most plugin differences, but the final pick can differ until the watch
+  shows the real binding;
 - a new filter/prioritize call for the same UID (a retry) first drops the previous assumption;
 - the assumption ends as soon as the pod watch shows the pod bound (its real node then counts)
   or deleted, or after ``assume_ttl_s`` (default 30 s, far above the usual bind latency of

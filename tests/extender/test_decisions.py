@@ -49,7 +49,10 @@ def scores(reply: list[dict[str, Any]], names: list[str]) -> dict[str, int]:
     ("planned", "live", "kept"),
     [
         pytest.param({"n1": 2}, {}, ["n1"], id="free-slot-only-on-n1"),
-        pytest.param({"n1": 1, "n3": 1}, {}, ["n1", "n3"], id="two-planned-nodes-kept-in-request-order"),
+        # n1 and n3 both have 1 free slot and the same (idle) slope: the scheduler's order decides
+        pytest.param({"n1": 1, "n3": 1}, {}, ["n1"], id="decisive-one-node-tie-by-request-order"),
+        # n3 has 2 free slots, n1 one: the node the plan wants most goes first
+        pytest.param({"n1": 1, "n3": 2}, {}, ["n3"], id="decisive-most-free-slots"),
         # n1: planned 1 - live 1 = 0 free; n3: 1 - 0 = 1 free
         pytest.param({"n1": 1, "n3": 1}, {"n1": 1}, ["n3"], id="full-planned-node-dropped"),
         # every planned slot is taken: the plan is a preference, all capacity-feasible nodes stay
@@ -121,14 +124,36 @@ def test_two_pods_in_a_row_do_not_both_take_the_last_slot(harness: Harness) -> N
     assert call(harness, "filter", args_names(second, NODES))["NodeNames"] == ["n1"]
 
 
-def test_prioritize_assumes_the_top_node(harness: Harness) -> None:
-    harness.load_plan(plan_doc({F: ["n1", "n2"]}))
-    first = real_pod(name="p1", uid="u1")
-    assert call(harness, "filter", args_names(first, NODES))["NodeNames"] == ["n1", "n2"]
-    top = max(call(harness, "prioritize", args_names(first, ["n1", "n2"])), key=lambda e: e["Score"])["Host"]
-    assert harness.state.assumed["u1"].node == top
-    other = "n2" if top == "n1" else "n1"
-    assert call(harness, "filter", args_names(real_pod(name="p2", uid="u2"), NODES))["NodeNames"] == [other]
+def test_a_burst_of_replicas_fills_planned_slots_one_by_one(harness: Harness) -> None:
+    # Plan a:1, b:2, c:1 (the e2e Deployment case). No pod is bound yet when all four are filtered.
+    # p0: free a1 b2 c1 → b (most free). p1: a1 b1 c1, b now busier (p0 assumed, 2.025 cores)
+    # and the default curve is flatter there → b. p2: a1 c1 tie → a (request order). p3: c.
+    harness.load_plan(plan_doc({F: ["a", "b", "b", "c"]}))
+    got = [
+        call(harness, "filter", args_names(real_pod(name=f"p{i}", uid=f"u{i}"), ["a", "b", "c"]))["NodeNames"]
+        for i in range(5)
+    ]
+    assert got[:4] == [["b"], ["b"], ["a"], ["c"]]
+    assert got[4] == ["a", "b", "c"]  # plan full: overflow may go anywhere
+    assert {k: a.node for k, a in harness.state.assumed.items()} == {"u0": "b", "u1": "b", "u2": "a", "u3": "c"}
+
+
+def test_prioritize_makes_the_top_node_unique_and_assumes_it(harness: Harness) -> None:
+    # Overflow: the only planned slot (n4) is taken, so every node is kept and scored. All idle:
+    # no carbon preference (all 0) → the first node gets 1 so that the pick is not a tie.
+    harness.load_plan(plan_doc({F: ["n4"]}))
+    harness.state.replace_pods([bound("x", "n4")])
+    reply = call(harness, "prioritize", args_names(real_pod(uid="u1"), ["n1", "n2", "n3"]))
+    assert reply == [{"Host": "n1", "Score": 1}]
+    assert harness.state.assumed["u1"].node == "n1"
+    # n1 (assumed, now busier → flatter curve) scores 5, n2/n3 0: n1 stays the unique top
+    reply = call(harness, "prioritize", args_names(real_pod(uid="u2"), ["n1", "n2", "n3"]))
+    assert scores(reply, ["n1", "n2", "n3"]) == {"n1": 5, "n2": 0, "n3": 0}
+    # two nodes tied at the top (one bound pod each, earlier assumptions expired): the second drops one point
+    harness.clock.now += harness.state.assume_ttl_s + 1
+    harness.state.replace_pods([bound("x", "n4"), bound("y", "n1"), bound("z", "n2")])
+    reply = call(harness, "prioritize", args_names(real_pod(uid="u3"), ["n1", "n2", "n3"]))
+    assert scores(reply, ["n1", "n2", "n3"]) == {"n1": 5, "n2": 4, "n3": 0}
 
 
 def test_a_retry_of_the_same_pod_is_not_counted_twice(harness: Harness) -> None:
@@ -164,6 +189,8 @@ def test_scores_prefer_planned_nodes_then_lower_marginal_power(harness: Harness)
     # slopes dP/dU: a = 1 W/core, b = 3 W/core, c = 2 W/core (linear curves, D coefficient).
     # Only c is planned → c scores 6 + round(4 × (1/1 + g_c)/2) with g_c = (3 − 2)/(3 − 1) = 0.5
     # → 6 + round(3.0) = 9. Off plan: a: round(5 × (3 − 1)/2) = 5, b: round(5 × 0) = 0.
+    # (Prioritize is what the scheduler calls when filter kept several nodes; here it is called
+    # directly to see the scoring rule.)
     def curve(slope: float) -> dict[str, Any]:
         return {**POWER_MODEL, "coefficients": {**POWER_MODEL["coefficients"], "D": slope}}
 
