@@ -117,6 +117,10 @@ class Extender:
         except BadRequestError as exc:
             self._count("filter", exc.status, started)
             return exc.status, encode_error(str(exc))
+        except Exception as exc:  # a parser bug must still not become a 500
+            log.exception("could not parse a filter request")
+            self._count("filter", 400, started)
+            return 400, encode_error(f"request could not be parsed: {type(exc).__name__}")
         try:
             state = self.state
             with state.lock:
@@ -137,6 +141,10 @@ class Extender:
         except BadRequestError as exc:
             self._count("prioritize", exc.status, started)
             return exc.status, encode_error(str(exc))
+        except Exception as exc:  # a parser bug must still not become a 500
+            log.exception("could not parse a prioritize request")
+            self._count("prioritize", 400, started)
+            return 400, encode_error(f"request could not be parsed: {type(exc).__name__}")
         try:
             state = self.state
             with state.lock:

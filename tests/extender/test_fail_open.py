@@ -104,3 +104,15 @@ def test_pods_of_no_function_are_not_counted_as_failing_open(harness: Harness) -
     assert f["NodeNames"] == NODES
     assert p == []
     assert all(fail_open_count(harness.metrics.registry, r) == 0.0 for r in ("plan_missing", "internal_error"))
+
+
+def test_a_parser_bug_is_a_400_not_a_500(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(_: bytes) -> Any:
+        raise KeyError("bug")
+
+    monkeypatch.setattr(app_module, "parse_args", broken)
+    e = harness.app.state.extender
+    for verb in (e.filter, e.prioritize):
+        status, body = verb(b"{}")
+        assert status == 400
+        assert json.loads(body) == {"error": "request could not be parsed: KeyError"}
