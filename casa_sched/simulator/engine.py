@@ -262,9 +262,16 @@ class Simulator:
         started = 0
         free = self.node_cores - self._allocated_cores()
         for t, f in sorted(due):
-            node = int(np.argmax(free))
-            if free[node] < p.base_cpu_cores - 1e-9:
+            # Spread cold starts over the image links: the node with the fewest transfers in
+            # progress, then the most unallocated cores (what the casa extender scores for).
+            sharing_by_node = np.zeros(self.n_nodes)
+            for n, s, e, k in self.transfers:
+                if s <= t < e:
+                    sharing_by_node[n] += k
+            fits = free >= p.base_cpu_cores - 1e-9
+            if not fits.any():
                 break  # cluster fully allocated: these requests find no container and are dropped
+            node = int(np.lexsort((-free, np.where(fits, sharing_by_node, np.inf)))[0])
             start = max(t, float(self.awake_from[node]))
             sharing = sum(k for n, s, e, k in self.transfers if n == node and s <= start < e)
             t_cold = cold_start_s(
@@ -343,7 +350,9 @@ class Simulator:
                 if (
                     p.autoscale
                     and st.n_slots
-                    and (out[i, 1] > before_drop or (waited > 0 and (out[i, 2] - before_wait_s) / waited > 0.1 * budget))
+                    and (
+                        out[i, 1] > before_drop or (waited > 0 and (out[i, 2] - before_wait_s) / waited > 0.1 * budget)
+                    )
                     and all(c.ready_s <= edges[w] for c in st.containers)
                 ):
                     saturated.append((hi - lo, i))

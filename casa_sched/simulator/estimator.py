@@ -60,7 +60,9 @@ class _Undo:
     nodes: tuple[FloatArray, FloatArray, FloatArray, FloatArray]
     waiters: dict[int, set[int]]
     busy: dict[int, FloatArray] = field(default_factory=dict)
-    functions: dict[int, tuple[Layout, float, float, float, float, dict[int, FloatArray]]] = field(default_factory=dict)
+    functions: dict[int, tuple[Layout, float, float, float, float, float, dict[int, FloatArray]]] = field(
+        default_factory=dict
+    )
     cold: list[tuple[npt.NDArray[np.int64], FloatArray]] = field(default_factory=list)
 
 
@@ -76,6 +78,7 @@ class _OnDemand:
     alive: FloatArray  # expected containers held, per minute
     busy: FloatArray  # busy cores per minute
     starting_core_s: float
+    grow_units: float  # mean units their in-epoch autoscaling adds
 
 
 class Estimator:
@@ -130,9 +133,23 @@ class Estimator:
                     else:
                         nodes = self.prev.setdefault(fi, {})
                         nodes[n] = nodes.get(n, 0) + 1
-        self._od_cold, self._od_alive, self._od_lam = self._on_demand_base()
-        self._od_cache: dict[bytes, _OnDemand] = {}
         n_fn = len(forecast.function_ids)
+        self._windows = max(1, round(self.minute_s / params.autoscale_interval_s))
+        # in-epoch autoscaling grows one container up to the largest size a node holds
+        unit_cap = min(params.max_container_size, int(max(n.cores for n in cluster.nodes) // params.base_cpu_cores))
+        self._grow_cap_slots = float(max(unit_cap - 1, 0) * self.spu)
+        self._od_cold, self._od_alive, self._od_lam = self._on_demand_base()
+        # a scale-from-zero container starts at one unit and autoscales like a planned one
+        self._od_queue = np.zeros_like(self.counts)
+        self._od_grow = np.zeros(n_fn)
+        for row in np.flatnonzero(self.active).tolist():
+            q, extra = queue_drops(
+                self.counts[row], float(self.t_ave[row]), float(self.spu), params.laxity, self.minute_s,
+                float(self.spu), self._windows, self._grow_cap_slots if params.autoscale else 0.0,
+            )  # fmt: skip
+            self._od_queue[row] = q
+            self._od_grow[row] = extra / self.spu
+        self._od_cache: dict[bytes, _OnDemand] = {}
         self.bias_planned = np.zeros(n_fn)  # violations the simulator saw beyond this model's, per function
         self.bias_unplanned = np.zeros(n_fn)
         self._reset_state()
@@ -153,6 +170,17 @@ class Estimator:
         undo = self._apply(function, layout, save=True)
         try:
             return self.prediction()
+        finally:
+            assert undo is not None
+            self._restore(undo)
+
+    def try_move_rate(self, function: int, layout: Layout) -> tuple[Prediction, float]:
+        """:meth:`try_move` plus ``function``'s own predicted violation rate under the move."""
+        undo = self._apply(function, layout, save=True)
+        try:
+            total = self.totals[function]
+            rate = float(self.function_violations()[function] / total) if total > 0 else 0.0
+            return self.prediction(), rate
         finally:
             assert undo is not None
             self._restore(undo)
@@ -217,6 +245,7 @@ class Estimator:
         self.n_slots = np.zeros(f)
         self.warm_slots = np.zeros(f)
         self.q_v = np.zeros(f)  # expected queueing drops per planned function
+        self.grow_units = np.zeros(f)  # mean units in-epoch autoscaling adds to it
         self.cold_v = np.zeros(f)  # expected drops behind a cold start
         self.sl_planned_sum = 0.0
         self.busy = np.zeros((n, m))
@@ -327,6 +356,7 @@ class Estimator:
                 float(self.warm_slots[fi]),
                 float(self.q_v[fi]),
                 float(self.cold_v[fi]),
+                float(self.grow_units[fi]),
                 dict(self.contrib.get(fi, {})),
             )
 
@@ -340,7 +370,8 @@ class Estimator:
             self.busy[n] = row
         for ws, values in reversed(undo.cold):
             self.cold_v[ws] = values
-        for fi, (lay, slots, warm, q_v, cold_v, contrib) in undo.functions.items():
+        for fi, (lay, slots, warm, q_v, cold_v, grow, contrib) in undo.functions.items():
+            self.grow_units[fi] = grow
             if lay:
                 self.layout[fi] = lay
             else:
@@ -369,10 +400,15 @@ class Estimator:
         c = self.n_slots[fi]
         if not layout or c <= 0 or self.totals[fi] <= 0:
             self.q_v[fi] = 0.0
+            self.grow_units[fi] = 0.0
         else:
             counts = self.counts[fi]
             t = float(self.t_ave[fi])
-            drops = queue_drops(counts, t, float(c), self.params.laxity, self.minute_s)
+            drops, extra = queue_drops(
+                counts, t, float(c), self.params.laxity, self.minute_s, float(self.spu), self._windows,
+                self._grow_cap_slots if self.params.autoscale else 0.0,
+            )  # fmt: skip
+            self.grow_units[fi] = extra / self.spu
             self.q_v[fi] = float(drops.sum())
             cores = np.maximum(counts - drops, 0.0) * (t * self.params.request_cpu_cores / self.minute_s)
             contrib = {n: cores * (s / c) for n, s in _count_slots(layout, self.spu).items()}
@@ -456,15 +492,18 @@ class Estimator:
         cold = self._od_cold[u]
         counts = self.counts[u]
         base_s = p.image_mb / self.cluster.image_bandwidth_mb_per_s
+        # Each node's image link is a fluid queue: a minute's starts (spread over the nodes) add
+        # their transfer time; what the minute cannot carry waits into the next (eq. 8's shared
+        # link with carry-over). A start waits out the backlog, then shares with its minute's.
         per_node = cold.sum(axis=0) / self.n_nodes
-        rho = per_node * base_s / self.minute_s
-        with np.errstate(divide="ignore"):
-            sharing = np.where(rho < 1.0, 1.0 / np.maximum(1.0 - rho, 1e-9), np.inf)
-        t_od = (
-            base_s * np.minimum(sharing, 1.0 + per_node / 2.0) + float(self.hops.mean()) * self.cluster.switch_delay_s
-        )
+        t_od = np.empty(per_node.size)
+        backlog_s = 0.0
+        for m in range(per_node.size):
+            t_od[m] = backlog_s + base_s + max(per_node[m] - 1.0, 0.0) * base_s / 2.0
+            backlog_s = max(0.0, backlog_s + per_node[m] * base_s - self.minute_s)
+        t_od += float(self.hops.mean()) * self.cluster.switch_delay_s
         x = t_od[None, :] - self.budget_s[u][:, None]
-        v = np.minimum(counts, cold * ((x > 0) + self._od_lam[u] * np.maximum(x, 0.0)))
+        v = np.minimum(counts, cold * ((x > 0) + self._od_lam[u] * np.maximum(x, 0.0)) + self._od_queue[u])
         v_total = np.clip(v.sum(axis=1) + self.bias_unplanned[u], 0.0, self.totals[u])
         served = counts - v
         totals = self.totals[u][:, None]
@@ -479,6 +518,7 @@ class Estimator:
             alive=alive.sum(axis=0),
             busy=(served * (self.t_ave[u] * p.request_cpu_cores / self.minute_s)[:, None]).sum(axis=0),
             starting_core_s=float((cold * t_od[None, :]).sum()) * p.starting_cores,
+            grow_units=float(self._od_grow[u].sum()),
         )
         if len(self._od_cache) > 256:
             self._od_cache.clear()
@@ -489,6 +529,8 @@ class Estimator:
     def _phi(self, od: _OnDemand) -> FloatArray:
         """Per minute: share of scale-from-zero containers that find no free cores (their requests drop)."""
         free_units = float(np.floor(np.maximum(self.free_cores(), 0.0) / self.params.base_cpu_cores).sum())
+        # in-epoch autoscaling takes unallocated cores too (planned and scale-from-zero functions)
+        free_units = max(free_units - float(self.grow_units.sum()) - od.grow_units, 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             phi = np.where(od.alive > 1e-12, 1.0 - free_units / od.alive, 0.0)
         return np.asarray(np.clip(phi, 0.0, 1.0), dtype=np.float64)

@@ -118,24 +118,55 @@ def replay(
 
 @njit(cache=True, nogil=True)
 def queue_drops(
-    counts: FloatArray, t_ave_s: float, slots: float, laxity: float, minute_s: float
-) -> FloatArray:  # pragma: no cover - compiled
-    """Expected deadline drops per minute for ``slots`` request slots (see the estimator's docstring)."""
-    out = np.empty(counts.size)
+    counts: FloatArray,
+    t_ave_s: float,
+    slots: float,
+    laxity: float,
+    minute_s: float,
+    grow_slots: float,
+    windows_per_minute: int,
+    max_extra_slots: float,
+) -> tuple[FloatArray, float]:  # pragma: no cover - compiled
+    """Expected deadline drops per minute for ``slots`` request slots, with in-epoch autoscaling.
+
+    The offered load ``a`` in minute m is the mean number of requests in service: its arrivals
+    times ``min(T_ave/60, 1)`` plus earlier minutes' arrivals still running (``T_ave`` > 60 s).
+    Each autoscaling window in which the offered load exceeds the slots drops the excess share
+    of its requests (fluid) and adds ``grow_slots`` (one container unit), up to
+    ``max_extra_slots``; below saturation a request misses its deadline with probability
+    ``P(wait) · exp(−2 (c − a)(laxity − 1))``. Returns the drops per minute and the mean extra
+    slots autoscaling added over the epoch.
+    """
+    out = np.zeros(counts.size)
     lax = laxity - 1.0
+    c = slots
+    extra = 0.0
+    extra_sum = 0.0
+    span = t_ave_s / minute_s  # minutes a request stays in service
     for m in range(counts.size):
         n = counts[m]
-        a = n * t_ave_s / minute_s
-        if n <= 0.0:
-            out[m] = 0.0
-        elif a > slots:
-            out[m] = n * (1.0 - slots / a)
-        else:
-            z = (slots - 0.5 - a) / (np.sqrt(max(a, 1e-12)) * np.sqrt(2.0))
-            p_wait = 0.5 * _erfc_scalar(z)
-            frac = p_wait * np.exp(-2.0 * (slots - a) * lax)
-            out[m] = n * min(max(frac, 0.0), 1.0)
-    return out
+        # concurrency in minute m: this minute's arrivals plus earlier ones still running
+        a = 0.0
+        for k in range(m + 1):
+            w = min(max(span - k, 0.0), 1.0)
+            if w <= 0.0:
+                break
+            a += counts[m - k] * w
+        per_window = n / windows_per_minute
+        for _ in range(windows_per_minute):
+            if n <= 0.0:
+                pass
+            elif a > c:
+                out[m] += per_window * (1.0 - c / a)
+                if extra + grow_slots <= max_extra_slots:
+                    c += grow_slots
+                    extra += grow_slots
+            else:
+                z = (c - 0.5 - a) / (np.sqrt(max(a, 1e-12)) * np.sqrt(2.0))
+                frac = 0.5 * _erfc_scalar(z) * np.exp(-2.0 * (c - a) * lax)
+                out[m] += per_window * min(max(frac, 0.0), 1.0)
+            extra_sum += extra
+    return out, extra_sum / max(counts.size * windows_per_minute, 1)
 
 
 @njit(cache=True, nogil=True, inline="always")
