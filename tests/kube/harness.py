@@ -255,7 +255,7 @@ class ExtenderSpec:
     url_prefix: str
     filter_verb: str = "filter"
     prioritize_verb: str = "prioritize"
-    weight: int = 1
+    weight: int = 5  # as shipped in manifests/scheduler (the extender assumes it)
     node_cache_capable: bool = True
     ignorable: bool = True
     http_timeout: str = "1s"

@@ -2,15 +2,18 @@
 reads the plan from the ConfigMap casa-system/casa-plan and the pods/nodes from the API.
 
 Contract used (DESIGN §5): ``casa extender --host H --port P --kubeconfig K`` serves
-POST /filter, /prioritize and GET /readyz; function pods carry ``casa.dev/function``; a
-function pod may only land on a node with a free planned slot for its function; other pods pass
-through untouched. Skipped (loudly) while ``casa_sched.extender`` does not exist.
+POST /filter, /prioritize and GET /readyz; function pods carry ``casa.dev/function``; while some
+feasible node has a free planned slot for the pod's function, only such nodes are kept; the plan
+is a preference, never a reason to leave a pod pending; other pods pass through untouched.
+Skipped (loudly) while ``casa extender`` does not exist.
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +22,7 @@ import pytest
 from casa_sched.conventions import FUNCTION_LABEL, NAMESPACE, PLAN_CONFIGMAP_KEY, PLAN_CONFIGMAP_NAME
 from casa_sched.plan import Container, Plan
 
-from .harness import ControlPlane, HarnessError, bound_nodes, pod_manifest, wait_bound
+from .harness import ControlPlane, bound_nodes, pod_manifest, wait_bound
 
 pytestmark = pytest.mark.k8s
 
@@ -62,8 +65,11 @@ def test_function_pods_follow_plan_other_pods_unaffected(k8s_control_plane: Cont
     assert plain["plain-on-a"] == a
 
 
-def test_function_pod_is_kept_off_unplanned_nodes(k8s_control_plane: ControlPlane, k8s_nodes, k8s_namespace,
-                                                  casa_extender) -> None:
+def test_plan_is_a_preference_never_a_reason_to_stay_pending(k8s_control_plane: ControlPlane, k8s_nodes,
+                                                             k8s_namespace, casa_extender) -> None:
+    """A function pod that may only run where the plan has no slot for it (its own node
+    affinity) still schedules: the extender keeps every feasible node when no planned slot is
+    among them (casa_sched/extender/decide.py)."""
     cp = k8s_control_plane
     a, b = _names(f"off{secrets.token_hex(2)}", "a", "b")
     for n in (a, b):
@@ -72,15 +78,47 @@ def test_function_pod_is_kept_off_unplanned_nodes(k8s_control_plane: ControlPlan
     _publish(cp, {fn: [b]})
     casa_extender()
     _create(cp, k8s_namespace, pod_manifest("only-a", labels={FUNCTION_LABEL: fn}, only_on_nodes=[a]))
-    with pytest.raises(HarnessError):
-        wait_bound(cp, k8s_namespace, ["only-a"], timeout_s=8)
-    assert bound_nodes(cp, k8s_namespace, ["only-a"]) == {"only-a": None}
+    _create(cp, k8s_namespace, pod_manifest("free", labels={FUNCTION_LABEL: fn}))
+    assert wait_bound(cp, k8s_namespace, ["only-a", "free"], timeout_s=30) == {"only-a": a, "free": b}
 
 
-def test_pods_created_together_do_not_overfill_planned_slots(k8s_control_plane: ControlPlane, k8s_nodes,
-                                                             k8s_namespace, casa_extender) -> None:
-    """A Deployment's replicas are created in one burst; the extender must count the pods it
-    has already answered for (not yet bound) against the planned slots."""
+@contextlib.contextmanager
+def _scheduler_paused(cp: ControlPlane) -> Iterator[None]:
+    """Stop the session's kube-scheduler, run the block, start it again: pods created in the
+    block wait in one queue and are then scheduled back to back (each pod's scheduling cycle
+    starts before the previous binding can reach the extender's watch)."""
+    extender = cp.extender
+    cp.stop_scheduler()
+    try:
+        yield
+    finally:
+        cp.start_scheduler(extender)
+
+
+def test_two_pods_created_together_take_one_slot_each(k8s_control_plane: ControlPlane, k8s_nodes,
+                                                      k8s_namespace, casa_extender) -> None:
+    """Two pods of one function, pending together, one planned slot on each of two nodes: only
+    the extender's bookkeeping of the pods it answered for (not yet bound) keeps them apart."""
+    cp = k8s_control_plane
+    a, b, c = _names(f"two{secrets.token_hex(2)}", "a", "b", "c")
+    for n in (a, b, c):
+        k8s_nodes(n, cpu="16", memory="32Gi")
+    fn = f"f2-{secrets.token_hex(2)}"
+    _publish(cp, {fn: [a, b]})
+    casa_extender()
+    with _scheduler_paused(cp):
+        for i in range(2):
+            _create(cp, k8s_namespace, pod_manifest(f"p{i}", labels={FUNCTION_LABEL: fn}))
+    got = wait_bound(cp, k8s_namespace, ["p0", "p1"], timeout_s=30)
+    assert sorted(got.values()) == [a, b], got
+
+
+@pytest.mark.parametrize("paused", [False, True], ids=["live", "queued"])
+def test_replicas_created_together_do_not_overfill_planned_slots(k8s_control_plane: ControlPlane, k8s_nodes,
+                                                                 k8s_namespace, casa_extender, paused: bool) -> None:
+    """A Deployment's 4 replicas against slots a:1, b:2, c:1, created while the scheduler runs
+    (live) or queued while it is stopped. kube-scheduler's own scores (PodTopologySpread spreads
+    one ReplicaSet's pods) differ from the extender's, so its bookkeeping must not guess."""
     cp = k8s_control_plane
     a, b, c = _names(f"tg{secrets.token_hex(2)}", "a", "b", "c")
     for n in (a, b, c):
@@ -95,7 +133,9 @@ def test_pods_created_together_do_not_overfill_planned_slots(k8s_control_plane: 
         "spec": {"replicas": 4, "selector": {"matchLabels": labels},
                  "template": {"metadata": {"labels": labels}, "spec": template["spec"]}},
     }
-    cp.request("POST", f"/apis/apps/v1/namespaces/{k8s_namespace}/deployments", deployment)
+    with _scheduler_paused(cp) if paused else contextlib.nullcontext():
+        cp.request("POST", f"/apis/apps/v1/namespaces/{k8s_namespace}/deployments", deployment)
+        cp.wait_for("4 pods created", lambda: len(bound_nodes(cp, k8s_namespace)) == 4, 30)
 
     placed: dict[str, str | None] = {}
 
