@@ -49,6 +49,15 @@ def _iter_lines(resp: Any) -> Iterator[bytes]:
         yield buf
 
 
+def _slim(obj: Any) -> None:
+    """Drop managedFields (often half of an object's JSON) before the object is kept anywhere:
+    a full LIST of a large cluster is held in memory until the store has parsed it."""
+    if isinstance(obj, dict):
+        meta = obj.get("metadata")
+        if isinstance(meta, dict):
+            meta.pop("managedFields", None)
+
+
 class RawListWatch:
     """LIST and WATCH of one resource through a ``list_*`` method of the generated client."""
 
@@ -75,7 +84,10 @@ class RawListWatch:
             if cont:
                 kwargs["_continue"] = cont
             data = json.loads(self._call(**kwargs).data)
-            items.extend(data.get("items") or [])
+            page = data.get("items") or []
+            for item in page:
+                _slim(item)
+            items.extend(page)
             meta = data.get("metadata") or {}
             rv = meta.get("resourceVersion") or rv
             cont = meta.get("continue")
@@ -94,6 +106,7 @@ class RawListWatch:
             for line in _iter_lines(resp):
                 event = json.loads(line)
                 if isinstance(event, dict):
+                    _slim(event.get("object"))
                     yield event
         finally:
             resp.release_conn()
@@ -102,7 +115,12 @@ class RawListWatch:
 def pods_list_watch(api_client: Any) -> RawListWatch:
     from kubernetes import client
 
-    return RawListWatch(client.CoreV1Api(api_client).list_pod_for_all_namespaces)
+    # Finished pods hold no resources and no slot: leave them out server-side. A pod that
+    # finishes stops matching, which the watch reports as DELETED.
+    return RawListWatch(
+        client.CoreV1Api(api_client).list_pod_for_all_namespaces,
+        field_selector="status.phase!=Succeeded,status.phase!=Failed",
+    )
 
 
 def nodes_list_watch(api_client: Any) -> RawListWatch:

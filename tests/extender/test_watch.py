@@ -224,3 +224,32 @@ def test_pod_events_update_counts(event: str, expected_nodes: dict[str, int]) ->
     state.apply_pod("ADDED", pod("a", "n1", "1"))
     state.apply_pod(event, pod("a", "n1", "2"))
     assert {n: u.functions.get("thumbnail", 0) for n, u in state.usage.items() if u.functions} == expected_nodes
+
+
+def test_listed_and_watched_objects_lose_managed_fields() -> None:
+    from casa_sched.kube.client import RawListWatch
+
+    class Resp:
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def stream(self, amt: Any = None, decode_content: Any = None) -> Iterator[bytes]:
+            yield self.data
+
+        def release_conn(self) -> None:
+            pass
+
+    p = real_pod()
+    assert p["metadata"]["managedFields"]
+
+    def list_fn(**kwargs: Any) -> Resp:
+        if kwargs.get("watch"):
+            return Resp(json.dumps({"type": "ADDED", "object": p}).encode() + b"\n")
+        return Resp(json.dumps({"metadata": {"resourceVersion": "9"}, "items": [p]}).encode())
+
+    lw = RawListWatch(list_fn)
+    listed = lw.list()
+    assert listed.resource_version == "9"
+    assert "managedFields" not in listed.items[0]["metadata"]
+    (event,) = list(lw.watch("9"))
+    assert "managedFields" not in event["object"]["metadata"]
