@@ -136,10 +136,10 @@ def casa_extender(k8s_control_plane: ControlPlane, tmp_path: Path) -> Iterator[C
     assert port is not None
     started: list[Process] = []
 
-    def start(*extra_args: str, timeout_s: float = 30.0) -> Process:
+    def start(*extra_args: str, kubeconfig: Path | None = None, timeout_s: float = 30.0) -> Process:
         casa = Path(sys.executable).parent / "casa"
         argv = [str(casa), "extender", "--host", "127.0.0.1", "--port", str(port),
-                "--kubeconfig", str(k8s_control_plane.kubeconfig), *extra_args]
+                "--kubeconfig", str(kubeconfig or k8s_control_plane.kubeconfig), *extra_args]
         proc = Process(f"casa-extender-{port}-{len(started)}", argv, tmp_path, env=k8s_control_plane.env())
         started.append(proc)
         deadline = time.monotonic() + timeout_s

@@ -527,6 +527,22 @@ class ControlPlane:
             raise HarnessError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
         return result
 
+    def service_account_kubeconfig(self, namespace: str, name: str, path: Path, duration: str = "1h") -> Path:
+        """A kubeconfig that authenticates as a ServiceAccount (a TokenRequest token)."""
+        assert self.pki is not None
+        token = self.kubectl("-n", namespace, "create", "token", name, f"--duration={duration}").stdout.strip()
+        user = f"system:serviceaccount:{namespace}:{name}"
+        cfg = {
+            "apiVersion": "v1", "kind": "Config", "current-context": "sa", "preferences": {},
+            "clusters": [{"name": "casa-test", "cluster": {"server": self.server,
+                                                           "certificate-authority": str(self.pki.ca_cert)}}],
+            "users": [{"name": user, "user": {"token": token}}],
+            "contexts": [{"name": "sa", "context": {"cluster": "casa-test", "user": user}}],
+        }
+        path.write_text(yaml.safe_dump(cfg))
+        path.chmod(0o600)
+        return path
+
     def env(self) -> dict[str, str]:
         """Environment for a child process that should talk to this plane (KUBECONFIG, PATH)."""
         env = dict(os.environ)

@@ -15,6 +15,7 @@ import secrets
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ import pytest
 from casa_sched.conventions import FUNCTION_LABEL, NAMESPACE, PLAN_CONFIGMAP_KEY, PLAN_CONFIGMAP_NAME
 from casa_sched.plan import Container, Plan
 
-from .harness import ControlPlane, bound_nodes, pod_manifest, wait_bound
+from .harness import REPO_ROOT, ControlPlane, bound_nodes, pod_manifest, wait_bound
 
 pytestmark = pytest.mark.k8s
 
@@ -163,3 +164,24 @@ def test_extender_stopped_pods_still_schedule(k8s_control_plane: ControlPlane, k
     _create(cp, k8s_namespace, pod_manifest("after", labels={FUNCTION_LABEL: fn}))
     _create(cp, k8s_namespace, pod_manifest("plain-after"))
     assert wait_bound(cp, k8s_namespace, ["after", "plain-after"], timeout_s=30) == {"after": a, "plain-after": a}
+
+
+def test_extender_runs_with_the_manifests_least_privilege_rbac(k8s_control_plane: ControlPlane, k8s_nodes,
+                                                                k8s_namespace, casa_extender, tmp_path: Path) -> None:
+    """The real extender, authenticated as the casa-extender ServiceAccount with exactly the
+    rules of manifests/extender/rbac.yaml, loads the plan and steers pods."""
+    cp = k8s_control_plane
+    a, b = _names(f"rbac{secrets.token_hex(2)}", "a", "b")
+    for n in (a, b):
+        k8s_nodes(n)
+    fn = f"fr-{secrets.token_hex(2)}"
+    _publish(cp, {fn: [b, b]})  # also creates the namespace casa-system
+    cp.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "manifests" / "extender" / "rbac.yaml"))
+    kubeconfig = cp.service_account_kubeconfig(NAMESPACE, "casa-extender", tmp_path / "sa.kubeconfig")
+    proc = casa_extender(kubeconfig=kubeconfig)
+    for i in range(2):
+        _create(cp, k8s_namespace, pod_manifest(f"r{i}", labels={FUNCTION_LABEL: fn}))
+    assert wait_bound(cp, k8s_namespace, ["r0", "r1"]) == {"r0": b, "r1": b}
+    log = proc.log_tail(200_000)
+    assert "403" not in log
+    assert "forbidden" not in log.lower()
