@@ -34,7 +34,7 @@ kubectl_args=()
 
 die() { echo "deploy.sh: error: $*" >&2; exit 1; }
 say() { echo "deploy.sh: $*" >&2; }
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -77,6 +77,10 @@ else
 fi
 if [ "$major" -lt 1 ] || { [ "$major" -eq 1 ] && [ "$minor" -lt $MIN_MINOR ]; }; then
   die "server is $server_version; casa-sched needs Kubernetes >= 1.$MIN_MINOR (pods/resize, in-place resize)"
+fi
+client_version=$(printf '%s' "$version_json" | sed -n '/"clientVersion"/,/}/s/.*"gitVersion": *"\([^"]*\)".*/\1/p' | head -1)
+if [[ $client_version =~ ^v1\.([0-9]+) ]] && [ $(( minor - BASH_REMATCH[1] )) -gt 1 ]; then
+  say "warning: kubectl $client_version is more than one minor version older than the server ($server_version)"
 fi
 say "context '${context:-?}', server $server_version"
 

@@ -209,8 +209,8 @@ def run_round(cp: ControlPlane, namespace: str, pods: int, extender: ExtenderSpe
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--nodes", type=int, default=100)
-    ap.add_argument("--pods", type=int, default=1000, help="pods per round")
-    ap.add_argument("--rounds", type=int, default=2, help="rounds per mode (alternating)")
+    ap.add_argument("--pods", type=int, default=2000, help="pods per round")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds per mode (alternating)")
     ap.add_argument("--extender", choices=["casa", "stub"], default="casa")
     ap.add_argument("--qps", type=float, default=1000.0,
                     help="scheduler client QPS/burst (high, so API rate limits do not hide the extender)")
