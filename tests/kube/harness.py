@@ -688,8 +688,9 @@ def pod_manifest(
     }
     if only_on_nodes is not None:
         spec["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [{"matchFields": [
-                {"key": "metadata.name", "operator": "In", "values": list(only_on_nodes)}]}]}}}
+            # matchFields allows one value only; create_node sets kubernetes.io/hostname = name.
+            "nodeSelectorTerms": [{"matchExpressions": [
+                {"key": "kubernetes.io/hostname", "operator": "In", "values": list(only_on_nodes)}]}]}}}
     if scheduler_name:
         spec["schedulerName"] = scheduler_name
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": dict(labels or {})},

@@ -148,3 +148,36 @@ def test_filter_rejection_leaves_pod_pending(k8s_control_plane: ControlPlane, k8
 
         k8s_control_plane.wait_for("r1 Unschedulable", unschedulable, 30)
         assert bound_nodes(k8s_control_plane, k8s_namespace, ["r1"]) == {"r1": None}
+
+
+def test_second_scheduler_profile_with_extender(k8s_control_plane: ControlPlane, k8s_nodes, k8s_namespace,
+                                                tmp_path: Path) -> None:
+    """The shipped second-scheduler variant: its own kube-scheduler process, profile
+    casa-scheduler, extender attached; only pods naming that scheduler go through it."""
+    import yaml
+
+    from .harness import REPO_ROOT, ExtenderSpec, free_port
+
+    cp = k8s_control_plane
+    shipped = yaml.safe_load((REPO_ROOT / "manifests/second-scheduler/kube-scheduler-config.yaml").read_text())
+    (profile,) = shipped["profiles"]
+    (ext,) = shipped["extenders"]
+    port = free_port()
+    spec = ExtenderSpec(url_prefix=f"http://127.0.0.1:{port}", weight=ext["weight"],
+                        node_cache_capable=ext["nodeCacheCapable"], ignorable=ext["ignorable"],
+                        http_timeout=ext["httpTimeout"])
+    for n in ("two-a", "two-b"):
+        k8s_nodes(n)
+    with StubExtender(port) as stub:
+        stub.allow = {"two-b"}
+        cp.start_scheduler(spec, [profile["schedulerName"]], name="casa-scheduler")
+        try:
+            for i in range(2):
+                pod = pod_manifest(f"s{i}", labels={"casa.dev/function": "sf"}, scheduler_name="casa-scheduler",
+                                   only_on_nodes=["two-a", "two-b"])
+                cp.request("POST", f"/api/v1/namespaces/{k8s_namespace}/pods", pod)
+            assert wait_bound(cp, k8s_namespace, ["s0", "s1"]) == {"s0": "two-b", "s1": "two-b"}
+            names = {b["Pod"]["metadata"]["name"] for v, b in stub.calls if v == "filter"}
+            assert names == {"s0", "s1"}
+        finally:
+            cp.stop_scheduler("casa-scheduler")
