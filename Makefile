@@ -17,7 +17,7 @@ venv: $(BIN)/activate
 
 run: $(BIN)/activate
 	$(BIN)/pip install --quiet -e .
-	$(BIN)/casa models power $(ARGS)
+	$(BIN)/casa simulate $(ARGS)
 
 system-deps:
 	bash .ci/system-deps.sh
@@ -47,4 +47,6 @@ test: venv system-deps k8s-bins
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: venv
-	$(BIN)/python -m benchmarks.run_all
+	$(BIN)/python -m benchmarks.simulator_bench
+	$(BIN)/python -m benchmarks.estimator_accuracy
+	$(BIN)/python -m benchmarks.planner_bench

@@ -47,7 +47,7 @@ class Scenario:
         per_epoch = self.params.epoch_s / 60.0
         if abs(per_epoch - round(per_epoch)) > 1e-9:
             raise ValueError(f"epoch_s must be whole minutes, got {self.params.epoch_s} s")
-        available = self.workload.n_minutes // int(round(per_epoch))
+        available = self.workload.n_minutes // round(per_epoch)
         if not 1 <= self.epochs <= available:
             raise ValueError(f"epochs must be in 1..{available} for this workload, got {self.epochs}")
         if self.hourly.hours * 3600.0 < self.epochs * self.params.epoch_s:
@@ -55,7 +55,7 @@ class Scenario:
 
     @property
     def epoch_minutes(self) -> int:
-        return int(round(self.params.epoch_s / 60.0))
+        return round(self.params.epoch_s / 60.0)
 
     @property
     def water(self) -> WaterFactors:
@@ -65,11 +65,11 @@ class Scenario:
         m = self.epoch_minutes
         wl = self.workload
         if self.forecast == "oracle":
-            counts = wl.counts[:, epoch * m : (epoch + 1) * m]
+            counts = wl.counts[:, epoch * m : (epoch + 1) * m].astype(np.float64)
         elif epoch == 0:
             counts = np.zeros((wl.n_functions, m))  # no history yet: everything scales from zero
         else:
-            counts = wl.counts[:, (epoch - 1) * m : epoch * m]
+            counts = wl.counts[:, (epoch - 1) * m : epoch * m].astype(np.float64)
         return Forecast(
             epoch=epoch,
             start_s=epoch * self.params.epoch_s,

@@ -149,8 +149,10 @@ class HourlySignals:
             raise SimulationError(f"hourly signals must be 1-D arrays of one length, got shapes {shapes}")
         for name in ("ci_g_per_kwh", "price_usd_per_kwh", "cooling_factor"):
             arr = getattr(self, name)
-            if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-                raise SimulationError(f"{name} must be finite and >= 0 in every hour")
+            if not np.all(np.isfinite(arr)):
+                raise SimulationError(f"{name} must be finite in every hour")
+            if name != "price_usd_per_kwh" and np.any(arr < 0):  # wholesale prices can be negative
+                raise SimulationError(f"{name} must be >= 0 in every hour")
 
     @property
     def hours(self) -> int:

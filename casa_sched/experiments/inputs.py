@@ -1,0 +1,155 @@
+"""Building a :class:`~casa_sched.experiments.runner.Scenario` from settings and flags.
+
+Workload: the synthetic default (no download) or the Azure Functions 2019 trace; optionally a
+seeded random subset of functions; then scaled by R. Signals: hourly CI and price from CSV
+files or the embedded 24-hour profiles, placed on the simulation's hours from the local
+start time; the cooling factor E_t by local hour.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from casa_sched.experiments.runner import ForecastMode, Scenario
+from casa_sched.models.accounting import WaterFactors
+from casa_sched.planners import PlannerConfig
+from casa_sched.settings import CasaSettings
+from casa_sched.signals import (
+    FileProvider,
+    HourlySeries,
+    SignalError,
+    load_carbon_csv,
+    load_price_csv,
+    summer_price,
+    tampa_summer_carbon,
+)
+from casa_sched.signals.providers import SignalProvider
+from casa_sched.simulator import ClusterSpec, HourlySignals, SimParams
+from casa_sched.traces import Workload, load_azure2019
+from casa_sched.traces.synthetic import synthetic_workload
+
+DEFAULT_EPOCHS = 16
+# A summer weekday in Tampa, at the trace's first minute (the sample starts at 08:00).
+DEFAULT_START_LOCAL = "2024-07-10T08:00"
+
+
+class ScenarioError(ValueError):
+    """Flags or inputs that do not make a runnable scenario; the message says which."""
+
+
+def load_trace(
+    settings: CasaSettings, trace: str, trace_dir: Path | None, trace_day: int | None, functions: int | None
+) -> Workload:
+    seed = settings.planner.seed
+    if trace == "synthetic":
+        if trace_dir is not None:
+            raise ScenarioError("--trace-dir is only used with --trace azure2019")
+        wl = synthetic_workload(seed=seed)
+    elif trace == "azure2019":
+        if trace_dir is None:
+            raise ScenarioError("--trace azure2019 needs --trace-dir DIR (the trace's CSV files or its sample)")
+        wl = load_azure2019(trace_dir, trace_day).workload
+    else:
+        raise ScenarioError(f"--trace must be 'synthetic' or 'azure2019', got {trace!r}")
+    if functions is not None:
+        if not 1 <= functions <= wl.n_functions:
+            raise ScenarioError(f"--functions must be in 1..{wl.n_functions}, got {functions}")
+        wl = wl.random_subset(functions, seed=seed)
+    return wl.scaled(settings.workload.intensity, seed=seed)
+
+
+def hourly_signals(
+    settings: CasaSettings, start: datetime, hours: int, ci_csv: Path | None, price_csv: Path | None
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """CI (g/kWh) and price ($/kWh) for ``hours`` hours from ``start``: CSV files when given
+    (flags, else ``signals.carbon_csv`` / ``price_csv`` settings), else the embedded profiles."""
+    sig = settings.signals
+    ci_path = ci_csv or (sig.carbon_csv if sig.carbon_source == "csv" else None)
+    price_path = price_csv or (sig.price_csv if sig.price_source == "csv" else None)
+    carbon: SignalProvider = FileProvider(load_carbon_csv(ci_path)) if ci_path else tampa_summer_carbon(sig.timezone)
+    price: SignalProvider = FileProvider(load_price_csv(price_path)) if price_path else summer_price(sig.timezone)
+    ci_series: HourlySeries = carbon.series(start, hours)
+    price_series: HourlySeries = price.series(start, hours)
+    sources = {
+        "ci_source": ci_series.source,
+        "ci_filled_hours": ci_series.filled_hours,
+        "ci_mean_g_per_kwh": round(float(ci_series.values.mean()), 2),
+        "price_source": price_series.source,
+        "price_filled_hours": price_series.filled_hours,
+        "price_mean_usd_per_kwh": round(float(price_series.values.mean()), 5),
+    }
+    return ci_series.values.astype(np.float64), price_series.values.astype(np.float64), sources
+
+
+def build_scenario(
+    settings: CasaSettings,
+    *,
+    trace: str = "synthetic",
+    trace_dir: Path | None = None,
+    trace_day: int | None = None,
+    functions: int | None = None,
+    epochs: int | None = None,
+    ci_csv: Path | None = None,
+    price_csv: Path | None = None,
+    start_local: datetime | None = None,
+    forecast: ForecastMode = "oracle",
+    workload: Workload | None = None,
+) -> tuple[Scenario, dict[str, Any]]:
+    """A scenario and a description of it (for the JSON summary)."""
+    wl = workload if workload is not None else load_trace(settings, trace, trace_dir, trace_day, functions)
+    params = SimParams.from_settings(settings)
+    epoch_min = round(params.epoch_s / 60.0)
+    available = wl.n_minutes // epoch_min
+    n_epochs = min(DEFAULT_EPOCHS, available) if epochs is None else epochs
+    if not 1 <= n_epochs <= available:
+        raise ScenarioError(f"--epochs must be in 1..{available} for this trace, got {n_epochs}")
+    tz = ZoneInfo(settings.signals.timezone)
+    start = start_local or datetime.fromisoformat(DEFAULT_START_LOCAL)
+    start = start.replace(tzinfo=tz) if start.tzinfo is None else start
+    hours = math.ceil(n_epochs * params.epoch_s / 3600.0) + 1
+    try:
+        ci, price, sources = hourly_signals(settings, start, hours, ci_csv, price_csv)
+    except SignalError as exc:
+        raise ScenarioError(str(exc)) from exc
+    local_hours = np.array([(start + timedelta(hours=h)).astimezone(tz).hour for h in range(hours)])
+    cooling = np.asarray(settings.accounting.cooling_factor_by_hour, dtype=np.float64)[local_hours]
+    acc = settings.accounting
+    hourly = HourlySignals(
+        ci_g_per_kwh=ci,
+        price_usd_per_kwh=price,
+        cooling_factor=cooling,
+        water=WaterFactors(acc.water_l_per_cooling_kwh, acc.water_ci_g_per_l, acc.water_price_usd_per_l),
+    )
+    cluster = ClusterSpec.uniform(settings.cluster.nodes, settings)
+    scenario = Scenario(
+        workload=wl,
+        cluster=cluster,
+        params=params,
+        hourly=hourly,
+        config=PlannerConfig.from_settings(settings),
+        epochs=n_epochs,
+        forecast=forecast,
+        seed=settings.planner.seed,
+    )
+    meta = {
+        "workload": wl.source or trace,
+        "functions": wl.n_functions,
+        "requests": int(wl.counts[:, : n_epochs * epoch_min].sum()),
+        "nodes": settings.cluster.nodes,
+        "intensity": settings.workload.intensity,
+        "laxity": settings.slo.laxity,
+        "cstr": settings.slo.cstr,
+        "epochs": n_epochs,
+        "start_local": start.isoformat(),
+        "forecast": forecast,
+        "utilisation": settings.workload.utilisation,
+        "seed": settings.planner.seed,
+        **sources,
+    }
+    return scenario, meta

@@ -1,0 +1,77 @@
+"""Writing a run's results: one table, a per-epoch CSV, a JSON summary and PNG plots."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from casa_sched.experiments.runner import PolicyRun
+
+SUMMARY_KEYS = ("carbon_g", "energy_kwh", "cost_usd", "slo_violation_rate", "load", "plan_seconds_mean")
+
+
+def summary(runs: Mapping[str, PolicyRun]) -> dict[str, dict[str, float]]:
+    """Per policy: the JSON summary's keys (``casa simulate --json``) and a few more counts."""
+    return {name: run.summary() for name, run in runs.items()}
+
+
+def write_outputs(runs: Mapping[str, PolicyRun], out_dir: Path, meta: Mapping[str, Any]) -> list[Path]:
+    """``summary.json``, ``epochs.csv`` and two PNG plots in ``out_dir``; returns the paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    summary_path = out_dir / "summary.json"
+    summary_path.write_text(
+        json.dumps({"meta": dict(meta), "policies": summary(runs)}, indent=2, sort_keys=True) + "\n"
+    )
+    written.append(summary_path)
+    epochs_path = out_dir / "epochs.csv"
+    with epochs_path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        header = [
+            "policy", "epoch", "requests", "dropped", "slo_violation_rate", "carbon_g", "energy_kwh", "cost_usd",
+            "water_l", "load", "cold_starts", "on_demand_starts", "autoscale_grows", "containers", "plan_seconds",
+        ]  # fmt: skip
+        writer.writerow(header)
+        for name, run in runs.items():
+            assert run.result is not None
+            for e, secs in zip(run.result.epochs, run.plan_seconds, strict=True):
+                writer.writerow([
+                    name, e.epoch, e.requests, e.dropped, f"{e.slo_violation_rate:.6f}", f"{e.carbon_g:.4f}",
+                    f"{e.energy_kwh:.6f}", f"{e.cost_usd:.6f}", f"{e.accounting.water_l:.4f}", f"{e.load:.6f}",
+                    e.cold_starts, e.on_demand_starts, e.autoscale_grows, e.containers, f"{secs:.4f}",
+                ])  # fmt: skip
+    written.append(epochs_path)
+    written.extend(_plots(runs, out_dir))
+    return written
+
+
+def _plots(runs: Mapping[str, PolicyRun], out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for key, label, fname in (
+        ("carbon_g", "carbon per epoch (gCO2eq)", "carbon_by_epoch.png"),
+        ("slo_violation_rate", "SL_ave per epoch", "slo_by_epoch.png"),
+    ):
+        fig, ax = plt.subplots(figsize=(8, 4))
+        for name, run in runs.items():
+            assert run.result is not None
+            xs = [e.epoch for e in run.result.epochs]
+            ys = [e.carbon_g if key == "carbon_g" else e.slo_violation_rate for e in run.result.epochs]
+            ax.plot(xs, ys, marker="o", markersize=3, label=name)
+        ax.set_xlabel("epoch (15 min)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        path = out_dir / fname
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        paths.append(path)
+    return paths
