@@ -43,6 +43,7 @@ through and failing open therefore answer ``[]``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import Literal
 
 from casa_sched.extender.state import ExtenderState, NodeUsage, PlanView, free_of
@@ -95,13 +96,13 @@ def _no_room(pod: PodInfo, free_cpu: float, free_mem: float) -> str | None:
     return None
 
 
-def free_slot_nodes(state: ExtenderState, view: PlanView, function: str) -> set[str]:
-    """Nodes where the plan has more containers of ``function`` than are live (bound + assumed)."""
-    slots = view.slots.get(function)
-    if not slots:
-        return set()
-    usage = state.usage
-    return {n for n, planned in slots.items() if planned > usage.get(n, _EMPTY).functions.get(function, 0)}
+_NO_SLOTS: dict[str, int] = {}
+
+
+def free_slot_nodes(state: ExtenderState, function: str) -> dict[str, int]:
+    """Node → free planned slots of ``function`` (planned − live bound and assumed pods, > 0).
+    Read-only view of state maintained incrementally."""
+    return state.free_slots.get(function, _NO_SLOTS)
 
 
 def decide_filter(
@@ -139,20 +140,20 @@ def decide_filter(
     else:
         feasible = list(range(len(names)))
     # 2. plan: keep only nodes with a free planned slot, when any is feasible
-    free_set = free_slot_nodes(state, view, f)
-    if not free_set:
+    frees = free_slot_nodes(state, f)
+    if not frees:
         kept = []
     elif len(feasible) == len(names):
-        kept = [i for i, name in enumerate(names) if name in free_set]
+        kept = list(compress(range(len(names)), map(frees.__contains__, names)))  # C-speed scan
     else:
-        kept = [i for i in feasible if names[i] in free_set]
+        kept = [i for i in feasible if names[i] in frees]
     if kept:
         # Decisive: keep the ONE best planned node. kube-scheduler then skips scoring and binds
         # exactly there, so the assumption below is exact and a burst of replicas fills the
         # planned slots one by one. Other feasible nodes are dropped without a FailedNodes entry:
         # the pod is schedulable, so the scheduler never reports those reasons, and listing
         # ~every node with a reason would dominate the reply's size and encode time.
-        out.kept = [_best_planned(state, view, f, names, infos, kept)] if len(kept) > 1 else kept
+        out.kept = [_best_planned(state, frees, names, infos, kept)] if len(kept) > 1 else kept
     else:
         out.kept = feasible
     if len(out.kept) == 1:  # kube-scheduler skips scoring and binds to the only node
@@ -161,23 +162,23 @@ def decide_filter(
 
 
 def _best_planned(
-    state: ExtenderState, view: PlanView, f: str, names: list[str], infos: list[NodeInfo] | None, kept: list[int]
+    state: ExtenderState, frees: dict[str, int], names: list[str], infos: list[NodeInfo] | None, kept: list[int]
 ) -> int:
     """Among nodes with free planned slots: most free slots, then lowest marginal power, then
     the scheduler's own order."""
-    slots = view.slots[f]
-    usage = state.usage
-
-    def key(i: int) -> tuple[int, float, int]:
-        name = names[i]
-        u = usage.get(name, _EMPTY)
-        if infos is not None:
-            slope = state.curve_for(infos[i]).marginal_power_w_per_core(u.cpu_cores)
-        else:
-            slope = state.slopes[name]
-        return (slots[name] - u.functions.get(f, 0), -slope, -i)
-
-    return max(kept, key=key)
+    counts = [frees[names[i]] for i in kept]
+    top = max(counts)
+    cands = [i for i, c in zip(kept, counts, strict=True) if c == top]
+    if len(cands) == 1:
+        return cands[0]
+    if infos is not None:
+        usage = state.usage
+        slopes = [
+            state.curve_for(infos[i]).marginal_power_w_per_core(usage.get(names[i], _EMPTY).cpu_cores) for i in cands
+        ]
+    else:
+        slopes = [state.slopes[names[i]] for i in cands]
+    return cands[slopes.index(min(slopes))]  # index() finds the first: the scheduler's order
 
 
 def decide_prioritize(
@@ -213,16 +214,20 @@ def decide_prioritize(
             scores = {}
     else:  # every node equally good for carbon: no preference, all 0
         scores = {}
-    free_set = free_slot_nodes(state, view, f)
-    if free_set:
-        present = free_set.intersection(names)
+    frees = free_slot_nodes(state, f)
+    if frees:
+        present = frees.keys() & set(names)
         if present:
-            slots = view.slots[f]
-            frees = {m: slots[m] - usage.get(m, _EMPTY).functions.get(f, 0) for m in present}
-            max_free = max(frees.values())
-            index = {m: i for i, m in enumerate(names) if m in present} if span > _EPS else {}
+            max_free = max(frees[m] for m in present)
+            if span > _EPS:
+                if infos is None:
+                    slope_of: dict[str, float] = {m: state.slopes[m] for m in present}
+                else:
+                    slope_of = {
+                        names[i]: slopes[i] for i in compress(range(len(names)), map(present.__contains__, names))
+                    }
             for m in present:
-                g = (hi - slopes[index[m]]) / span if span > _EPS else 1.0
+                g = (hi - slope_of[m]) / span if span > _EPS else 1.0
                 scores[m] = 6 + round(4.0 * (frees[m] / max_free + g) / 2.0)
     # Make the top node unique (ties at the top drop one point; all-zero gives the first node 1),
     # so that the scheduler's pick — and with it our assumption — does not hinge on a tie.

@@ -119,6 +119,9 @@ class ExtenderState:
         # Hot-path caches, invalidated per node whenever that node's usage or Node object changes.
         self.slopes: _Memo[float] = _Memo(self._slope)  # dP/dU at the node's allocated cores, W per core
         self.free: _Memo[tuple[float, float]] = _Memo(self._free)  # (free cpu cores, free memory bytes); inf = unknown
+        # function → node → free planned slots (planned − live, only > 0), kept up to date on
+        # every pod change, so that a decision reads it instead of scanning the plan.
+        self.free_slots: dict[str, dict[str, int]] = {}
 
     # -- plan --------------------------------------------------------------------------------
     def set_plan(self, plan: Plan | None, status: PlanStatus, detail: str) -> None:
@@ -127,6 +130,7 @@ class ExtenderState:
             self.plan_view = view
             self.plan_status = status if plan is not None or status != "ok" else "missing"
             self.plan_detail = detail
+            self._recompute_free_slots()
         if self._on_plan is not None:
             self._on_plan(plan, self.plan_status)
 
@@ -138,9 +142,32 @@ class ExtenderState:
         return u
 
     def _add(self, node: str, pod: PodInfo, sign: int) -> None:
-        self._usage(node).add(pod, sign)
+        u = self._usage(node)
+        u.add(pod, sign)
         self.slopes.pop(node, None)
         self.free.pop(node, None)
+        f = pod.function
+        if f is not None and self.plan_view is not None:
+            planned = self.plan_view.slots.get(f, {}).get(node, 0)
+            if planned:
+                self._set_free_slots(f, node, planned - u.functions.get(f, 0))
+
+    def _set_free_slots(self, f: str, node: str, free: int) -> None:
+        if free > 0:
+            self.free_slots.setdefault(f, {})[node] = free
+        else:
+            by_node = self.free_slots.get(f)
+            if by_node is not None:
+                by_node.pop(node, None)
+
+    def _recompute_free_slots(self) -> None:
+        self.free_slots = {}
+        if self.plan_view is None:
+            return
+        for f, slots in self.plan_view.slots.items():
+            for node, planned in slots.items():
+                u = self.usage.get(node)
+                self._set_free_slots(f, node, planned - (u.functions.get(f, 0) if u is not None else 0))
 
     def _unbind(self, key: str) -> None:
         old = self.pods.pop(key, None)
@@ -176,6 +203,7 @@ class ExtenderState:
                 if key not in self.pods:
                     self.assumed[key] = a
                     self._add(a.node, a.pod, +1)
+            self._recompute_free_slots()
 
     def apply_pod(self, event_type: str, obj: dict[str, Any]) -> None:
         pod = _try(parse_pod, obj)

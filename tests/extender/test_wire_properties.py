@@ -149,3 +149,54 @@ def test_absurd_requests_never_poison_node_sums(cpus: list[str]) -> None:
     pod["spec"]["containers"] = [{"name": f"c{i}", "resources": {"requests": {"cpu": c}}} for i, c in enumerate(cpus)]
     info = parse_pod(pod)
     assert 0.0 <= info.cpu_cores <= 1e18
+
+
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["bind", "delete", "assume", "forget", "terminate", "replan"]),
+        st.integers(0, 5),  # pod
+        st.sampled_from(["n0", "n1", "n2"]),
+        st.sampled_from(["thumbnail", "resize"]),
+    ),
+    max_size=40,
+)
+
+
+@given(ops=OPS, planned=st.lists(st.sampled_from(["n0", "n1", "n2"]), max_size=5))
+def test_incremental_free_slots_equal_a_recount(ops: list[tuple[str, int, str, str]], planned: list[str]) -> None:
+    """free_slots is maintained per event; it must always equal planned − live from scratch."""
+    state = ExtenderState(clock=FakeClock())
+    state.set_plan(Plan.from_json(plan_doc({"thumbnail": planned, "resize": planned[:2]})), "ok", "prop")
+    for op, i, node, function in ops:
+        pod = real_pod(name=f"p{i}", uid=f"u{i}", node_name=node)
+        pod["metadata"]["labels"] = {"casa.dev/function": function}
+        if op == "bind":
+            state.apply_pod("MODIFIED", pod)
+        elif op == "delete":
+            state.apply_pod("DELETED", pod)
+        elif op == "terminate":
+            pod["metadata"]["deletionTimestamp"] = "2030-01-01T00:00:00Z"
+            state.apply_pod("MODIFIED", pod)
+        elif op in ("assume", "forget"):
+            from casa_sched.kube.objects import parse_pod
+
+            pending = real_pod(name=f"p{i}", uid=f"u{i}")
+            pending["metadata"]["labels"] = {"casa.dev/function": function}
+            with state.lock:
+                if op == "assume":
+                    state.assume_locked(parse_pod(pending), node, 0.0)
+                else:
+                    state.forget_locked(f"u{i}")
+        else:
+            state.set_plan(Plan.from_json(plan_doc({"thumbnail": [node, *planned]})), "ok", "prop")
+        view = state.plan_view
+        assert view is not None
+        recount = {
+            f: {
+                n: c - state.usage[n].functions.get(f, 0) if n in state.usage else c
+                for n, c in slots.items()
+                if c - (state.usage[n].functions.get(f, 0) if n in state.usage else 0) > 0
+            }
+            for f, slots in view.slots.items()
+        }
+        assert {f: d for f, d in state.free_slots.items() if d} == {f: d for f, d in recount.items() if d}
