@@ -57,6 +57,21 @@ fi
 
 command -v go >/dev/null 2>&1 || { echo "build-k8s: go not found (need Go >= 1.25)" >&2; exit 1; }
 
+# One build per version at a time (two `make test` runs on one machine): wait for the other,
+# then reuse what it built.
+mkdir -p "$CACHE_ROOT"
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$CACHE_ROOT/$K8S_VERSION.lock"
+  if ! flock -n 9; then
+    echo "build-k8s: another build of $K8S_VERSION is running; waiting for it" >&2
+    flock 9
+  fi
+  if [ "$mode" = build ] && have_all "$BIN_DIR" && [ -f "$BIN_DIR/.complete" ]; then
+    echo "$BIN_DIR"
+    exit 0
+  fi
+fi
+
 [[ $K8S_VERSION =~ ^v1\.([0-9]+)\.([0-9]+)$ ]] || {
   echo "build-k8s: CASA_K8S_VERSION must look like v1.35.4, got $K8S_VERSION" >&2; exit 2; }
 MINOR=${BASH_REMATCH[1]}
