@@ -108,7 +108,6 @@ class Extender:
         self._fail_open[reason].inc()
         if reason == "plan_stale":
             self.metrics.plan_stale_total.inc()
-        self.metrics.extender_assumed_pods.set(len(self.state.assumed))
 
     def filter(self, body: bytes) -> tuple[int, bytes]:
         started = time.perf_counter()

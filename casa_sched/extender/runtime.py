@@ -56,6 +56,15 @@ class Runtime:
 
 def _mirror_plan(metrics: CasaMetrics) -> Any:
     def on_plan(plan: Plan | None, status: PlanStatus) -> None:
+        if plan is not None:
+            log.info(
+                "plan epoch %d loaded: %d functions, %d containers",
+                plan.epoch,
+                len(plan.functions),
+                plan.container_count(),
+            )
+        else:
+            log.warning("no usable plan (%s): function pods fail open", status)
         metrics.plan_reloads_total.labels(outcome=status).inc()
         metrics.plan_containers.clear()
         if plan is None:
