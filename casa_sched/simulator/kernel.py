@@ -143,6 +143,7 @@ def queue_drops(
     extra = 0.0
     extra_sum = 0.0
     span = t_ave_s / minute_s  # minutes a request stays in service
+    window_s = minute_s / windows_per_minute
     for m in range(counts.size):
         n = counts[m]
         # concurrency in minute m: this minute's arrivals plus earlier ones still running
@@ -162,8 +163,15 @@ def queue_drops(
                     c += grow_slots
                     extra += grow_slots
             else:
+                # P(all slots busy) by the normal approximation of Poisson(a), times the chance
+                # the queue then outgrows the wait budget: the exponential tail of a queue with
+                # drift (c − a) (heavy traffic, deterministic service), capped by how far a
+                # driftless queue can wander within one window (reflection principle).
                 z = (c - 0.5 - a) / (np.sqrt(max(a, 1e-12)) * np.sqrt(2.0))
-                frac = 0.5 * _erfc_scalar(z) * np.exp(-2.0 * (c - a) * lax)
+                tail = np.exp(-2.0 * (c - a) * lax * c / max(a, 1e-12))
+                spread = np.sqrt(max(a * window_s / t_ave_s, 1e-12))
+                wander = _erfc_scalar(lax * c / spread / np.sqrt(2.0))
+                frac = 0.5 * _erfc_scalar(z) * min(tail, wander)
                 out[m] += per_window * min(max(frac, 0.0), 1.0)
             extra_sum += extra
     return out, extra_sum / max(counts.size * windows_per_minute, 1)

@@ -1,0 +1,75 @@
+"""CASA planning time per epoch for N = 2..32 nodes (R = 10·N), and quality against time budget.
+
+    .venv/bin/python -m benchmarks.planner_bench [--sizes 2,4,8,16,32] [--budgets 0.5,1,2,4]
+
+Targets (issue 5): N = 4 in ≤ 2 s and N = 32 at 320x in ≤ 30 s per epoch on one core. Each
+timing is printed beside a baseline measured in the same process: one full estimator
+evaluation of the warm-start plan (the unit of work the search repeats).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from benchmarks._common import forecast_of, sample_or_synthetic
+from casa_sched.planners import ClusterSnapshot, PlannerConfig
+from casa_sched.planners.casa import CasaPlanner
+from casa_sched.settings import CasaSettings
+from casa_sched.simulator import ClusterSpec, EpochRequests, HourlySignals, SimParams, Simulator
+from casa_sched.simulator.estimator import Estimator
+from casa_sched.simulator.forecast import EpochSignals
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", default="2,4,8,16,32")
+    ap.add_argument("--budgets", default="0.5,1,2,4")
+    ap.add_argument("--epoch", type=int, default=12)
+    args = ap.parse_args()
+    settings = CasaSettings()
+    params = SimParams.from_settings(settings)
+    sig = EpochSignals(np.full(15, 400.0), np.full(15, 0.05), np.full(15, 0.4))
+    print("planning time per epoch (CASA, warm start from the previous epoch's CASA plan):")
+    for n in (int(x) for x in args.sizes.split(",")):
+        wl = sample_or_synthetic(10.0 * n)
+        cluster = ClusterSpec.uniform(n, settings)
+        budget = 2.0 if n <= 4 else 30.0
+        config = PlannerConfig(time_budget_s=budget, gen=100_000)
+        prev_fc, fc = forecast_of(wl, args.epoch - 1), forecast_of(wl, args.epoch)
+        planner = CasaPlanner()
+        previous = planner.plan(ClusterSnapshot(cluster, params), prev_fc, sig, config)
+        t = time.perf_counter()
+        plan = planner.plan(ClusterSnapshot(cluster, params, previous), fc, sig, config)
+        elapsed = time.perf_counter() - t
+        est = Estimator(cluster, params, fc, sig, previous)
+        t = time.perf_counter()
+        est.load(previous)
+        one = time.perf_counter() - t
+        tr = planner.last_trace
+        print(f"  N={n:2d} R={10 * n:3d}x: {elapsed:6.2f} s (budget {budget:g} s, stopped by {tr.stopped_by}), "
+              f"{tr.iterations} searches, {plan.container_count()} containers, predicted SL {plan.predicted.slo_violation_rate if plan.predicted else float('nan'):.3f}; "
+              f"one full evaluation {one * 1e3:.1f} ms -> {elapsed / one:.0f} evaluations' worth")  # fmt: skip
+
+    print("quality against time budget (N=4, R=20x; simulated on the epoch's arrivals):")
+    wl = sample_or_synthetic(20.0)
+    cluster = ClusterSpec.uniform(4, settings)
+    prev_fc, fc = forecast_of(wl, args.epoch - 1), forecast_of(wl, args.epoch)
+    previous = CasaPlanner().plan(ClusterSnapshot(cluster, params), prev_fc, sig, PlannerConfig())
+    arrivals = [a - args.epoch * 900.0 for a in wl.arrivals_by_function(args.epoch, seed=5)]
+    requests = EpochRequests(args.epoch, 0.0, wl.function_ids, wl.t_ave_s, tuple(arrivals))
+    for budget in (float(x) for x in args.budgets.split(",")):
+        plan = CasaPlanner().plan(
+            ClusterSnapshot(cluster, params, previous), fc, sig, PlannerConfig(time_budget_s=budget, gen=100_000)
+        )
+        sim = Simulator(cluster, params, HourlySignals.constant(1, 400.0, 0.05, 0.4), 900.0)
+        sim.preload(previous)
+        r = sim.run_epoch(plan, requests)
+        print(f"  budget {budget:4.1f} s: simulated SL_ave {r.slo_violation_rate:.3f}, carbon {r.carbon_g:.1f} g, "
+              f"dropped {r.dropped / r.requests:.2%} of requests")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""The fast estimator: its queueing arithmetic, incremental = full evaluation, agreement with the simulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from casa_sched.models.power import PowerCurve
+from casa_sched.plan import Container, Plan
+from casa_sched.simulator import ClusterSpec, EpochRequests, HourlySignals, NodeSpec, SimParams, Simulator
+from casa_sched.simulator.estimator import Estimator
+from casa_sched.simulator.forecast import EpochSignals, Forecast
+from casa_sched.simulator.kernel import queue_drops
+
+LINEAR = PowerCurve((0.0, 0.0, 0.0, 10.0, 100.0), 16)
+SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "azure-functions-2019-sample500"
+
+
+def cluster(n: int = 2) -> ClusterSpec:
+    return ClusterSpec(
+        tuple(NodeSpec(f"n{i}", 16, 1e5, LINEAR, 0) for i in range(n)),
+        storage_power_w=0.0,
+        network_power_w=0.0,
+        image_bandwidth_mb_per_s=100.0,
+        switch_delay_s=0.0,
+    )
+
+
+SIG = EpochSignals(np.full(15, 500.0), np.full(15, 0.1), np.zeros(15))
+
+
+@pytest.mark.parametrize(
+    ("count", "t_ave", "slots", "expected"),
+    [
+        # 1200 requests/min of 6 s = 120 busy slots on 60 slots: half the requests dropped (fluid)
+        pytest.param(1200.0, 6.0, 60.0, 600.0, id="twice-overloaded"),
+        # 60 requests/min of 1 s = 1 busy slot on 20 slots: P(wait)·tail is negligible
+        pytest.param(60.0, 1.0, 20.0, 0.0, id="lightly-loaded"),
+        pytest.param(0.0, 1.0, 20.0, 0.0, id="idle"),
+    ],
+)
+def test_queue_drops_without_autoscaling(count, t_ave, slots, expected):
+    drops, extra = queue_drops(np.array([count]), t_ave, slots, 10.0, 60.0, 20.0, 6, 0.0)
+    assert drops[0] == pytest.approx(expected, abs=1e-6)
+    assert extra == 0.0
+
+
+def test_autoscaling_catches_up_and_long_requests_keep_slots_busy():
+    # 240 busy slots offered on 200: each 10-s window grows 20 slots. Window 1 drops
+    # (1 - 200/240) of its 1/6 share, window 2 (1 - 220/240); from window 3 on, 240 slots suffice.
+    drops, extra = queue_drops(np.array([2400.0]), 6.0, 200.0, 10.0, 60.0, 20.0, 6, 1000.0)
+    assert drops[0] == pytest.approx(400 * (40 / 240) + 400 * (20 / 240))
+    assert extra == pytest.approx((20 + 40 * 5) / 6)
+    # T_ave = 300 s: 20 requests in minute 0 still hold 20 slots in minutes 1..4, so 20 more in
+    # minute 4 offer 40 busy slots on 30: a quarter of minute 4's requests drop (1 - 30/40).
+    d2, _ = queue_drops(np.array([20.0, 0, 0, 0, 20.0]), 300.0, 30.0, 10.0, 60.0, 20.0, 6, 0.0)
+    assert d2[:4].sum() == pytest.approx(0.0, abs=1e-6)
+    assert d2[4] == pytest.approx(20 * (1 - 30 / 40))
+
+
+def test_cold_start_drops_early_arrivals_on_a_shared_link():
+    # Two new functions on one node: 2 × 300 MB over 100 MB/s = 6 s of cold start (eq. 8).
+    # f0 (T_ave 0.1 s, wait budget 0.9 s) misses every request arriving in the first 5.1 s:
+    # 600 requests/min → 10/s → 51 requests.
+    params = SimParams(image_mb=300.0)
+    counts = np.array([[600.0] + [0.0] * 14, [60.0] * 15])
+    fc = Forecast(0, 0.0, ("f0", "f1"), counts, np.array([0.1, 1.0]), np.full(2, 128.0))
+    est = Estimator(cluster(), params, fc, SIG)
+    est.load(Plan(epoch=0, containers={"f0": (Container("n0"),), "f1": (Container("n0"),)}))
+    assert est.node_cold_s()[0] == pytest.approx(6.0)
+    assert est.cold_v[0] == pytest.approx(51.0)
+    assert est.cold_v[1] == pytest.approx(0.0)  # budget 9 s > 6 s
+
+
+layouts = st.lists(st.tuples(st.integers(0, 1), st.integers(1, 3)), max_size=3).map(tuple)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(layouts, min_size=4, max_size=4), st.integers(0, 3), layouts, st.booleans())
+def test_incremental_moves_equal_a_full_re_evaluation(start, fn, new_layout, warm):
+    counts = np.array([[300.0] * 15, [20.0, 0.0] * 7 + [20.0], [5.0] * 15, [0.0] * 14 + [50.0]])
+    fc = Forecast(0, 0.0, ("a", "b", "c", "d"), counts, np.array([0.5, 2.0, 0.05, 30.0]), np.full(4, 128.0))
+    names = ("n0", "n1")
+
+    def plan_of(lays: list[tuple[tuple[int, int], ...]]) -> Plan:
+        return Plan(
+            epoch=0,
+            containers={
+                f: tuple(Container(names[n], k) for n, k in lay) for f, lay in zip("abcd", lays, strict=True) if lay
+            },
+        )
+
+    previous = plan_of([((0, 1),), (), ((1, 2),), ()]) if warm else None
+    est = Estimator(cluster(), SimParams(), fc, SIG, previous)
+    est.load(plan_of(list(start)))
+    moved = est.try_move(fn, new_layout)
+    after = list(start)
+    after[fn] = new_layout
+    full = Estimator(cluster(), SimParams(), fc, SIG, previous).load(plan_of(after))
+    assert moved.sl_ave == pytest.approx(full.sl_ave, abs=1e-9)
+    assert moved.carbon_g == pytest.approx(full.carbon_g, rel=1e-9)
+    # and try_move left the current plan as it was
+    again = Estimator(cluster(), SimParams(), fc, SIG, previous).load(plan_of(list(start)))
+    assert est.prediction().sl_ave == pytest.approx(again.sl_ave, abs=1e-9)
+
+
+@pytest.mark.skipif(not SAMPLE.is_dir(), reason="../shared/data/azure-functions-2019-sample500 is not present")
+def test_estimator_agrees_with_the_simulator_on_the_real_sample():
+    """Bounds from benchmarks/estimator_accuracy.py at R=5x, N=2 over 30 plans (measured: SL |error|
+    median 0.02, p95 0.05; carbon median 5 %, p95 9 %), with a margin for the smaller sample here."""
+    from benchmarks.estimator_accuracy import measure
+
+    m = measure(plans=12, intensity=5.0, nodes=2, seed=1)
+    assert m["sl_abs_median"] < 0.05
+    assert m["sl_abs_p95"] < 0.12
+    assert m["carbon_rel_median"] < 0.08
+    assert m["carbon_rel_p95"] < 0.15
+
+
+def test_signals_and_forecast_must_have_the_same_minutes():
+    fc = Forecast(0, 0.0, ("a",), np.ones((1, 15)), np.ones(1), np.ones(1))
+    with pytest.raises(ValueError, match="signals have 3 minutes"):
+        Estimator(cluster(), SimParams(), fc, EpochSignals(np.ones(3), np.ones(3), np.ones(3)))
+
+
+def test_simulator_preload_makes_containers_warm():
+    sim = Simulator(cluster(1), SimParams(image_mb=300.0), HourlySignals.constant(1, 1.0, 1.0, 0.0), 900.0)
+    plan = Plan(epoch=0, containers={"a": (Container("n0"),)})
+    sim.preload(plan)
+    r = sim.run_epoch(plan, EpochRequests.build(0, 0.0, ["a"], [0.1], [[0.5]]))
+    assert r.cold_starts == 0
+    assert r.functions["a"].waited == 0
