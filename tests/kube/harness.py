@@ -310,6 +310,7 @@ class ControlPlane:
     processes: dict[str, Process] = field(default_factory=dict)
     pki: Pki | None = None
     extender: ExtenderSpec | None = None
+    scheduler_ports: dict[str, int] = field(default_factory=dict)
     _api_client: Any = None
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -505,7 +506,18 @@ class ControlPlane:
             "--v=1",
         ])
         _wait(f"{name} /healthz", lambda: _insecure_ok(f"https://127.0.0.1:{port}/healthz"), timeout_s, sched)
+        self.scheduler_ports[name] = port
         return config
+
+    def scheduler_metrics(self, name: str = "kube-scheduler") -> str:
+        """The Prometheus text of a running scheduler's /metrics (admin token; self-signed TLS)."""
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        req = urllib.request.Request(f"https://127.0.0.1:{self.scheduler_ports[name]}/metrics",
+                                     headers={"Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
+            return str(resp.read().decode())
 
     def stop_scheduler(self, name: str = "kube-scheduler") -> None:
         proc = self.processes.pop(name, None)
