@@ -47,7 +47,7 @@ def is_subsequence(sub: list[Any], seq: list[Any]) -> bool:
     return all(any(x is y or x == y for y in it) for x in sub)
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     names=NAMES,
     planned=st.lists(st.sampled_from([f"n{i}" for i in range(8)]), max_size=6),
@@ -81,7 +81,7 @@ def test_names_mode_reply_is_a_subsequence_with_reasons_only_for_input_nodes(
     assert all(set(e) == {"Host", "Score"} and isinstance(e["Score"], int) and 1 <= e["Score"] <= 10 for e in scores)
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     names=st.lists(st.sampled_from([f"n{i}" for i in range(8)]), max_size=8, unique=True),
     planned=st.lists(st.sampled_from([f"n{i}" for i in range(8)]), max_size=6),
@@ -99,7 +99,7 @@ def test_nodelist_mode_reply_echoes_the_requests_node_objects(names: list[str], 
     assert is_subsequence(reply["Nodes"]["items"], nodes)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(value=JSON_VALUES)
 def test_any_other_json_is_answered_200_or_400_never_an_exception(value: Any) -> None:
     ext = make_extender(["n1"])
@@ -111,6 +111,7 @@ def test_any_other_json_is_answered_200_or_400_never_an_exception(value: Any) ->
             assert isinstance(reply["error"], str)
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # shared CI boxes are slow
 @given(value=JSON_VALUES, names=NAMES)
 def test_any_pod_object_is_answered_200_or_400(value: Any, names: list[str]) -> None:
     ext = make_extender(["n1"])
@@ -118,6 +119,7 @@ def test_any_pod_object_is_answered_200_or_400(value: Any, names: list[str]) -> 
     assert status in (200, 400)
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # shared CI boxes are slow
 @given(scores=st.dictionaries(st.text(), st.integers(0, 10)))
 def test_prioritize_encoding_round_trips_any_host_name(scores: dict[str, int]) -> None:
     decoded = json.loads(encode_prioritize(scores))
@@ -127,11 +129,13 @@ def test_prioritize_encoding_round_trips_any_host_name(scores: dict[str, int]) -
 SUFFIX = {"": 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "Ki": 1024.0, "Mi": 1024.0**2, "Gi": 1024.0**3}
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # shared CI boxes are slow
 @given(n=st.integers(0, 10**6), suffix=st.sampled_from(sorted(SUFFIX)))
 def test_quantities_parse_to_base_units(n: int, suffix: str) -> None:
     assert parse_quantity(f"{n}{suffix}") == n * SUFFIX[suffix]
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # shared CI boxes are slow
 @given(text=st.text(max_size=12))
 def test_quantity_parser_never_crashes(text: str) -> None:
     try:
@@ -141,6 +145,7 @@ def test_quantity_parser_never_crashes(text: str) -> None:
     assert not math.isnan(value)
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # shared CI boxes are slow
 @given(cpus=st.lists(st.sampled_from(["1e400", "-1e400", "-5", "1e-999999999", "7", "+.5"]), min_size=1, max_size=4))
 def test_absurd_requests_never_poison_node_sums(cpus: list[str]) -> None:
     from casa_sched.kube.objects import parse_pod
@@ -162,6 +167,7 @@ OPS = st.lists(
 )
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # shared CI boxes are slow
 @given(ops=OPS, planned=st.lists(st.sampled_from(["n0", "n1", "n2"]), max_size=5))
 def test_incremental_free_slots_equal_a_recount(ops: list[tuple[str, int, str, str]], planned: list[str]) -> None:
     """free_slots is maintained per event; it must always equal planned − live from scratch."""
