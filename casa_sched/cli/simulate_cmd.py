@@ -18,22 +18,24 @@ from casa_sched.experiments.inputs import ScenarioError, build_scenario
 from casa_sched.experiments.paper import EXPERIMENTS, PAPER_POLICIES, run_experiment, write_report
 from casa_sched.experiments.report import SUMMARY_KEYS, summary, write_outputs
 from casa_sched.experiments.runner import Scenario, run_policies
-from casa_sched.planners import PlannerError
+from casa_sched.planners import PlannerError, policy_names
 from casa_sched.settings import SettingsError, load_settings
 
-DEFAULT_POLICIES = "casa,score,hybrid,rl,binpack"
+# The paper's policies plus bin-packing, those this build registers (one module per policy).
+DEFAULT_POLICIES = "default"
+_DEFAULT_ORDER = ("casa", "score", "hybrid", "rl", "binpack")
 
 
 def simulate(
     policies: Annotated[
         str, typer.Option(help="Comma-separated policies (casa, score, hybrid, rl, binpack, milp, ...).")
     ] = DEFAULT_POLICIES,
-    nodes: Annotated[int | None, typer.Option(help="Compute nodes N [default: 4].")] = None,
-    intensity: Annotated[float | None, typer.Option(help="Request-intensity multiplier R [default: 20].")] = None,
-    laxity: Annotated[float | None, typer.Option(help="Deadline laxity (eq. 6) [default: 10].")] = None,
-    cstr: Annotated[float | None, typer.Option(help="SLO constraint on SL_ave, a ratio [default: 0.05].")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Epochs to simulate [default: 16 (4 h)].")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of every random choice [default: 0].")] = None,
+    nodes: Annotated[int | None, typer.Option(help="Compute nodes N (default 4).")] = None,
+    intensity: Annotated[float | None, typer.Option(help="Request-intensity multiplier R (default 20).")] = None,
+    laxity: Annotated[float | None, typer.Option(help="Deadline laxity (eq. 6) (default 10).")] = None,
+    cstr: Annotated[float | None, typer.Option(help="SLO constraint on SL_ave, a ratio (default 0.05).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs to simulate (default 16 (4 h)).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of every random choice (default 0).")] = None,
     trace: Annotated[str, typer.Option(help="'synthetic' (embedded default) or 'azure2019'.")] = "synthetic",
     trace_dir: Annotated[
         Path | None, typer.Option(help="Directory of the Azure Functions 2019 trace or its sample.")
@@ -44,13 +46,13 @@ def simulate(
     price_csv: Annotated[Path | None, typer.Option(help="Hourly price, ISO CSV (USD/MWh).")] = None,
     start: Annotated[
         str | None,
-        typer.Option(help="Local date-time of the trace's first minute, ISO 8601 [default: 2024-07-10T08:00]."),
+        typer.Option(help="Local date-time of the trace's first minute, ISO 8601 (default 2024-07-10T08:00)."),
     ] = None,
     forecast: Annotated[
         str, typer.Option(help="'oracle' (the epoch's true counts) or 'last' (previous epoch's).")
     ] = "oracle",
     time_budget: Annotated[
-        float | None, typer.Option(help="Planner wall-clock budget per epoch, s [default: 2].")
+        float | None, typer.Option(help="Planner wall-clock budget per epoch, s (default 2).")
     ] = None,
     utilisation: Annotated[str | None, typer.Option(help="U_i: 'busy' (default) or 'allocated' cores.")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML settings file.")] = None,
@@ -98,6 +100,9 @@ def simulate(
             if policies == DEFAULT_POLICIES:
                 policies = ",".join(PAPER_POLICIES)
         scenario, meta = make({})
+        if policies == DEFAULT_POLICIES:
+            known = policy_names()
+            policies = ",".join(p for p in _DEFAULT_ORDER if p in known)
         names = [p.strip() for p in policies.split(",") if p.strip()]
         if not names:
             raise ScenarioError("--policies is empty")
