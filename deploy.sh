@@ -101,8 +101,15 @@ render() {  # render DIR OUT: kustomize DIR with the chosen images
     echo "images:"
     if [ -n "$image" ]; then
       echo "  - name: ghcr.io/casa-sched/casa-sched"
-      echo "    newName: ${image%:*}"
-      [[ $image == *:* && ${image##*:} != */* ]] && echo "    newTag: ${image##*:}"
+      if [[ $image == *@* ]]; then            # repo@sha256:...
+        echo "    newName: ${image%%@*}"
+        echo "    digest: ${image#*@}"
+      elif [[ ${image##*/} == *:* ]]; then    # repo[:port]/name:tag
+        echo "    newName: ${image%:*}"
+        echo "    newTag: ${image##*:}"
+      else                                    # no tag: keep 0.1.0
+        echo "    newName: $image"
+      fi
     fi
     echo "  - name: registry.k8s.io/kube-scheduler"
     echo "    newName: ${scheduler_image%:*}"
@@ -121,7 +128,8 @@ fi
 if [ $uninstall -eq 1 ]; then
   flags=(--ignore-not-found --wait=false)
   [ $dry_run -eq 1 ] && flags+=(--dry-run=server)
-  # The plan ConfigMap the autoscaler wrote goes with the namespace. Everything either variant installs (deleting what is absent is fine), the add-on first.
+  # Everything either variant installs (absent objects are fine), the add-on first. The plan
+  # ConfigMap the autoscaler wrote goes with the namespace.
   kc delete "${flags[@]}" -f "$work/second-scheduler.yaml" >&2 || die "kubectl delete failed"
   kc delete "${flags[@]}" -f "$work/rendered.yaml" >&2 || die "kubectl delete failed"
   say "uninstalled$([ $dry_run -eq 1 ] && echo ' (dry run: nothing changed)')"

@@ -28,7 +28,11 @@ _DEFAULT_ORDER = ("casa", "score", "hybrid", "rl", "binpack")
 
 def simulate(
     policies: Annotated[
-        str, typer.Option(help="Comma-separated policies (casa, score, hybrid, rl, binpack, milp, ...).")
+        str,
+        typer.Option(
+            help="Comma-separated policies (casa, score, hybrid, rl, binpack, milp, ...); default: casa and every registered baseline.",
+            show_default=False,
+        ),
     ] = DEFAULT_POLICIES,
     nodes: Annotated[int | None, typer.Option(help="Compute nodes N (default 4).")] = None,
     intensity: Annotated[float | None, typer.Option(help="Request-intensity multiplier R (default 20).")] = None,

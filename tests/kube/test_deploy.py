@@ -99,10 +99,13 @@ def test_install_lifecycle(fresh_control_plane: ControlPlane) -> None:
     # 3. Dry run against the installed release, then an upgrade with another image.
     res = _run(cp, "--dry-run")
     assert res.returncode == 0, res.stderr
-    res = _run(cp, "--no-wait", "--image", "registry.example/casa:9.9.9", "--second-scheduler")
+    res = _run(cp, "--no-wait", "--image", "registry.example:5000/casa:9.9.9", "--second-scheduler")
     assert res.returncode == 0, res.stderr
     dep = json.loads(cp.kubectl("-n", "casa-system", "get", "deployment", "casa-extender", "-o", "json").stdout)
-    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example/casa:9.9.9"
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example:5000/casa:9.9.9"
+    ds = json.loads(cp.kubectl("-n", "casa-system", "get", "daemonset", "casa-profiler", "-o", "json").stdout)
+    assert {c["image"] for c in ds["spec"]["template"]["spec"]["initContainers"] + ds["spec"]["template"]["spec"][
+        "containers"]} == {"registry.example:5000/casa:9.9.9"}
     sched = json.loads(cp.kubectl("-n", "casa-system", "get", "deployment", "casa-scheduler", "-o", "json").stdout)
     version = cp.request("GET", "/version")["gitVersion"]
     assert sched["spec"]["template"]["spec"]["containers"][0]["image"] == f"registry.k8s.io/kube-scheduler:{version}"
