@@ -97,6 +97,14 @@ def test_server_side_dry_run_accepts_everything(fresh_control_plane: ControlPlan
     assert cp.kubectl("-n", "casa-system", "get", "deploy", "-o", "name").stdout.strip() == ""
 
 
+def _uninstall(cp: ControlPlane) -> None:
+    """Delete what the base installed and wait until the namespace is really gone (the next
+    test may install again; a terminating namespace refuses new objects)."""
+    cp.kubectl("delete", "--ignore-not-found", "--timeout=90s", "-k", str(MANIFESTS), check=False)
+    cp.wait_for("namespace casa-system gone",
+                lambda: cp.kubectl("get", "namespace", "casa-system", check=False).returncode != 0, 90, 0.5)
+
+
 def _can(cp: ControlPlane, user: str, *args: str) -> bool:
     res = cp.kubectl("auth", "can-i", f"--as={user}", *args, check=False)
     return res.stdout.strip() == "yes"
@@ -161,7 +169,7 @@ def test_rbac_and_admission_policy_enforced(fresh_control_plane: ControlPlane) -
         cp.kubectl("label", "node", "rbac-n1", "admin-label=ok")
     finally:
         cp.delete_node("rbac-n1")
-        cp.kubectl("delete", "--ignore-not-found", "--wait=false", "-k", str(MANIFESTS), check=False)
+        _uninstall(cp)
 
 
 def _scheduler_loads(cp: ControlPlane, config_file: Path, tmp_path: Path) -> dict[str, Any]:
@@ -219,3 +227,29 @@ def test_prometheus_scrape_config_is_valid(tmp_path: Path) -> None:
         res = subprocess.run([promtool, "check", "config", str(patched)], capture_output=True, text=True,
                              check=False)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_profiler_daemonset_targets_only_opted_in_nodes(fresh_control_plane: ControlPlane) -> None:
+    """The real DaemonSet controller creates one profiler pod per node labelled
+    casa.dev/profile=true (and none elsewhere), pinned to that node."""
+    cp = fresh_control_plane
+    cp.kubectl("apply", "--server-side", "-k", str(MANIFESTS))
+    cp.create_node("prof-yes", labels={"casa.dev/profile": "true"})
+    cp.create_node("prof-no")
+    try:
+        def one_pod() -> bool:
+            ds = json.loads(cp.kubectl("-n", "casa-system", "get", "ds", "casa-profiler", "-o", "json").stdout)
+            pods = cp.request("GET", "/api/v1/namespaces/casa-system/pods?labelSelector="
+                                     "app.kubernetes.io%2Fname%3Dcasa-profiler")["items"]
+            return ds.get("status", {}).get("desiredNumberScheduled") == 1 and len(pods) == 1
+
+        cp.wait_for("one profiler pod", one_pod, 30, interval_s=0.5)
+        (pod,) = cp.request("GET", "/api/v1/namespaces/casa-system/pods?labelSelector="
+                                   "app.kubernetes.io%2Fname%3Dcasa-profiler")["items"]
+        terms = pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert terms["nodeSelectorTerms"][0]["matchFields"][0]["values"] == ["prof-yes"]
+        assert pod["spec"]["serviceAccountName"] == "casa-profiler"
+    finally:
+        cp.delete_node("prof-yes")
+        cp.delete_node("prof-no")
+        _uninstall(cp)
