@@ -201,15 +201,16 @@ def decide_prioritize(
         ]
     else:
         slopes = list(map(state.slopes.__getitem__, names))  # computed on a miss, cached per node
-    lo, hi = min(slopes), max(slopes)
+    distinct = set(slopes)  # few distinct values (same curve, same allocation): score each once
+    lo, hi = min(distinct), max(distinct)
     span = hi - lo
     scores: dict[str, int]
     if span > _EPS:
         k = 5.0 / span
-        # Few distinct slopes (same curve, same allocation): score each once.
-        score_of = {s: round((hi - s) * k) for s in set(slopes)}
+        score_of = {s: round((hi - s) * k) for s in distinct}
         if any(score_of.values()):
-            scores = {h: sc for h, sc in zip(names, map(score_of.__getitem__, slopes), strict=True) if sc}
+            per_node = list(map(score_of.__getitem__, slopes))
+            scores = dict(compress(zip(names, per_node, strict=True), per_node))  # non-zero only, C speed
         else:
             scores = {}
     else:  # every node equally good for carbon: no preference, all 0
