@@ -404,10 +404,12 @@ class Estimator:
         else:
             counts = self.counts[fi]
             t = float(self.t_ave[fi])
+            # No credit for in-epoch autoscaling here: it grows a planned container only while
+            # its node has unallocated cores, which the plan (and other functions) may not leave;
+            # a plan must carry its functions on its own.
             drops, extra = queue_drops(
-                counts, t, float(c), self.params.laxity, self.minute_s, float(self.spu), self._windows,
-                self._grow_cap_slots if self.params.autoscale else 0.0,
-            )  # fmt: skip
+                counts, t, float(c), self.params.laxity, self.minute_s, float(self.spu), self._windows, 0.0
+            )
             self.grow_units[fi] = extra / self.spu
             self.q_v[fi] = float(drops.sum())
             cores = np.maximum(counts - drops, 0.0) * (t * self.params.request_cpu_cores / self.minute_s)

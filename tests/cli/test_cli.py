@@ -7,9 +7,10 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from casa_sched.cli.main import app
+from casa_sched.cli.main import full_app
 
 runner = CliRunner()
+app = full_app()
 SUMMARY_KEYS = {"carbon_g", "energy_kwh", "cost_usd", "slo_violation_rate", "load", "plan_seconds_mean"}
 
 
