@@ -111,3 +111,28 @@ def test_baselines_run_on_the_real_sample(policy):
         previous = plan
         assert res.requests == int(counts.sum())
         assert 0.0 <= res.slo_violation_rate <= 1.0
+
+
+def test_milp_bound_is_below_every_plan_that_meets_cstr():
+    from casa_sched.planners.milp import solve
+    from casa_sched.simulator.estimator import Estimator
+
+    fc = forecast([12.0, 6.0, 3.0, 0.5, 0.1], t_ave=0.6)
+    cl = cluster(1)
+    snap = ClusterSnapshot(cl, SimParams())
+    config = PlannerConfig(cstr=0.05, time_budget_s=10)
+    bound = solve(snap, fc, SIG, config)
+    assert bound.sl_ave <= 0.05 + 1e-9
+    for name in ("casa", "binpack", "score"):
+        plan = create(name).plan(snap, fc, SIG, config)
+        pred = Estimator(cl, SimParams(), fc, SIG, plan).load(plan)  # warm, as the bound assumes
+        if pred.sl_ave <= 0.05:
+            assert bound.carbon_bound_g <= pred.carbon_g + 1e-6, name
+
+
+def test_milp_refuses_large_instances():
+    from casa_sched.planners import PlannerError
+
+    fc = forecast([1.0] * 70)
+    with pytest.raises(PlannerError, match="small instances"):
+        create("milp").plan(ClusterSnapshot(cluster(1), SimParams()), fc, SIG, PlannerConfig())
