@@ -147,19 +147,21 @@ def training_epochs(scenario: Scenario) -> tuple[list[int], int]:
 def training_episodes(scenario: Scenario) -> list[Callable[[Any], None]]:
     """Episodes that plan and simulate the held-out epochs in order, feeding results back."""
     epochs, seed = training_epochs(scenario)
+    # rewards do not depend on carbon, so constant signals at the scenario's means suffice
+    h = scenario.hourly
+    horizon = (max(epochs) + 1) * scenario.params.epoch_s
+    signals = HourlySignals.constant(
+        math.ceil(horizon / 3600.0) + 1,
+        float(h.ci_g_per_kwh.mean()),
+        float(h.price_usd_per_kwh.mean()),
+        float(h.cooling_factor.mean()),
+    )
     held_out = Scenario(
-        workload=scenario.workload, cluster=scenario.cluster, params=scenario.params, hourly=scenario.hourly,
+        workload=scenario.workload, cluster=scenario.cluster, params=scenario.params, hourly=signals,
         config=scenario.config, epochs=scenario.epochs, forecast=scenario.forecast, seed=seed,
     )  # fmt: skip
 
     def episode(planner: Any) -> None:
-        horizon = (max(epochs) + 1) * scenario.params.epoch_s
-        # rewards do not depend on carbon, so constant signals at the scenario's means suffice
-        h = scenario.hourly
-        hours = math.ceil(horizon / 3600.0) + 1
-        signals = HourlySignals.constant(
-            hours, float(h.ci_g_per_kwh.mean()), float(h.price_usd_per_kwh.mean()), float(h.cooling_factor.mean())
-        )
         sim = Simulator(scenario.cluster, scenario.params, signals, horizon)
         previous: Plan | None = None
         for e in epochs:
