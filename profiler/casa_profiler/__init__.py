@@ -1,0 +1,1 @@
+"""casa-profiler: measure a node's power curve with RAPL/IPMI/Prometheus meters, fit and publish it."""

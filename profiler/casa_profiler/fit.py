@@ -1,0 +1,114 @@
+"""Fitting P(U) to profiler samples (paper eq. 2) and judging the fit.
+
+The 4th-degree least-squares fit is :func:`casa_sched.models.power.fit_power_curve`; this module
+adds leave-one-out cross-validation (scikit-learn: PolynomialFeatures(4) + LinearRegression),
+the refusal rules, and the plot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from casa_sched.models.power import FitReport, PowerModelError, fit_power_curve
+
+MAX_DIP_W = 1.0  # largest decrease of the fitted curve tolerated inside the measured range, W
+
+
+class FitRejectedError(ValueError):
+    """A fit that must not be published; the message says why."""
+
+
+@dataclass(frozen=True)
+class FitResult:
+    report: FitReport
+    cv_rmse_w: float
+    cv_max_abs_error_w: float
+
+
+def read_samples(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``cores`` and ``power_w`` columns (others allowed); clear errors for anything else."""
+    if not path.is_file():
+        raise FitRejectedError(f"{path}: no such file")
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise FitRejectedError(f"{path}: not a readable CSV ({exc})") from exc
+    missing = [c for c in ("cores", "power_w") if c not in df.columns]
+    if missing:
+        raise FitRejectedError(f"{path}: missing column(s) {', '.join(missing)} (need cores,power_w)")
+    for col in ("cores", "power_w"):
+        bad = pd.to_numeric(df[col], errors="coerce").isna()
+        if bad.any():
+            line = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+            raise FitRejectedError(f"{path}:{line}: column {col!r}: not a number: {df[col].iloc[line - 2]!r}")
+    return df["cores"].to_numpy(dtype=np.float64), df["power_w"].to_numpy(dtype=np.float64)
+
+
+def loo_errors_w(cores: np.ndarray, power_w: np.ndarray, n_cores: int) -> np.ndarray:
+    """Leave-one-out prediction errors of the quartic fit, watts."""
+    from sklearn.linear_model import LinearRegression
+    from sklearn.model_selection import LeaveOneOut
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import PolynomialFeatures
+
+    x = (cores / n_cores).reshape(-1, 1)
+    errs = []
+    for train, test in LeaveOneOut().split(x):
+        model = make_pipeline(PolynomialFeatures(4), LinearRegression())
+        model.fit(x[train], power_w[train])
+        errs.append(float(model.predict(x[test])[0] - power_w[test][0]))
+    return np.array(errs)
+
+
+def fit(cores: np.ndarray, power_w: np.ndarray, n_cores: int, max_error_pct: float, source: str) -> FitResult:
+    try:
+        report = fit_power_curve(cores, power_w, n_cores, source=source)
+    except PowerModelError as exc:
+        raise FitRejectedError(str(exc)) from exc
+    if report.max_abs_error_pct > max_error_pct:
+        raise FitRejectedError(
+            f"fit error {report.max_abs_error_pct:.1f} % at the worst point exceeds {max_error_pct:g} %: "
+            "re-profile with more samples per level or check for background load"
+        )
+    lo, hi = float(np.min(cores)), float(np.max(cores))
+    values = report.curve.power_w_array(np.linspace(lo, hi, 400))
+    drop_w = float(np.max(np.maximum.accumulate(values) - values))
+    if drop_w > MAX_DIP_W:  # a dip below a watt is fitting noise (real SPECpower curves show 0.04 W)
+        raise FitRejectedError(
+            f"fitted curve decreases by {drop_w:.1f} W between {lo:g} and {hi:g} cores: the samples are too noisy to publish"
+        )
+    if cores.size < 7:  # leave-one-out needs spare points beyond the quartic's five coefficients
+        return FitResult(report, float("nan"), float("nan"))
+    cv = loo_errors_w(cores, power_w, n_cores)
+    return FitResult(report, float(np.sqrt(np.mean(cv**2))), float(np.max(np.abs(cv))))
+
+
+def plot(result: FitResult, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curve = result.report.curve
+    xs = np.linspace(0, curve.cores, 200)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(xs, curve.power_w_array(xs), label="P(U) 4th-degree fit")
+    ax.scatter(
+        [p.cores for p in result.report.points],
+        [p.measured_w for p in result.report.points],
+        color="k",
+        s=14,
+        label="measured",
+    )
+    ax.set_xlabel("busy cores U")
+    ax.set_ylabel("power (W)")
+    ax.set_title(f"R² = {result.report.r2:.4f}, max error {result.report.max_abs_error_pct:.1f} %")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
