@@ -86,9 +86,9 @@ class CasaPlanner:
         est = Estimator(snapshot.cluster, snapshot.params, forecast, signals, snapshot.previous, snapshot.water)
         pred = est.load(_warm_start(snapshot.previous, forecast))
         trace = SearchTrace()
-        best = (_key(pred, config.cstr), est.plan(forecast.epoch, snapshot.previous), pred)
+        best = (_key(pred, config.cstr, _violators(est, config.cstr)), est.plan(forecast.epoch, snapshot.previous), pred)
         validator = _Validator(snapshot, forecast, signals, config.seed) if self.validate_rounds else None
-        checked: list[tuple[tuple[int, float, float], Plan, Prediction]] = []
+        checked: list[tuple[tuple[int, float, float, float], Plan, Prediction]] = []
         for rnd in range(self.validate_rounds + 1):
             # Each round searches a share of what is left, then checks its best plan against the
             # request-level simulator on arrivals sampled from the forecast and calibrates.
@@ -99,10 +99,10 @@ class CasaPlanner:
             best = self._search(est, pred, best, snapshot, forecast, config, trace, min(until, deadline))
             if validator is None or (time.perf_counter() >= deadline and rnd > 0):
                 break
-            simulated, pred = validator.calibrate(est, best[1])
+            simulated, violators, pred = validator.calibrate(est, best[1], config.cstr)
             trace.validations.append((best[2].sl_ave, simulated))
-            checked.append(((_key_of(simulated, best[2].carbon_g, config.cstr)), best[1], best[2]))
-            best = (_key(pred, config.cstr), best[1], pred)
+            checked.append((_key_of(simulated, best[2].carbon_g, config.cstr, violators), best[1], best[2]))
+            best = (_key(pred, config.cstr, _violators(est, config.cstr)), best[1], pred)
             if time.perf_counter() >= deadline:
                 break
         if checked:
@@ -116,20 +116,21 @@ class CasaPlanner:
         self,
         est: Estimator,
         pred: Prediction,
-        best: tuple[tuple[int, float, float], Plan, Prediction],
+        best: tuple[tuple[int, float, float, float], Plan, Prediction],
         snapshot: ClusterSnapshot,
         forecast: Forecast,
         config: PlannerConfig,
         trace: SearchTrace,
         until: float,
-    ) -> tuple[tuple[int, float, float], Plan, Prediction]:
+    ) -> tuple[tuple[int, float, float, float], Plan, Prediction]:
         """Fig. 7's loop from the estimator's current plan; returns the best plan seen."""
         search = _Search(est, snapshot, forecast, config)
         while trace.iterations < config.gen:
             if time.perf_counter() >= until:
                 trace.stopped_by = "time"
                 break
-            if pred.sl_ave > config.cstr:
+            slo_mode = search.needs_slo(pred)
+            if slo_mode:
                 moved = search.slo_step(pred)
                 trace.slo_searches += 1
                 kind = "slo"
@@ -139,14 +140,14 @@ class CasaPlanner:
                 kind = "carbon"
             trace.iterations += 1
             if moved is None:
-                if search.exhausted(pred.sl_ave > config.cstr):
+                if search.exhausted(slo_mode):
                     trace.stopped_by = "blacklists"
                     break
                 continue
             pred = moved
             trace.accepted += 1
             trace.history.append((kind, pred.sl_ave, pred.carbon_g))
-            key = _key(pred, config.cstr)
+            key = _key(pred, config.cstr, _violators(est, config.cstr))
             if key < best[0]:
                 best = (key, est.plan(forecast.epoch, snapshot.previous), pred)
         else:
@@ -183,15 +184,23 @@ class CasaPlanner:
         )
 
 
-def _key(pred: Prediction, cstr: float) -> tuple[int, float, float]:
-    """Order plans: feasible ones (SL_ave ≤ Cstr) by carbon first, then infeasible by SL_ave."""
+def _key(pred: Prediction, cstr: float, violators: int = 0) -> tuple[int, float, float, float]:
+    """Order plans: feasible ones (SL_ave ≤ Cstr) by how many functions still miss Cstr on
+    their own, then by carbon; infeasible ones by SL_ave."""
     if pred.sl_ave <= cstr + 1e-12:
-        return (0, pred.carbon_g, pred.sl_ave)
-    return (1, pred.sl_ave, pred.carbon_g)
+        return (0, float(violators), pred.carbon_g, pred.sl_ave)
+    return (1, pred.sl_ave, pred.carbon_g, 0.0)
 
 
-def _key_of(sl_ave: float, carbon_g: float, cstr: float) -> tuple[int, float, float]:
-    return (0, carbon_g, sl_ave) if sl_ave <= cstr + 1e-12 else (1, sl_ave, carbon_g)
+def _violators(est: Estimator, cstr: float) -> int:
+    """Functions whose own predicted violation rate exceeds Cstr."""
+    totals = est.totals
+    rates = np.divide(est.function_violations(), totals, out=np.zeros_like(totals), where=totals > 0)
+    return int(np.count_nonzero(rates > cstr + 1e-9))
+
+
+def _key_of(sl_ave: float, carbon_g: float, cstr: float, violators: int = 0) -> tuple[int, float, float, float]:
+    return (0, float(violators), carbon_g, sl_ave) if sl_ave <= cstr + 1e-12 else (1, sl_ave, carbon_g, 0.0)
 
 
 class _Validator:
@@ -226,8 +235,9 @@ class _Validator:
             float(signals.cooling_factor.mean()),
         )
 
-    def calibrate(self, est: Estimator, plan: Plan) -> tuple[float, Prediction]:
-        """Simulate ``plan``; returns its simulated SL_ave and the estimator's calibrated prediction."""
+    def calibrate(self, est: Estimator, plan: Plan, cstr: float) -> tuple[float, int, Prediction]:
+        """Simulate ``plan``; returns its simulated SL_ave, how many functions missed Cstr there,
+        and the estimator's calibrated prediction."""
         sim = Simulator(
             self.snapshot.cluster, self.snapshot.params, self.signals, self.forecast.minutes * self.forecast.minute_s
         )
@@ -247,7 +257,8 @@ class _Validator:
                 planned[i] += diff
             else:
                 unplanned[i] += diff
-        return result.slo_violation_rate, est.calibrate(planned, unplanned)
+        violators = sum(1 for st in result.functions.values() if st.requests and st.violation_rate > cstr + 1e-9)
+        return result.slo_violation_rate, violators, est.calibrate(planned, unplanned)
 
 
 def _known_nodes(plan: Plan, snapshot: ClusterSnapshot) -> Plan:
@@ -286,6 +297,15 @@ class _Search:
         self.b_ca: set[int] = set()
         self.fail_sl: dict[int, int] = {}
         self.fail_ca: dict[int, int] = {}
+
+    def needs_slo(self, pred: Prediction) -> bool:
+        """Fig. 7's switch: SL_ave above Cstr, or (the constraint read per request type, as the
+        paper's introduction states it) a function not yet blacklisted misses Cstr on its own."""
+        if pred.sl_ave > self.config.cstr:
+            return True
+        totals = self.est.totals
+        rates = np.divide(self.est.function_violations(), totals, out=np.zeros_like(totals), where=totals > 0)
+        return any(rates[f] > self.config.cstr + 1e-9 and f not in self.b_sl for f in self.active.tolist())
 
     def exhausted(self, slo_mode: bool) -> bool:
         blacklist = self.b_sl if slo_mode else self.b_ca
