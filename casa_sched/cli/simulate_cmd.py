@@ -151,13 +151,13 @@ def simulate(
     table = Table(
         title=f"{meta['workload']} · N={meta['nodes']} · R={meta['intensity']}x · Cstr={meta['cstr']:.0%} · {scenario.epochs} epochs"
     )
-    for col in ("policy", "carbon (g)", "energy (kWh)", "cost ($)", "SL_ave", "epochs ≤ Cstr", "load", "plan s (mean)"):
+    for col in ("policy", "carbon (g)", "energy (kWh)", "cost ($)", "SL_ave", "epochs ≤ Cstr", "dropped", "load", "plan s (mean)"):
         table.add_column(col, justify="right" if col != "policy" else "left")
     for name, s in result.items():
         table.add_row(
             name, f"{s['carbon_g']:.1f}", f"{s['energy_kwh']:.3f}", f"{s['cost_usd']:.4f}",
             f"{s['slo_violation_rate']:.2%}", f"{int(s['epochs_meeting_cstr'])}/{scenario.epochs}",
-            f"{s['load']:.1%}", f"{s['plan_seconds_mean']:.2f}",
+            f"{s['dropped'] / max(s['requests'], 1):.2%}", f"{s['load']:.1%}", f"{s['plan_seconds_mean']:.2f}",
         )  # fmt: skip
     console.print(table)
     console.print("wrote " + ", ".join(str(p) for p in paths))
