@@ -158,7 +158,7 @@ def training_episodes(scenario: Scenario) -> list[Callable[[Any], None]]:
     )
     held_out = Scenario(
         workload=scenario.workload, cluster=scenario.cluster, params=scenario.params, hourly=signals,
-        config=scenario.config, epochs=scenario.epochs, forecast=scenario.forecast, seed=seed,
+        config=scenario.config, epochs=max(epochs) + 1, forecast=scenario.forecast, seed=seed,
     )  # fmt: skip
 
     def episode(planner: Any) -> None:

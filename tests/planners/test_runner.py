@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from casa_sched.experiments.inputs import build_scenario
-from casa_sched.experiments.runner import run_policies, training_epochs
+from casa_sched.experiments.runner import run_policies, training_episodes, training_epochs
 from casa_sched.settings import load_settings
 from casa_sched.traces.synthetic import synthetic_workload
 
@@ -37,6 +37,12 @@ def test_without_held_out_epochs_training_replays_with_another_seed():
     epochs, seed = training_epochs(sc)
     assert epochs == list(range(8))
     assert seed != sc.seed
+    episodes = training_episodes(sc)
+    from casa_sched.planners.rl import RLPlanner
+
+    planner = RLPlanner()
+    planner.train(episodes[:1])  # runs without touching the evaluation seed's arrivals
+    assert planner.trained_epochs == 8
 
 
 def test_last_forecast_uses_the_previous_epoch_and_nothing_for_the_first():
