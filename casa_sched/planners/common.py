@@ -45,3 +45,29 @@ def to_plan(epoch: int, cluster: ClusterSpec, layout: dict[str, list[tuple[int, 
         containers={f: tuple(Container(names[n], k) for n, k in cs) for f, cs in layout.items() if cs},
         epoch_start=previous.epoch_start if previous else None,
     )
+
+
+def fair_caps(wanted: list[int], capacity: int) -> list[int]:
+    """Units per function when ``sum(wanted)`` may exceed ``capacity``: all of them if they fit;
+    otherwise one each in the given order while units last, then a common cap L on the rest
+    (``Σ min(w, L) ≤ capacity``, the largest such L), leftover units to the largest first."""
+    if sum(wanted) <= capacity:
+        return list(wanted)
+    if len(wanted) >= capacity:
+        return [1 if i < capacity else 0 for i in range(len(wanted))]
+    lo, hi = 1, max(wanted)
+    while lo < hi:  # largest L with Σ min(w, L) ≤ capacity
+        mid = (lo + hi + 1) // 2
+        if sum(min(w, mid) for w in wanted) <= capacity:
+            lo = mid
+        else:
+            hi = mid - 1
+    caps = [min(w, lo) for w in wanted]
+    spare = capacity - sum(caps)
+    for i in sorted(range(len(wanted)), key=lambda i: -wanted[i]):
+        if spare == 0:
+            break
+        if wanted[i] > caps[i]:
+            caps[i] += 1
+            spare -= 1
+    return caps

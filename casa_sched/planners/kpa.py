@@ -7,7 +7,11 @@ target); scale to zero when idle. Our per-epoch analogue observes the forecast's
 
 Kubernetes NodeResourcesFit (LeastAllocated or MostAllocated) and BalancedAllocation
 (pkg/scheduler/framework/plugins/noderesources), integer arithmetic as in the scheduler, the
-incoming pod's request included, weight 1 each; ties broken by a seeded random choice.
+incoming pod's request included, weight 1 each; PodTopologySpread's soft system default
+(pkg/scheduler/framework/plugins/podtopologyspread/scoring.go: maxSkew 3 per hostname, weight 2;
+raw score ``round(matching pods on the node · ln(nodes + 2) + maxSkew − 1)``, normalised to
+``100 · (max + min − s) // max``); ties broken by a seeded random choice. The zone constraint of
+the system default (maxSkew 5) is inert: simulated nodes carry no zone label.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ import numpy as np
 
 KPA_TARGET_UTILISATION = 0.7
 MAX_NODE_SCORE = 100
+FIT_WEIGHT = 1  # NodeResourcesFit
+BALANCED_WEIGHT = 1  # NodeResourcesBalancedAllocation
+SPREAD_WEIGHT = 2  # PodTopologySpread
+SPREAD_MAX_SKEW = 3  # system default constraint per kubernetes.io/hostname (ScheduleAnyway)
 
 
 def kpa_replicas(concurrency: float, container_concurrency: float) -> int:
@@ -48,6 +56,18 @@ def balanced_allocation(cpu_fraction: float, mem_fraction: float) -> int:
     return int((1.0 - abs(f_cpu - f_mem) / 2.0) * MAX_NODE_SCORE)
 
 
+def topology_spread(matching_pods: Sequence[int], max_skew: int = SPREAD_MAX_SKEW) -> list[int]:
+    """PodTopologySpread's normalised scores (0..100) for the feasible nodes, given the pods of the
+    incoming pod's function already on each: raw ``round(cnt · ln(n + 2) + maxSkew − 1)`` with n the
+    number of feasible nodes, then ``100 · (max + min − raw) // max`` (100 everywhere if max = 0)."""
+    weight = math.log(len(matching_pods) + 2)
+    raw = [math.floor(c * weight + (max_skew - 1) + 0.5) for c in matching_pods]  # Go's math.Round (half away from 0)
+    hi, lo = max(raw, default=0), min(raw, default=0)
+    if hi == 0:
+        return [MAX_NODE_SCORE] * len(raw)
+    return [MAX_NODE_SCORE * (hi + lo - r) // hi for r in raw]
+
+
 def score_nodes(
     cpu_used_m: Sequence[int],
     mem_used_mb: Sequence[int],
@@ -56,8 +76,11 @@ def score_nodes(
     pod_cpu_m: int,
     pod_mem_mb: int,
     strategy: str = "least",
+    matching_pods: Sequence[int] | None = None,
 ) -> list[int]:
-    """Per node: NodeResourcesFit (cpu and memory averaged) + BalancedAllocation; −1 if the pod does not fit."""
+    """Per node: NodeResourcesFit (cpu and memory averaged) + BalancedAllocation, plus 2 ×
+    PodTopologySpread when ``matching_pods`` (the function's pods per node) is given; −1 if the
+    pod does not fit (NodeResourcesFit's filter)."""
     fit = least_allocated if strategy == "least" else most_allocated
     out = []
     for cu, mu, cc, mc in zip(cpu_used_m, mem_used_mb, cpu_cap_m, mem_cap_mb, strict=True):
@@ -66,7 +89,12 @@ def score_nodes(
             out.append(-1)
             continue
         resource = (fit(rc, cc) + fit(rm, mc)) // 2
-        out.append(resource + balanced_allocation(rc / cc, rm / mc))
+        out.append(FIT_WEIGHT * resource + BALANCED_WEIGHT * balanced_allocation(rc / cc, rm / mc))
+    if matching_pods is not None:
+        feasible = [i for i, s in enumerate(out) if s >= 0]
+        spread = topology_spread([matching_pods[i] for i in feasible])
+        for i, s in zip(feasible, spread, strict=True):
+            out[i] += SPREAD_WEIGHT * s
     return out
 
 
