@@ -5,15 +5,23 @@ The embedded defaults let the main job run with no data download:
 - ``TAMPA_SUMMER_CI_G_PER_KWH``: mean direct carbon intensity of Tampa Electric (US-FLA-TEC,
   the paper's site) per local hour (America/New_York), June-August 2021-2024: the hour-of-day
   means of ``ci_direct_gco2eq_per_kwh`` over the 8,832 rows of
-  ``carbon/derived_US-FLA-TEC_JunJulAug_2021-2024_localtime.csv`` (Electricity Maps data via
-  nesl/CarbonX; 17 empty cells skipped). Overall mean 410.9 g/kWh; lowest 371 g/kWh at 09:00,
-  highest 438 g/kWh at 20:00.
-- ``SUMMER_PRICE_USD_PER_KWH``: Florida has no wholesale market, so the price profile is ERCOT's
-  (hot-summer, gas-heavy; HB_HUBAVG day-ahead), hour-of-day means of ``Price (USD/MWh)`` by ERCOT
-  local hour over June-August 2021-2024 (8,832 hours), divided by 1000. Mean 75 $/MWh with the
-  evening scarcity peak (191 $/MWh at 17:00-19:00). Applied to the site's local hours.
+  ``carbon/derived_US-FLA-TEC_JunJulAug_2021-2024_localtime.csv`` grouped by its ``local_hour``
+  column (Electricity Maps data via nesl/CarbonX; pandas ``groupby().mean()``, so the 17 empty
+  cells are skipped, not filled), rounded to 0.1 g/kWh. Overall mean 410.9 g/kWh; lowest 371 g/kWh
+  at 09:00, highest 438 g/kWh at 20:00 (SOURCES.md: lowest ~09-11 h, highest ~20 h).
+- ``SUMMER_PRICE_USD_PER_KWH``: Florida has no wholesale market (vertically integrated
+  utilities, no ISO/LMP), so the price profile is ERCOT's (hot-summer, gas-heavy; HB_HUBAVG
+  day-ahead): hour-of-day means of ``Price (USD/MWh)`` of
+  ``prices/US-TEX-ERCO_electricity_prices_{2021..2024}.csv``, grouped by the hour of the file's
+  ``Datetime (Local)`` (America/Chicago) over the rows whose local month is June-August (8,832
+  hours), rounded to 0.01 $/MWh, divided by 1000. Mean 75.3 $/MWh, but the median is only 34: the
+  mean carries the scarcity-priced afternoons of 2022 and 2023 (per-summer means 41/100/130/30
+  $/MWh for 2021..2024), hence the evening peak of 191 $/MWh at 17:00. The hours are applied to
+  the site's local hours as they are (a Central-time hour read as an Eastern one: an
+  *assumption* of the same daily shape, not a conversion).
 
-``tests/signals/test_profiles.py`` recomputes both from ../shared/data and checks them.
+``tests/signals/test_profile.py`` recomputes both from ../shared/data and checks them (it skips,
+saying why, when ../shared is absent); nothing here reads ../shared at run time.
 """
 
 from __future__ import annotations
@@ -25,7 +33,16 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from casa_sched.signals.series import HOUR, HourlySeries, SignalError, _utc_hour
+from casa_sched.signals.series import (
+    CI_UNIT,
+    HOUR,
+    PRICE_UNIT,
+    UNITS,
+    HourlySeries,
+    SignalError,
+    checked_unit,
+    utc_hour,
+)
 
 # fmt: off
 TAMPA_SUMMER_CI_G_PER_KWH: tuple[float, ...] = (
@@ -42,7 +59,12 @@ TAMPA_TZ = "America/New_York"
 
 @dataclass(frozen=True)
 class DailyProfile:
-    """A value per local hour 0..23 of ``tz``; ``unit`` as in :class:`HourlySeries`."""
+    """A value per local hour 0..23 of ``tz``; ``unit`` as in :class:`HourlySeries`.
+
+    A provider: :meth:`series` places the profile on any UTC window; each UTC hour takes the
+    value of its local hour of day (so the mapping follows DST: on a spring-forward day local
+    02:00 never occurs, on a fall-back day local 01:00 occurs twice).
+    """
 
     values: tuple[float, ...]
     tz: str
@@ -52,8 +74,12 @@ class DailyProfile:
     def __post_init__(self) -> None:
         if len(self.values) != 24:
             raise SignalError(f"{self.source}: a daily profile needs 24 values, got {len(self.values)}")
-        if any(not np.isfinite(v) or v < 0 for v in self.values):
-            raise SignalError(f"{self.source}: profile values must be finite and >= 0 {self.unit}")
+        if self.unit not in UNITS:
+            raise SignalError(f"{self.source}: unit must be one of {UNITS}, got {self.unit!r}")
+        if any(not np.isfinite(v) for v in self.values):
+            raise SignalError(f"{self.source}: profile values must be finite {self.unit}")
+        if self.unit == CI_UNIT and any(v < 0 for v in self.values):
+            raise SignalError(f"{self.source}: carbon intensity must be >= 0 {self.unit}")
         try:
             ZoneInfo(self.tz)
         except (KeyError, ValueError) as exc:
@@ -65,19 +91,36 @@ class DailyProfile:
 
     def series(self, start: datetime, hours: int) -> HourlySeries:
         """The profile on ``hours`` UTC hours from the hour containing ``start`` (local hours follow DST)."""
-        first = _utc_hour(start)
+        if hours < 1:
+            raise SignalError(f"a window needs at least 1 hour, got {hours}")
+        first = utc_hour(start)
         zone = self.zone
         vals = np.array([self.values[(first + i * HOUR).astimezone(zone).hour] for i in range(hours)])
         return HourlySeries(first, vals, self.unit, source=self.source)
+
+    def ci_g_per_kwh(self, start: datetime, hours: int) -> HourlySeries:
+        """:meth:`series` for a carbon profile; raises if this is a price profile."""
+        return checked_unit(self.series(start, hours), CI_UNIT)
+
+    def price_usd_per_kwh(self, start: datetime, hours: int) -> HourlySeries:
+        """:meth:`series` for a price profile; raises if this is a carbon profile."""
+        return checked_unit(self.series(start, hours), PRICE_UNIT)
 
     @classmethod
     def of(cls, values: Sequence[float], tz: str, unit: str, source: str = "profile") -> DailyProfile:
         return cls(tuple(float(v) for v in values), tz, unit, source)
 
+    @classmethod
+    def from_series(cls, series: HourlySeries, tz: str) -> DailyProfile:
+        """The mean per local hour of ``tz`` of a series (see :meth:`HourlySeries.daily_profile`)."""
+        return cls(series.daily_profile(ZoneInfo(tz)), tz, series.unit, f"hour-of-day means of {series.source}")
+
 
 def tampa_summer_carbon(tz: str = TAMPA_TZ) -> DailyProfile:
-    return DailyProfile(TAMPA_SUMMER_CI_G_PER_KWH, tz, "g/kWh", "embedded Tampa (US-FLA-TEC) summer CI profile")
+    """The embedded Tampa summer carbon profile (g/kWh) on the local hours of ``tz``."""
+    return DailyProfile(TAMPA_SUMMER_CI_G_PER_KWH, tz, CI_UNIT, "embedded Tampa (US-FLA-TEC) summer CI profile")
 
 
 def summer_price(tz: str = TAMPA_TZ) -> DailyProfile:
-    return DailyProfile(SUMMER_PRICE_USD_PER_KWH, tz, "$/kWh", "embedded summer price profile (ERCOT hour-of-day)")
+    """The embedded summer price profile ($/kWh, ERCOT hour-of-day means) on the local hours of ``tz``."""
+    return DailyProfile(SUMMER_PRICE_USD_PER_KWH, tz, PRICE_UNIT, "embedded summer price profile (ERCOT hour-of-day)")
