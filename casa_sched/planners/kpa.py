@@ -21,6 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from casa_sched.planners.base import ClusterSnapshot
+
 KPA_TARGET_UTILISATION = 0.7
 MAX_NODE_SCORE = 100
 FIT_WEIGHT = 1  # NodeResourcesFit
@@ -115,3 +117,56 @@ def round_robin(replicas: Sequence[int]) -> list[int]:
     for k in range(max(replicas, default=0)):
         order.extend(i for i, n in enumerate(replicas) if n > k)
     return order
+
+
+def kube_schedule(
+    snapshot: ClusterSnapshot,
+    function_ids: Sequence[str],
+    replicas: Sequence[int],
+    strategy: str,
+    rng: np.random.Generator,
+) -> dict[str, list[tuple[int, int]]]:
+    """Size-1 pods for ``replicas[i]`` of ``function_ids[i]``, as kube-scheduler would bind them.
+
+    Running pods (the previous plan's, on their nodes) stay where they are, up to the new replica
+    count (a real cluster does not reschedule them; KPA's scale-down removes the surplus). The
+    new pods are created round-robin over the functions in the given order and scheduled one at a
+    time: filter on cpu and memory requests, score by :func:`score_nodes` with the function's
+    pods per node for PodTopologySpread, seeded random tie-break; a pod that fits nowhere stays
+    pending. Returns ``{function: [(node index, 1), ...]}``.
+    """
+    p = snapshot.params
+    nodes = snapshot.cluster.nodes
+    pod_cpu_m = round(p.base_cpu_cores * 1000)
+    pod_mem_mb = round(p.base_memory_mb)
+    cpu_cap = [int(n.cores * 1000) for n in nodes]
+    mem_cap = [int(n.memory_mb) for n in nodes]
+    cpu_used = [0] * len(nodes)
+    mem_used = [0] * len(nodes)
+    left = list(replicas)
+    matching = [[0] * len(nodes) for _ in function_ids]  # each function's pods per node
+    layout: dict[str, list[tuple[int, int]]] = {}
+    index = {name: i for i, name in enumerate(snapshot.cluster.node_names)}
+    for k, fid in enumerate(function_ids):
+        running = snapshot.previous.containers_of(fid) if snapshot.previous else ()
+        for c in running:
+            n = index.get(c.node)
+            if left[k] == 0:
+                break
+            if n is None or cpu_used[n] + pod_cpu_m > cpu_cap[n] or mem_used[n] + pod_mem_mb > mem_cap[n]:
+                continue
+            cpu_used[n] += pod_cpu_m
+            mem_used[n] += pod_mem_mb
+            matching[k][n] += 1
+            left[k] -= 1
+            layout.setdefault(fid, []).append((n, 1))
+    for k in round_robin(left):
+        scores = score_nodes(cpu_used, mem_used, cpu_cap, mem_cap, pod_cpu_m, pod_mem_mb, strategy, matching[k])
+        n = pick(scores, rng)
+        if n is None:
+            break  # every pod has the same requests: if this one fits nowhere, none does
+        cpu_used[n] += pod_cpu_m
+        mem_used[n] += pod_mem_mb
+        matching[k][n] += 1
+        layout.setdefault(function_ids[k], []).append((n, 1))
+    return layout

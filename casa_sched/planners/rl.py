@@ -1,18 +1,44 @@
 """RL: tabular Q-learning of each function's concurrency limit (Schuler, Jamil and Kühl, CCGrid 2021).
 
-The agent learns, per function, the per-pod concurrency limit that Knative's KPA then turns into
-replicas (target = 0.7 × limit). Settings from the paper as summarised in notes/baselines.md:
-α = 0.5, γ = 0.9, ε-greedy from 1 decaying × 0.995 per decision to 0.1; actions −step / 0 /
-+step on the limit; state = (limit, utilisation bucket); reward = the function's goodput
-(share of requests served within deadline) relative to the best it has seen, 1 within 5 %.
+Source: L. Schuler, S. Jamil, N. Kühl, "AI-based Resource Allocation: Reinforcement Learning for
+Adaptive Auto-scaling in Serverless Environments", CCGrid 2021 (CASA's ref. [14]); settings as
+collected in notes/baselines.md. Each function has its own agent that learns Knative's
+per-revision concurrency limit L (containerConcurrency); the Knative Pod Autoscaler underneath
+turns it into replicas with target 0.7 × L: ``ceil(peak-minute concurrency / (0.7 · L))``
+size-1 pods (as :mod:`.score`; none for functions with no forecast requests), placed by the
+default kube-scheduler scoring (:func:`.kpa.kube_schedule`).
 
-Stated deviations: the paper's limits (10..310 by 20) are for its pods; one of our size-1
-containers runs at most 20 requests at once, so limits span 2..20 by 2 here. Reward is on
-goodput because under an open-loop trace raw throughput just follows arrivals. Training runs on
-held-out epochs through the real simulator (:meth:`RLPlanner.train`), then the table is frozen
-and the policy acts greedily. One Q-table per function does not scale to large clusters with
-hundreds of functions (the CASA paper reports RL failing at 16-32 nodes); here it runs, but
-functions never seen in training fall back to KPA's default limit.
+Faithful: actions −20 / 0 / +20 on L within 10..310 (16 limits); state = (L, utilisation
+bucket), utilisation = the epoch's mean concurrency over the planned pods' slots, in buckets
+< 0.25, < 0.5, < 0.75, < 1, ≥ 1; α = 0.5, γ = 0.9; ε-greedy from 1, × 0.995 per decision, floor
+0.1; reward = throughput relative to the best seen by the agent, 1 within 5 % of it.
+
+Stated deviations:
+
+- one decision per function per epoch (the plan is per epoch), not every 30-60 s;
+- reward on goodput — the share of the function's requests completed within their deadline —
+  since under an open-loop trace raw throughput just follows arrivals;
+- ε decays per decision over all agents together (one schedule for the planner), so exploration
+  ends after ~460 decisions (1-2 training epochs at the sample's ~300 active functions) and the
+  rest of training refines the values along the exploited path; the paper's single agent had
+  thousands of decisions to itself;
+- a pod's resources are fixed (one unit, 20 slots at 0.1 core per request) as in Knative; a
+  limit above 20 admits requests that then wait in the function's FIFO queue, exactly as our
+  simulator queues them, but the limit 10 cannot throttle a pod below its 20 slots (this
+  favours RL slightly);
+- the paper's state also has memory utilisation, which our model does not vary.
+
+Training (:meth:`RLPlanner.train`) runs episodes that plan and simulate held-out epochs through
+the real simulator (the runner's ``training_episodes``: the epochs after the evaluated ones, or
+the evaluated ones with another arrival seed), then freezes the tables: evaluation is greedy
+and never updates them. Exploration draws from ``numpy.random.default_rng(seed)`` (seed 0 by
+default, fixed at construction). Scaling: the table is per function (16 × 5 × 3 values), so it
+runs at any cluster size, but with hundreds of functions each table sees only as many updates
+as there are training epochs (24 by default: 8 epochs × 3 passes), nowhere near enough to
+visit its 240 entries; functions never seen in training act greedily on an all-zero table,
+i.e. keep the starting limit L = 90 (action 0 is "stay" on ties), the grid point next to
+Knative's default target of 0.7 × 100 = 70 concurrent requests per pod. The CASA paper reports RL failing to
+produce results at 16-32 nodes; ours produces them, so report its numbers with that caveat.
 """
 
 from __future__ import annotations
@@ -21,20 +47,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from casa_sched.plan import Plan
 from casa_sched.planners.base import ClusterSnapshot, PlannerConfig, register
-from casa_sched.planners.common import free_units, peak_concurrency, to_plan
-from casa_sched.planners.kpa import kpa_replicas, round_robin
+from casa_sched.planners.common import peak_concurrency, to_plan
+from casa_sched.planners.kpa import kpa_replicas, kube_schedule
 from casa_sched.simulator.forecast import EpochSignals, Forecast
 from casa_sched.simulator.results import EpochResult
 
-LIMITS = tuple(range(2, 21, 2))
-ACTIONS = (-1, 0, 1)  # index steps on LIMITS
+LIMITS = tuple(range(10, 311, 20))  # concurrency limits 10, 30, …, 310
+ACTIONS = (0, -1, 1)  # steps on LIMITS (±20 requests); "stay" first so all-zero rows keep L
 UTIL_BUCKETS = (0.25, 0.5, 0.75, 1.0)
 ALPHA, GAMMA = 0.5, 0.9
 EPS_START, EPS_DECAY, EPS_MIN = 1.0, 0.995, 0.1
-DEFAULT_LIMIT_INDEX = len(LIMITS) - 1  # KPA default: the container's full concurrency
+GOOD_ENOUGH = 0.95  # reward 1 within 5 % of the best goodput seen
+DEFAULT_LIMIT_INDEX = 4  # L = 90 → target 63, next to Knative's default target 0.7 × 100 = 70
+FloatArray = npt.NDArray[np.float64]
 
 
 def q_update(q: float, reward: float, next_best: float) -> float:
@@ -47,24 +76,35 @@ def reward_of(goodput: float, best: float) -> float:
     if best <= 0:
         return 1.0
     ratio = goodput / best
-    return 1.0 if ratio >= 0.95 else ratio
+    return 1.0 if ratio >= GOOD_ENOUGH else ratio
+
+
+def util_bucket(utilisation: float) -> int:
+    """0..4: utilisation below 0.25, 0.5, 0.75, 1, or at least 1."""
+    return int(np.searchsorted(UTIL_BUCKETS, utilisation, side="right"))
+
+
+def _new_table() -> FloatArray:
+    return np.zeros((len(LIMITS), len(UTIL_BUCKETS) + 1, len(ACTIONS)))
 
 
 @dataclass
 class _Agent:
-    q: np.ndarray = field(default_factory=lambda: np.zeros((len(LIMITS), len(UTIL_BUCKETS) + 1, len(ACTIONS))))
+    """One function's Q-table and its last decision (explicit runtime state)."""
+
+    q: FloatArray = field(default_factory=_new_table)
     limit_index: int = DEFAULT_LIMIT_INDEX
     state: tuple[int, int] | None = None
-    action: int = 1
+    action: int = 0
+    slots: int = 0  # planned pods × slots, for the observed utilisation
+    t_ave_s: float = 0.0
     best_goodput: float = 0.0
-
-
-def _bucket(utilisation: float) -> int:
-    return int(np.searchsorted(UTIL_BUCKETS, utilisation))
 
 
 @register("rl")
 class RLPlanner:
+    """Per-function tabular Q-learning of the KPA concurrency limit."""
+
     name = "rl"
 
     def __init__(self, seed: int = 0) -> None:
@@ -73,18 +113,22 @@ class RLPlanner:
         self.epsilon = EPS_START
         self.learning = True
         self.trained_epochs = 0
-        self._util: dict[str, float] = {}
+        self.decisions = 0
+        self.epoch_s = 900.0
 
     # -- learning --------------------------------------------------------------------------------
     def train(self, episodes: Sequence[Callable[[RLPlanner], None]]) -> None:
-        """Run training episodes (each plans and simulates held-out epochs), then freeze."""
+        """Run training episodes (each plans and simulates held-out epochs, calling
+        :meth:`plan` and :meth:`observe`), then freeze the tables for evaluation."""
         self.learning = True
         for episode in episodes:
             episode(self)
+            for agent in self.agents.values():
+                agent.state = None  # an episode's last decision has no successor in the next one
         self.learning = False
-        self.epsilon = 0.0
 
     def observe(self, result: EpochResult) -> None:
+        """Q-update of every agent that decided for this epoch (only while training)."""
         if not self.learning:
             return
         for fid, stats in result.functions.items():
@@ -93,43 +137,43 @@ class RLPlanner:
                 continue
             goodput = stats.served / stats.requests
             agent.best_goodput = max(agent.best_goodput, goodput)
-            r = reward_of(goodput, agent.best_goodput)
-            s_next = (agent.limit_index, _bucket(self._util.get(fid, 0.0)))
+            reward = reward_of(goodput, agent.best_goodput)
+            util = stats.requests * agent.t_ave_s / self.epoch_s / max(agent.slots, 1)
+            s_next = (agent.limit_index, util_bucket(util))
             li, ub = agent.state
-            agent.q[li, ub, agent.action] = q_update(agent.q[li, ub, agent.action], r, float(agent.q[s_next].max()))
+            agent.q[li, ub, agent.action] = q_update(
+                float(agent.q[li, ub, agent.action]), reward, float(agent.q[s_next].max())
+            )
+            agent.state = None
         self.trained_epochs += 1
 
     # -- acting ----------------------------------------------------------------------------------
+    def _act(self, agent: _Agent, state: tuple[int, int]) -> int:
+        if self.learning:
+            explore = self.rng.random() < self.epsilon
+            self.epsilon = max(EPS_MIN, self.epsilon * EPS_DECAY)
+            self.decisions += 1
+            if explore:
+                return int(self.rng.integers(len(ACTIONS)))
+        return int(np.argmax(agent.q[state]))
+
     def plan(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals, config: PlannerConfig) -> Plan:
         p = snapshot.params
+        self.epoch_s = p.epoch_s
         peak = peak_concurrency(forecast)
-        room = free_units(snapshot.cluster, p)
-        layout: dict[str, list[tuple[int, int]]] = {}
-        wanted: list[tuple[int, int]] = []  # (function, replicas)
-        for f in np.argsort(-peak, kind="stable").tolist():
-            if forecast.totals[f] <= 0:
-                continue
-            fid = forecast.function_ids[f]
-            agent = self.agents.setdefault(fid, _Agent())
-            limit = LIMITS[agent.limit_index]
-            util = float(peak[f]) / max(kpa_replicas(float(peak[f]), limit) * limit, 1)
-            state = (agent.limit_index, _bucket(util))
-            if self.learning and self.rng.random() < self.epsilon:
-                action = int(self.rng.integers(len(ACTIONS)))
-            else:
-                action = int(np.argmax(agent.q[state]))
-            if self.learning:
-                self.epsilon = max(EPS_MIN, self.epsilon * EPS_DECAY)
+        mean = forecast.counts.mean(axis=1) * forecast.t_ave_s / forecast.minute_s
+        order = [f for f in np.argsort(-peak, kind="stable").tolist() if forecast.totals[f] > 0]
+        replicas: list[int] = []
+        for f in order:
+            agent = self.agents.setdefault(forecast.function_ids[f], _Agent())
+            pods = kpa_replicas(float(peak[f]), LIMITS[agent.limit_index])
+            state = (agent.limit_index, util_bucket(float(mean[f]) / (pods * p.slots_per_unit)))
+            action = self._act(agent, state)
             agent.state, agent.action = state, action
             agent.limit_index = int(np.clip(agent.limit_index + ACTIONS[action], 0, len(LIMITS) - 1))
-            limit = LIMITS[agent.limit_index]
-            replicas = kpa_replicas(float(peak[f]), limit)
-            self._util[fid] = float(peak[f]) / max(replicas * limit, 1)
-            wanted.append((f, replicas))
-        for i in round_robin([r for _, r in wanted]):
-            n = int(np.argmax(room))
-            if room[n] < 1:
-                break  # the rest stay pending
-            room[n] -= 1
-            layout.setdefault(forecast.function_ids[wanted[i][0]], []).append((n, 1))
+            pods = kpa_replicas(float(peak[f]), LIMITS[agent.limit_index])
+            agent.slots, agent.t_ave_s = pods * p.slots_per_unit, float(forecast.t_ave_s[f])
+            replicas.append(pods)
+        rng = np.random.default_rng([config.seed, forecast.epoch])
+        layout = kube_schedule(snapshot, [forecast.function_ids[f] for f in order], replicas, "least", rng)
         return to_plan(forecast.epoch, snapshot.cluster, layout, snapshot.previous)

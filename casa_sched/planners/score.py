@@ -33,7 +33,7 @@ import numpy as np
 from casa_sched.plan import Plan
 from casa_sched.planners.base import ClusterSnapshot, PlannerConfig, register
 from casa_sched.planners.common import peak_concurrency, to_plan
-from casa_sched.planners.kpa import kpa_replicas, pick, round_robin, score_nodes
+from casa_sched.planners.kpa import kpa_replicas, kube_schedule
 from casa_sched.simulator.forecast import EpochSignals, Forecast
 from casa_sched.simulator.results import EpochResult
 
@@ -49,46 +49,11 @@ class ScorePlanner:
         """Stateless between epochs."""
 
     def plan(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals, config: PlannerConfig) -> Plan:
-        p = snapshot.params
-        nodes = snapshot.cluster.nodes
         rng = np.random.default_rng([config.seed, forecast.epoch])
-        pod_cpu_m = round(p.base_cpu_cores * 1000)
-        pod_mem_mb = round(p.base_memory_mb)
-        cpu_cap = [int(n.cores * 1000) for n in nodes]
-        mem_cap = [int(n.memory_mb) for n in nodes]
-        cpu_used = [0] * len(nodes)
-        mem_used = [0] * len(nodes)
         conc = peak_concurrency(forecast)
         order = np.argsort(-conc, kind="stable").tolist()
-        replicas = [kpa_replicas(float(conc[f]), p.slots_per_unit) for f in order]
-        layout: dict[str, list[tuple[int, int]]] = {}
-        matching = [[0] * len(nodes) for _ in order]  # the function's pods per node (PodTopologySpread)
-        # Running pods stay where they are (a real cluster does not reschedule them); KPA's
-        # scale-down removes the surplus, scale-up creates new pods for the scheduler.
-        index = {name: i for i, name in enumerate(snapshot.cluster.node_names)}
-        for k, f in enumerate(order):
-            fid = forecast.function_ids[f]
-            running = snapshot.previous.containers_of(fid) if snapshot.previous else ()
-            for c in running[: replicas[k]]:
-                n = index.get(c.node)
-                if n is None or cpu_used[n] + pod_cpu_m > cpu_cap[n]:
-                    continue
-                cpu_used[n] += pod_cpu_m
-                mem_used[n] += pod_mem_mb
-                layout.setdefault(fid, []).append((n, 1))
-                matching[k][n] += 1
-                replicas[k] -= 1
-        for i in round_robin(replicas):
-            scores = score_nodes(
-                cpu_used, mem_used, cpu_cap, mem_cap, pod_cpu_m, pod_mem_mb, self.strategy, matching[i]
-            )
-            n = pick(scores, rng)
-            if n is None:
-                break  # no node fits: the rest stay pending
-            cpu_used[n] += pod_cpu_m
-            mem_used[n] += pod_mem_mb
-            matching[i][n] += 1
-            layout.setdefault(forecast.function_ids[order[i]], []).append((n, 1))
+        replicas = [kpa_replicas(float(conc[f]), snapshot.params.slots_per_unit) for f in order]
+        layout = kube_schedule(snapshot, [forecast.function_ids[f] for f in order], replicas, self.strategy, rng)
         return to_plan(forecast.epoch, snapshot.cluster, layout, snapshot.previous)
 
 
