@@ -1,5 +1,23 @@
 """casa-stress: CPU load at a target utilisation on chosen cores (stress-ng or a built-in burner)."""
 
-from casa_stress.burner import Stress, StressError, available_cores
+from casa_stress.burner import (
+    BACKENDS,
+    PERIOD_S,
+    Backend,
+    Stress,
+    StressError,
+    StressReport,
+    available_cores,
+    stress_ng_available,
+)
 
-__all__ = ["Stress", "StressError", "available_cores"]
+__all__ = [
+    "BACKENDS",
+    "PERIOD_S",
+    "Backend",
+    "Stress",
+    "StressError",
+    "StressReport",
+    "available_cores",
+    "stress_ng_available",
+]

@@ -1,4 +1,10 @@
-"""``casa-stress``: load N cores at a target utilisation for a duration."""
+"""``casa-stress``: load N cores at a target utilisation for a duration.
+
+    casa-stress --cores 2 --util 0.5 --duration 10 [--backend auto|stress-ng|builtin] [--period 0.1]
+
+Prints the achieved utilisation of the loaded cores when it ends. Ctrl-C or SIGTERM stops every
+worker (exit 128 + signal number); bad flags exit 2 with one line.
+"""
 
 from __future__ import annotations
 
@@ -6,41 +12,49 @@ from typing import Annotated
 
 import typer
 
-from casa_stress.burner import Backend, Stress, StressError, available_cores
+from casa_stress.burner import BACKENDS, PERIOD_S, Stress, StressError, available_cores
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 
 @app.command()
 def stress(
-    cores: Annotated[int, typer.Option(min=0, help="Number of cores to load (the first N this process may use).")] = 1,
-    util: Annotated[float, typer.Option(min=0.0, max=1.0, help="Target utilisation of each loaded core, 0..1.")] = 1.0,
-    duration: Annotated[float, typer.Option(min=0.1, help="Seconds to run.")] = 10.0,
+    cores: Annotated[int, typer.Option(help="Number of cores to load (the first N this process may use).")] = 1,
+    util: Annotated[float, typer.Option(help="Target utilisation of each loaded core, 0..1.")] = 1.0,
+    duration: Annotated[float, typer.Option(help="Seconds to run.")] = 10.0,
     backend: Annotated[str, typer.Option(help="auto (stress-ng when installed) | stress-ng | builtin.")] = "auto",
+    period: Annotated[float, typer.Option(help="Duty-cycle period of the builtin burner, s.")] = PERIOD_S,
 ) -> None:
     """Load cores at a target utilisation; Ctrl-C or SIGTERM stops every worker."""
     allowed = available_cores()
-    if cores > len(allowed):
-        typer.echo(f"casa-stress: asked for {cores} cores but only {len(allowed)} are available", err=True)
-        raise typer.Exit(2)
-    if backend not in ("auto", "stress-ng", "builtin"):
-        typer.echo(f"casa-stress: --backend must be auto, stress-ng or builtin, got {backend!r}", err=True)
+    problem = None
+    if not 0 <= cores <= len(allowed):
+        problem = f"--cores must be in 0..{len(allowed)} (the cores available to this process), got {cores}"
+    elif not 0.0 <= util <= 1.0:
+        problem = f"--util must be in [0, 1] (a share of each core), got {util}"
+    elif duration <= 0:
+        problem = f"--duration must be > 0 s, got {duration}"
+    elif backend not in BACKENDS:
+        problem = f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}"
+    if problem:
+        typer.echo(f"casa-stress: {problem}", err=True)
         raise typer.Exit(2)
     try:
-        run = Stress(allowed[:cores], util, duration, backend)  # type: ignore[arg-type]
+        run = Stress(allowed[:cores], util, duration, backend, period)  # type: ignore[arg-type]
         run.start()
     except StressError as exc:
         typer.echo(f"casa-stress: {exc}", err=True)
         raise typer.Exit(2) from None
-    try:
-        run.wait()
-    except KeyboardInterrupt:
-        run.stop()
-        raise typer.Exit(130) from None
+    signum = run.wait()
+    rep = run.report()
+    engine = "stress-ng" if run.uses_stress_ng else "builtin"
+    typer.echo(
+        f"casa-stress: {engine}, {rep.loaded_cores} core(s) for {rep.wall_s:.1f} s: target {rep.target_pct:.0f} %, "
+        f"achieved {rep.achieved_pct:.1f} %" + (f" (stopped by signal {signum})" if signum else "")
+    )
+    if signum:
+        raise typer.Exit(128 + signum)
 
 
 def main() -> None:
     app()
-
-
-__all__ = ["Backend", "main"]
