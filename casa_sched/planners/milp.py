@@ -9,14 +9,28 @@ plans are predicted with), so "CASA is within X % of the bound" is meaningful:
   image-link sharing or capacity shortage);
 - SL_ave ≤ Cstr: Σ_fk x_fk · SL_f(k) ≤ Cstr · (active functions);
 - capacity: Σ_fk k · x_fk ≤ the cluster's units (packing onto nodes relaxed to the total);
-- power: the busy cores B_m of each minute are spread over the nodes in the cheapest way,
-  g(B) = min Σ_n P_n(U_n) s.t. Σ U_n = B (computed on a grid, then a piecewise-linear
-  interpolation with SOS2-style binaries, exact at the breakpoints and an under-estimate
-  between them since g is taken at its lower envelope);
-- objective: Σ_m CI_m (1 + E_t) g(B_m) · 60 s (start/stop overheads dropped: they only add).
+- power: the busy cores B_m of each minute may be spread over the nodes in any way
+  (``Σ_n U_nm = B_m``, ``0 ≤ U_nm ≤ cores_n``), and each node's power is taken at the lower
+  convex envelope of its curve P_n (eq. 2; with ``sleep_empty_nodes`` the point (0, P_sleep) is
+  included): at most ``ENVELOPE_LINES`` of its supporting lines, each shifted down by the
+  sampling error bound ``max|P''| · h² / 8`` of the 0.01-core grid it was built on, so every
+  line lies below P_n everywhere on [0, cores_n]. Convex envelopes make the power part a pure
+  LP (no binaries) and a valid under-estimate of the estimator's ``Σ_n P_n(U_n)`` for every
+  placement; the price is looseness where P_n is concave (the default curve is steepest near
+  idle, so the bound credits consolidation at most the chord's worth);
+- scale-from-zero functions (level 0) get the estimator's own violations without capacity
+  shortage (its share φ of containers finding no free cores is taken as 0, which only lowers
+  SL) and no busy cores (the estimator scales their cores by 1 − φ, unknown here; 0 is below);
+- objective: Σ_m CI_m (1 + E_t) (Σ_n P_n + P_S + P_N) · 60 s (start/stop overheads dropped:
+  they only add).
 
-Every relaxation can only lower carbon or SL, so the optimum is a lower bound on the carbon of
-the best plan under the estimator. The plan returned realises the chosen levels first-fit;
+What it is a bound of: the lowest carbon the estimator (:class:`~.estimator.Estimator`, with
+every container warm) can predict for any plan on this cluster whose predicted SL_ave ≤ Cstr
+and whose busy cores stay within the cluster's cores in every minute (a minute beyond that runs
+every node flat out and is outside the bound). It is not a bound on simulated carbon: the
+simulator's numbers differ from the estimator's by its measured error. Every relaxation above
+can only lower carbon or SL, so the optimum is a lower bound on the carbon of the best plan
+under the estimator. The plan returned realises the chosen levels first-fit;
 instances above ``MAX_FUNCTIONS`` active functions or ``MAX_NODES`` nodes are refused.
 """
 
@@ -29,10 +43,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
+from casa_sched.models.power import PowerCurve
 from casa_sched.plan import Plan, PlanInputs, PredictedMetrics
 from casa_sched.planners.base import ClusterSnapshot, PlannerConfig, PlannerError, register
-from casa_sched.planners.common import free_units, peak_concurrency, split_units, to_plan, units_for
+from casa_sched.planners.common import free_units, split_units, to_plan
 from casa_sched.simulator.estimator import Estimator
 from casa_sched.simulator.forecast import EpochSignals, Forecast
 from casa_sched.simulator.kernel import queue_drops
@@ -40,8 +56,9 @@ from casa_sched.simulator.results import EpochResult
 
 MAX_FUNCTIONS = 60
 MAX_NODES = 8
-MAX_LEVEL_HEADROOM = 1.5  # levels up to 1.5 × the peak's units (more only adds carbon)
-GRID = 24  # breakpoints of g(B)
+ENVELOPE_LINES = 24  # supporting lines kept per node curve (fewer lines: still a lower bound)
+ENVELOPE_STEP_CORES = 0.01
+FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -65,25 +82,33 @@ def _quiet_stdout() -> Iterator[None]:
         os.close(fd)
 
 
-def min_power_curve_w(snapshot: ClusterSnapshot, points: int = GRID) -> tuple[np.ndarray, np.ndarray]:
-    """Breakpoints (busy cores, watts) of g(B) = min Σ_n P_n(U_n) with Σ U_n = B, by dynamic
-    programming over nodes on a 1-core grid."""
-    nodes = snapshot.cluster.nodes
-    total = int(sum(n.cores for n in nodes))
-    best = np.full(total + 1, np.inf)
-    best[0] = 0.0
-    used = 0
-    for node in nodes:
-        p = node.curve.power_w_array(np.arange(node.cores + 1))
-        nxt = np.full(total + 1, np.inf)
-        for u in range(node.cores + 1):
-            nxt[u : used + u + 1] = np.minimum(nxt[u : used + u + 1], best[: used + 1] + p[u])
-        best = nxt
-        used += node.cores
-    xs = np.unique(np.round(np.linspace(0, total, points)).astype(int))
-    # lower envelope between breakpoints: take the minimum of g over each segment's right part
-    ys = np.array([best[x:].min() for x in xs])
-    return xs.astype(np.float64), ys
+def envelope_lines(curve: PowerCurve, floor_w: float | None = None) -> tuple[FloatArray, FloatArray]:
+    """Intercepts (W) and slopes (W/core) of lines below ``curve`` on ``[0, cores]`` whose maximum is
+    its lower convex envelope (up to the shifted sampling error); ``floor_w`` replaces P(0) if lower."""
+    h = ENVELOPE_STEP_CORES
+    u = np.linspace(0.0, float(curve.cores), round(curve.cores / h) + 1)
+    w = curve.power_w_array(u)
+    if floor_w is not None:
+        w[0] = min(w[0], floor_w)
+    hull: list[int] = []  # lower convex hull (monotone chain)
+    for i in range(u.size):
+        while len(hull) >= 2:
+            i0, i1 = hull[-2], hull[-1]
+            if (w[i1] - w[i0]) * (u[i] - u[i0]) >= (w[i] - w[i0]) * (u[i1] - u[i0]):
+                hull.pop()
+            else:
+                break
+        hull.append(i)
+    idx = np.asarray(hull)
+    edges = np.arange(idx.size - 1)  # supporting lines are hull *edges* (chords would lie above)
+    if edges.size > ENVELOPE_LINES:
+        edges = np.unique(np.round(np.linspace(0, edges.size - 1, ENVELOPE_LINES)).astype(int))
+    left, right = idx[edges], idx[edges + 1]
+    slopes = (w[right] - w[left]) / (u[right] - u[left])
+    intercepts = w[left] - slopes * u[left]
+    second = np.abs(np.diff(w[1:] if floor_w is not None else w, 2)) / h**2  # |P''| on the grid
+    margin = 1.1 * float(second.max(initial=0.0)) * h * h / 8.0 + 1e-9
+    return intercepts - margin, slopes
 
 
 def solve(snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals, config: PlannerConfig) -> MilpResult:
@@ -101,47 +126,55 @@ def solve(snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals, 
     od = est._od_eval()
     od_rows = {int(f): i for i, f in enumerate(od.functions)}
     minutes = forecast.minutes
-    peak = peak_concurrency(forecast)
+    windows = max(1, round(forecast.minute_s / p.autoscale_interval_s))  # as the estimator
     cap_units = sum(free_units(snapshot.cluster, p))
     # per (function, level): SL and busy cores per minute
-    options: list[tuple[int, int, float, np.ndarray]] = []
+    options: list[tuple[int, int, float, FloatArray]] = []
     for f in active.tolist():
         total = float(forecast.totals[f])
         t = float(forecast.t_ave_s[f])
         i = od_rows[f]
         od_v = float(od.violations[i])
-        od_served = np.maximum(forecast.counts[f] - od_v * forecast.counts[f] / total, 0.0)
-        busy0 = od_served * t * p.request_cpu_cores / forecast.minute_s + est._od_alive[f] * p.idle_cores
-        options.append((f, 0, od_v / total, busy0))
-        top = min(cap_units, max(1, math.ceil(units_for(float(peak[f]), p) * MAX_LEVEL_HEADROOM)))
-        for k in range(1, top + 1):
-            drops, _ = queue_drops(forecast.counts[f], t, float(k * p.slots_per_unit), p.laxity, forecast.minute_s,
-                                   float(p.slots_per_unit), 6, 0.0)  # fmt: skip
-            served = np.maximum(forecast.counts[f] - drops, 0.0)
-            busy = served * t * p.request_cpu_cores / forecast.minute_s + p.idle_cores * len(split_units(k, p))
+        options.append((f, 0, od_v / total, np.zeros(minutes)))  # busy × (1 − φ) ≥ 0
+        # Levels up to the first without drops (more units only add idle cores), or the cluster's.
+        for k in range(1, cap_units + 1):
+            drops, _ = queue_drops(
+                forecast.counts[f], t, float(k * p.slots_per_unit), p.laxity, forecast.minute_s,
+                float(p.slots_per_unit), windows, 0.0,
+            )  # fmt: skip
+            if p.utilisation == "allocated":
+                busy = np.full(minutes, k * p.base_cpu_cores)
+            else:
+                served = np.maximum(forecast.counts[f] - drops, 0.0)
+                busy = served * t * p.request_cpu_cores / forecast.minute_s + p.idle_cores * len(split_units(k, p))
             options.append((f, k, float(drops.sum()) / total, busy))
-    xs, gs = min_power_curve_w(snapshot)
+            if float(drops.sum()) <= 1e-12:
+                break
     coef = signals.ci_g_per_kwh * (1.0 + signals.cooling_factor) * forecast.minute_s / 3.6e6
     fixed_w = snapshot.cluster.storage_power_w + snapshot.cluster.network_power_w
+    nodes = snapshot.cluster.nodes
+    sleep_w = snapshot.cluster.sleep_power_w if snapshot.cluster.sleep_empty_nodes else None
+    lines = [envelope_lines(n.curve, sleep_w) for n in nodes]
     with _quiet_stdout():
         h = highspy.Highs()  # type: ignore[no-untyped-call]
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", max(config.time_budget_s, 5.0))
     inf = highspy.kHighsInf
-    n_opt = len(options)
-    S = xs.size
-    # columns: x (n_opt, binary) | lam (minutes × S, [0, 1]) | z (minutes × (S-1), binary)
-    n_lam, n_z = minutes * S, minutes * (S - 1)
-    n_cols = n_opt + n_lam + n_z
+    n_opt, N = len(options), len(nodes)
+    # columns: x (n_opt, binary) | U (minutes × N, [0, cores]) | y (minutes × N, node watts)
+    n_cols = n_opt + 2 * minutes * N
     lower = np.zeros(n_cols)
     upper = np.ones(n_cols)
     cost = np.zeros(n_cols)
+    U0, Y0 = n_opt, n_opt + minutes * N
     for m in range(minutes):
-        cost[n_opt + m * S : n_opt + (m + 1) * S] = coef[m] * gs
+        upper[U0 + m * N : U0 + (m + 1) * N] = [float(n.cores) for n in nodes]
+        upper[Y0 + m * N : Y0 + (m + 1) * N] = inf
+        lower[Y0 + m * N : Y0 + (m + 1) * N] = -inf
+        cost[Y0 + m * N : Y0 + (m + 1) * N] = coef[m]
     h.addVars(n_cols, lower, upper)
     h.changeColsCost(n_cols, np.arange(n_cols), cost)
-    ints = np.concatenate([np.arange(n_opt), np.arange(n_opt + n_lam, n_cols)])
-    h.changeColsIntegrality(ints.size, ints, np.array([highspy.HighsVarType.kInteger] * ints.size))
+    h.changeColsIntegrality(n_opt, np.arange(n_opt), np.array([highspy.HighsVarType.kInteger] * n_opt))
     # one level per function
     for f in active.tolist():
         idx = np.array([j for j, o in enumerate(options) if o[0] == f])
@@ -150,21 +183,23 @@ def solve(snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals, 
     h.addRow(-inf, config.cstr * active.size, n_opt, np.arange(n_opt), np.array([o[2] for o in options]))
     # capacity in units
     h.addRow(-inf, float(cap_units), n_opt, np.arange(n_opt), np.array([float(o[1]) for o in options]))
+    busy = np.array([o[3] for o in options])  # (n_opt, minutes)
     for m in range(minutes):
-        lam = n_opt + m * S + np.arange(S)
-        z = n_opt + n_lam + m * (S - 1) + np.arange(S - 1)
-        h.addRow(1.0, 1.0, S, lam, np.ones(S))  # Σ λ = 1
-        h.addRow(1.0, 1.0, S - 1, z, np.ones(S - 1))  # one segment
-        # B_m = Σ λ_s xs_s  ⇔  Σ λ xs − Σ busy x = 0
-        busy = np.array([o[3][m] for o in options])
-        h.addRow(0.0, 0.0, S + n_opt, np.concatenate([lam, np.arange(n_opt)]), np.concatenate([xs, -busy]))
-        for s in range(S):  # λ_s ≤ z_{s-1} + z_s (adjacent breakpoints only)
-            zs = [z[j] for j in (s - 1, s) if 0 <= j < S - 1]
-            h.addRow(-inf, 0.0, 1 + len(zs), np.array([lam[s], *zs]), np.array([1.0] + [-1.0] * len(zs)))
+        us = U0 + m * N + np.arange(N)
+        # Σ_n U_nm − Σ_o busy_om x_o = 0
+        h.addRow(0.0, 0.0, N + n_opt, np.concatenate([us, np.arange(n_opt)]), np.concatenate([np.ones(N), -busy[:, m]]))
+        for n, (icpt, slope) in enumerate(lines):
+            for a_w, b_w in zip(icpt.tolist(), slope.tolist(), strict=True):  # y ≥ a + b·U
+                h.addRow(a_w, inf, 2, np.array([Y0 + m * N + n, us[n]]), np.array([1.0, -b_w]))
     h.run()
     status = str(h.getModelStatus())
+    if h.getModelStatus() == highspy.HighsModelStatus.kInfeasible:
+        raise PlannerError(
+            "MILP infeasible: no capacity levels meet Cstr within the cluster's units and cores "
+            f"(Cstr {config.cstr}, {cap_units} units, {sum(n.cores for n in nodes)} cores)"
+        )
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        raise PlannerError(f"MILP not solved to optimality: {status}")
+        raise PlannerError(f"MILP not solved to optimality within {max(config.time_budget_s, 5.0)} s: {status}")
     sol = np.asarray(h.getSolution().col_value)
     levels: dict[str, int] = {}
     sl = 0.0

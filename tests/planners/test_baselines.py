@@ -9,7 +9,17 @@ import pytest
 
 from casa_sched.models.power import PowerCurve
 from casa_sched.planners import ClusterSnapshot, PlannerConfig, create
-from casa_sched.planners.kpa import balanced_allocation, kpa_replicas, least_allocated, most_allocated, score_nodes
+from casa_sched.planners.common import fair_caps
+from casa_sched.planners.hybrid import adjust_limit, overcommitted_slots
+from casa_sched.planners.kpa import (
+    balanced_allocation,
+    kpa_replicas,
+    least_allocated,
+    most_allocated,
+    score_nodes,
+    topology_spread,
+)
+from casa_sched.planners.rl import LIMITS, RLPlanner, q_update, reward_of, util_bucket
 from casa_sched.simulator import ClusterSpec, EpochRequests, HourlySignals, NodeSpec, SimParams, Simulator
 from casa_sched.simulator.forecast import EpochSignals, Forecast
 
@@ -90,7 +100,7 @@ def test_plans_never_exceed_node_capacity():
 
 
 @pytest.mark.skipif(not SAMPLE.is_dir(), reason="../shared/data/azure-functions-2019-sample500 is not present")
-@pytest.mark.parametrize("policy", ["score", "binpack", "hybrid", "rl"])
+@pytest.mark.parametrize("policy", ["score", "score-mostallocated", "binpack", "hybrid", "rl", "milp"])
 def test_baselines_run_on_the_real_sample(policy):
     from casa_sched.traces import load_workload
 
@@ -136,3 +146,153 @@ def test_milp_refuses_large_instances():
     fc = forecast([1.0] * 70)
     with pytest.raises(PlannerError, match="small instances"):
         create("milp").plan(ClusterSnapshot(cluster(1), SimParams()), fc, SIG, PlannerConfig())
+
+
+@pytest.mark.parametrize(
+    ("matching", "expected"),
+    [
+        # 2 feasible nodes: weight ln(2 + 2) = 1.386; raw = round(cnt · 1.386 + maxSkew − 1):
+        # [2, 0] → [round(4.77) = 5, 2]; normalised 100 · (5 + 2 − s) // 5 → [40, 100]
+        pytest.param([2, 0], [40, 100], id="spread-away-from-own-pods"),
+        # no pods yet: raw [2, 2] → 100 · (2 + 2 − 2) // 2 = 100 everywhere
+        pytest.param([0, 0], [100, 100], id="no-pods"),
+        # 3 nodes: weight ln 5 = 1.609; [1, 1, 0] → raw [round(3.61) = 4, 4, 2] → [50, 50, 100]
+        pytest.param([1, 1, 0], [50, 50, 100], id="three-nodes"),
+    ],
+)
+def test_pod_topology_spread_scores(matching, expected):
+    assert topology_spread(matching) == expected
+
+
+def test_spread_weight_two_breaks_an_even_resource_tie():
+    # Both nodes empty of others' pods, the function already has 2 pods on n0 (4000 m used there):
+    # n0: fit ((16000-6000)·100//16000 = 62, memory (65536-450)·100//65536 = 99) // 2 = 80,
+    #     balance (1 - |0.375 - 0.0069| / 2) · 100 = 81, spread 40 → 80 + 81 + 2·40 = 241
+    # n1: fit (87 + 99) // 2 = 93, balance 93, spread 100 → 93 + 93 + 200 = 386
+    assert score_nodes([4000, 0], [300, 0], [16000] * 2, [65536] * 2, 2000, 150, "least", [2, 0]) == [241, 386]
+    # MostAllocated would prefer n0 on resources (37+0)//2 = 18 vs 12//2 ... spread still counts:
+    most = score_nodes([4000, 0], [300, 0], [16000] * 2, [65536] * 2, 2000, 150, "most", [2, 0])
+    assert most[0] < most[1]  # 2 × (100 − 40) outweighs MostAllocated's 25-point packing preference
+
+
+@pytest.mark.parametrize(
+    ("wanted", "capacity", "expected"),
+    [
+        pytest.param([5, 3, 1], 9, [5, 3, 1], id="fits"),
+        # Σ min(w, 2) = 5 ≤ 6 < Σ min(w, 3) = 7 → caps [2, 2, 1], one spare unit to the largest
+        pytest.param([5, 3, 1], 6, [3, 2, 1], id="water-filling"),
+        pytest.param([4, 1, 1, 1], 2, [1, 1, 0, 0], id="one-each-while-units-last"),
+    ],
+)
+def test_fair_caps(wanted, capacity, expected):
+    assert fair_caps(wanted, capacity) == expected
+
+
+def test_binpack_uses_the_fewest_nodes():
+    # units_for(1.2 · 16u / 20) = ceil(0.96 u) = u: wishes 6, 2, 5, 3 = 16 units = two 8-unit nodes
+    # FFD: 6 → n0, 5 → n1, 3 → n1, 2 → n0; a third and fourth node stay empty
+    fc = forecast([16.0 * 6, 16.0 * 2, 16.0 * 5, 16.0 * 3])
+    plan = create("binpack").plan(ClusterSnapshot(cluster(4), SimParams()), fc, SIG, PlannerConfig())
+    assert plan.nodes() == ("n0", "n1")
+    assert {f: sum(c.size for c in plan.containers_of(f)) for f in plan.functions} == {
+        "f0": 6,
+        "f1": 2,
+        "f2": 5,
+        "f3": 3,
+    }
+
+
+@pytest.mark.parametrize(
+    ("limit", "rate", "expected"),
+    [
+        pytest.param(4, 0.06, 3, id="above-5pct-lowers"),
+        pytest.param(4, 0.05, 4, id="at-5pct-holds"),
+        pytest.param(4, 0.04, 4, id="between-holds"),
+        pytest.param(4, 0.029, 5, id="below-3pct-raises"),
+        pytest.param(1, 0.5, 1, id="floor-1"),
+        pytest.param(20, 0.0, 20, id="ceiling-slots"),
+    ],
+)
+def test_golgi_concurrency_rule(limit, rate, expected):
+    assert adjust_limit(limit, rate, 20) == expected
+
+
+def test_overcommitted_reservation():
+    # peak 10, mean 4, limit 4: ceil(10/4) = 3 instances reserve 0.3·4·3 = 3.6 + 0.7·4 = 2.8 → 6.4 slots
+    assert overcommitted_slots(10.0, 4.0, 4) == pytest.approx(6.4)
+    assert overcommitted_slots(0.0, 0.0, 4) == 0.0
+
+
+def test_hybrid_overcommits_only_functions_that_met_their_slo():
+    from casa_sched.models.accounting import ZERO
+    from casa_sched.simulator.results import EpochResult, FunctionStats
+
+    # one busy minute at concurrency 60, idle otherwise: peak 60, mean 4
+    counts = np.zeros((2, 15))
+    counts[:, 0] = 60.0 * 60.0 / 0.6
+    fc = Forecast(1, 900.0, ("f0", "f1"), counts, np.full(2, 0.6), np.full(2, 128.0))
+    planner = create("hybrid")
+    stats = {"f0": FunctionStats(100, 100, 0), "f1": FunctionStats(100, 80, 20)}
+    planner.observe(EpochResult(0, 200, 180, 20, 0.1, stats, ZERO, 0.0, 0, 0, 0, 0, 0))
+    plan = planner.plan(ClusterSnapshot(cluster(), SimParams()), fc, SIG, PlannerConfig())
+    # f0 met Cstr (0 %), limit 4 → 5: ceil(60/5) = 12 instances, 0.3·5·12 + 0.7·4 = 20.8 slots → 2 units
+    # f1 violated (20 %): non-overcommitted, peak 60 slots → 3 units
+    assert sum(c.size for c in plan.containers_of("f0")) == 2
+    assert sum(c.size for c in plan.containers_of("f1")) == 3
+
+
+def test_q_learning_step_and_reward():
+    # Q ← 0.2 + 0.5 · (1 + 0.9 · 0.5 − 0.2) = 0.2 + 0.625 = 0.825
+    assert q_update(0.2, 1.0, 0.5) == pytest.approx(0.825)
+    assert reward_of(0.96, 1.0) == 1.0  # within 5 % of the best
+    assert reward_of(0.8, 1.0) == pytest.approx(0.8)
+    assert [util_bucket(u) for u in (0.1, 0.25, 0.6, 0.99, 1.0, 3.0)] == [0, 1, 2, 3, 4, 4]
+    assert (LIMITS[0], LIMITS[-1], len(LIMITS)) == (10, 310, 16)
+    # KPA under the learned limit: target 0.7 · 90 = 63 → ceil(100 / 63) = 2 pods
+    assert kpa_replicas(100.0, 90) == 2
+
+
+def test_rl_learns_only_while_training_then_acts_greedily():
+    fc = forecast([28.0, 10.0])
+    snap = ClusterSnapshot(cluster(), SimParams())
+    planner = RLPlanner(seed=3)
+    params = SimParams()
+    sim = Simulator(cluster(), params, HourlySignals.constant(2, 400.0, 0.05, 0.3), 3600.0)
+
+    def episode(p: RLPlanner) -> None:
+        for e in range(2):
+            fce = Forecast(e, 900.0 * e, fc.function_ids, fc.counts, fc.t_ave_s, fc.memory_mb)
+            plan = p.plan(snap, fce, SIG, PlannerConfig())
+            rng = np.random.default_rng(e)
+            arrivals = tuple(np.sort(900.0 * e + rng.uniform(0, 900.0, int(c.sum()))) for c in fc.counts)
+            p.observe(sim.run_epoch(plan, EpochRequests(e, 900.0 * e, fc.function_ids, fc.t_ave_s, arrivals)))
+
+    planner.train([episode])
+    assert planner.trained_epochs == 2
+    assert planner.decisions == 4  # two functions × two epochs
+    assert planner.epsilon == pytest.approx(0.995**4)
+    tables = {f: a.q.copy() for f, a in planner.agents.items()}
+    assert any(np.any(t != 0) for t in tables.values())
+    plan = planner.plan(snap, fc, SIG, PlannerConfig())
+    planner.observe(
+        sim.run_epoch(
+            plan, EpochRequests(2, 1800.0, fc.function_ids, fc.t_ave_s, tuple(np.array([1800.0 + i]) for i in range(2)))
+        )
+    )
+    assert planner.trained_epochs == 2  # frozen
+    for f, t in tables.items():
+        np.testing.assert_array_equal(planner.agents[f].q, t)
+
+
+def test_milp_power_lines_lie_below_the_curve():
+    from casa_sched.models.power import DEFAULT_NODE_CURVE
+    from casa_sched.planners.milp import envelope_lines
+
+    for curve in (CURVE, DEFAULT_NODE_CURVE):
+        icpt, slope = envelope_lines(curve)
+        u = np.linspace(0.0, curve.cores, 10_007)  # a grid the envelope was not built on
+        below = icpt[:, None] + slope[:, None] * u[None, :]
+        assert np.all(below.max(axis=0) <= curve.power_w_array(u) + 1e-9)
+        # and tight at the ends: P(0) and P(cores) are on the convex envelope
+        assert below.max(axis=0)[0] == pytest.approx(curve.power_w(0.0), abs=1e-3)
+        assert below.max(axis=0)[-1] == pytest.approx(curve.power_w(curve.cores), abs=1e-3)
