@@ -159,7 +159,7 @@ def _series(
         gap_start = full[exc.first_index]
         raise SignalFileError(
             f"{path}: column {value_col!r}: {exc.hours} missing hour(s) from {gap_start.isoformat()} cannot be "
-            f"filled ({fill.describe()}); for a file with separate periods (e.g. one summer per year) load one "
+            f"filled ({exc}; rule: {fill.describe()}); for a file with separate periods (e.g. one summer per year) load one "
             "period with start=/end="
         ) from exc
     return HourlySeries(

@@ -71,7 +71,9 @@ def test_the_interpolation_limit_is_configurable():
     ("values", "rule", "message"),
     [
         pytest.param([NAN, NAN], FillRule(), "every hour is missing", id="all-missing"),
-        pytest.param([1, NAN, NAN, NAN, NAN, 6], FillRule(long_gaps="error"), r"gap of 4 h at hours 1\.\.4", id="error-rule"),
+        pytest.param(
+            [1, NAN, NAN, NAN, NAN, 6], FillRule(long_gaps="error"), r"gap of 4 h at hours 1\.\.4", id="error-rule"
+        ),
         pytest.param([NAN, 1, 2], FillRule(long_gaps="error"), r"gap of 1 h at hours 0\.\.0", id="error-rule-open-end"),
         # 5 h gap in a 10-h series: no day 24 h away exists
         pytest.param([1, NAN, NAN, NAN, NAN, NAN, 2, 3, 4, 5], FillRule(), "no known value", id="nothing-a-day-away"),
@@ -83,7 +85,9 @@ def test_gaps_the_rule_cannot_fill_are_refused(values, rule, message):
 
 
 def test_fill_rules_describe_themselves():
-    assert FillRule().describe().startswith("linear interpolation for gaps <= 3 h, else the same hour of the previous day")
+    assert (
+        FillRule().describe().startswith("linear interpolation for gaps <= 3 h, else the same hour of the previous day")
+    )
     assert "refused" in FillRule(long_gaps="error").describe()
     with pytest.raises(SignalError, match="max_interpolate_h"):
         FillRule(max_interpolate_h=-1)
@@ -144,7 +148,12 @@ def test_windows_and_sub_series_keep_their_fill_counts():
     s = series([1, 2, 3, 4], filled_hours=1, fill_rule="r", filled_mask=np.array([False, True, False, False]))
     assert list(s.window(T0 + timedelta(hours=1), 2)) == [2, 3]
     part = s.sub(T0 + timedelta(hours=2), 2)
-    assert (part.start_utc, list(part.values), part.filled_hours, part.fill_rule) == (T0 + timedelta(hours=2), [3, 4], 0, "none")
+    assert (part.start_utc, list(part.values), part.filled_hours, part.fill_rule) == (
+        T0 + timedelta(hours=2),
+        [3, 4],
+        0,
+        "none",
+    )
     assert s.sub(T0, 2).filled_hours == 1
     with pytest.raises(SignalError, match="covers"):
         s.window(T0 + timedelta(hours=3), 2)
@@ -172,7 +181,9 @@ def test_unit_named_views_check_the_unit():
     ("kwargs", "message"),
     [
         pytest.param({"start": datetime(2024, 7, 1)}, "UTC datetime", id="naive-start"),
-        pytest.param({"start": datetime(2024, 7, 1, tzinfo=timezone(timedelta(hours=2)))}, "UTC datetime", id="non-utc"),
+        pytest.param(
+            {"start": datetime(2024, 7, 1, tzinfo=timezone(timedelta(hours=2)))}, "UTC datetime", id="non-utc"
+        ),
         pytest.param({"start": T0 + timedelta(minutes=30)}, "hour start", id="half-hour"),
         pytest.param({"values": []}, "at least one", id="empty"),
         pytest.param({"values": [1, NAN]}, "finite", id="nan"),
