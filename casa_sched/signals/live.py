@@ -134,6 +134,10 @@ class HttpJson:
                 f"{self.timeout_s}, {self.retries}, {self.backoff_s}"
             )
 
+    def close(self) -> None:
+        """Close the pooled connections (a long-lived process owns one ``HttpJson`` per provider)."""
+        self.session.close()
+
     def get(
         self,
         url: str,
@@ -147,9 +151,11 @@ class HttpJson:
                 self.sleep(self.backoff_s * 2 ** (attempt - 1))
             try:
                 resp = self.session.get(url, params=params, headers=headers, auth=auth, timeout=self.timeout_s)
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 continue
+            except requests.RequestException as exc:  # a bad URL or the like: retrying cannot help
+                raise SignalResponseError(f"{url}: request failed: {type(exc).__name__}: {exc}") from exc
             if resp.status_code >= 500:
                 last = f"HTTP {resp.status_code}"
                 continue
@@ -242,7 +248,8 @@ class ElectricityMapsProvider(_CarbonViews):
     """Electricity Maps v3 (``auth-token`` header); average carbon intensity of ``zone`` in g/kWh.
 
     ``series`` takes past hours from ``/history`` (when they lie in the last 24 h) or
-    ``/past-range``, and hours from now on from ``/forecast``.
+    ``/past-range`` (the API serves at most 10 days of hourly data a request), and hours after
+    the current one from ``/forecast`` (25 h by default, up to 72 h depending on the plan).
     """
 
     zone: str

@@ -44,9 +44,6 @@ def utc_hour(t: datetime) -> datetime:
     return t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-_utc_hour = utc_hour  # older private name, still imported by sibling modules
-
-
 def checked_unit(series: HourlySeries, unit: str) -> HourlySeries:
     """``series`` if it holds ``unit``, else a :class:`SignalError` naming both units."""
     if series.unit != unit:

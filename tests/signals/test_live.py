@@ -414,3 +414,10 @@ def test_live_providers_from_settings_come_wrapped_in_their_fallback(settings, p
     http = p.primary.http
     assert (http.timeout_s, http.retries) == (settings.http_timeout_s, settings.http_retries)
     assert p.profile.tz == settings.timezone
+
+
+def test_malformed_base_urls_are_response_errors_not_retried():
+    waits: list[float] = []
+    with pytest.raises(SignalResponseError, match="request failed: InvalidURL"):
+        em("http://", http=HttpJson(retries=3, sleep=waits.append)).series(datetime(2024, 7, 1, tzinfo=UTC), 1)
+    assert waits == []
