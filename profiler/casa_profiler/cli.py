@@ -1,8 +1,9 @@
-"""``casa-profiler``: measure a node's power curve, fit P(U), publish it on the Node.
+"""``casa-profiler``: measure a node's power curve, fit P(U) (paper eq. 2), publish it on the Node.
 
-    casa-profiler run --output model.json [--samples-csv samples.csv] [--meter powercap] [--levels 0,8,16,...]
-    casa-profiler fit --input samples.csv --output model.json [--plot fit.png]
-    casa-profiler publish --model model.json --node NAME   (NAME defaults to $NODE_NAME)
+    casa-profiler run --output model.json [--samples-csv samples.csv] [--plot fit.png] [--meter powercap]
+                      [--levels 0,12.8,...] [--settle 10] [--interval 2] [--samples 10] [--backend auto]
+    casa-profiler fit --input samples.csv --output model.json [--plot fit.png] [--max-error-pct 10]
+    casa-profiler publish --model model.json --node NAME   (NAME defaults to $NODE_NAME, the downward API)
     casa-profiler show --node NAME
 
 Every failure exits ≠ 0 with one line that says what is wrong and how to fix it.
@@ -13,17 +14,20 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
-from casa_stress import StressError, available_cores
+from casa_stress import BACKENDS, StressError, available_cores
 
-from casa_profiler.fit import FitRejectedError, fit, plot, read_samples
+from casa_profiler.fit import FitRejectedError, FitResult, fit, plot, read_samples
 from casa_profiler.meters import MeterError, create, meter_names
-from casa_profiler.profile import profile, write_samples
+from casa_profiler.meters.ipmi import DEFAULT_COMMAND
+from casa_profiler.meters.powercap import MAX_PLAUSIBLE_POWER_W
+from casa_profiler.meters.prometheus import DEFAULT_COUNTER
+from casa_profiler.profile import LevelSample, default_levels, parse_levels, profile, write_samples
 from casa_profiler.publish import PublishError, publish, show
-from casa_sched.models.power import PowerCurve, PowerModelError
+from casa_sched.models.power import PowerModelError
 from casa_sched.settings import SettingsError, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -35,57 +39,110 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _write_model(result: FitResult, output: Path) -> None:
+    try:
+        output.write_text(json.dumps(result.model_dict(), indent=2, sort_keys=True) + "\n")
+    except OSError as exc:
+        raise _fail(f"cannot write {output}: {exc.strerror}") from None
+
+
+def _meter_options(meter: str, **given: Any) -> dict[str, Any]:
+    wanted = {
+        "powercap": ("root", "include_dram", "max_power_w"),
+        "prometheus": ("url", "counters", "window_s"),
+        "ipmi": ("command",),
+        "pyrapl": (),
+    }.get(meter, ())
+    return {k: v for k, v in given.items() if k in wanted}
+
+
 @app.command("run")
 def run_cmd(
     output: Annotated[Path, typer.Option(help="Where to write the fitted model JSON.")],
     samples_csv: Annotated[
-        Path | None, typer.Option("--samples-csv", help="Also write the per-level samples CSV here.")
+        Path | None, typer.Option("--samples-csv", help="Per-level samples CSV (default: <output>.samples.csv).")
     ] = None,
+    plot_png: Annotated[Path | None, typer.Option("--plot", help="Also draw points and curve to this PNG.")] = None,
     meter: Annotated[str, typer.Option(help=f"Energy meter: {', '.join(meter_names())}.")] = "powercap",
     powercap_root: Annotated[Path | None, typer.Option(help="powercap sysfs root (default from settings).")] = None,
-    prometheus_url: Annotated[str, typer.Option(help="Prometheus for --meter prometheus.")] = "http://localhost:9090",
-    levels: Annotated[
-        str | None, typer.Option(help="Busy-core levels, comma-separated (default: 0 to all in ~10 steps).")
+    dram: Annotated[bool, typer.Option(help="powercap: add the DRAM zones to the packages.")] = True,
+    max_power_w: Annotated[
+        float, typer.Option(help="powercap: plausible maximum power per zone, W (bounds the read interval).")
+    ] = MAX_PLAUSIBLE_POWER_W,
+    prometheus_url: Annotated[str, typer.Option(help="prometheus: server URL.")] = "http://localhost:9090",
+    prometheus_counter: Annotated[
+        list[str] | None,
+        typer.Option(
+            help=f"prometheus: joules counter selector for this node, repeatable, summed (default "
+            f"{DEFAULT_COUNTER}; Kepler: kepler_node_cpu_joules_total)."
+        ),
     ] = None,
+    ipmi_command: Annotated[str, typer.Option(help="ipmi: the command printing the DCMI reading.")] = " ".join(
+        DEFAULT_COMMAND
+    ),
+    levels: Annotated[
+        str | None,
+        typer.Option(help="Busy-core levels, comma-separated, fractions allowed (default: 0..all in --steps)."),
+    ] = None,
+    steps: Annotated[int, typer.Option(help="Default levels: 0 to all cores in this many equal steps.")] = 10,
     settle: Annotated[float | None, typer.Option(help="Seconds to let power settle at each level.")] = None,
     interval: Annotated[float | None, typer.Option(help="Seconds between energy reads.")] = None,
     samples: Annotated[int | None, typer.Option(help="Energy reads per level.")] = None,
     backend: Annotated[str, typer.Option(help="Stress backend: auto | stress-ng | builtin.")] = "auto",
+    max_error_pct: Annotated[
+        float | None, typer.Option(help="Refuse a fit whose worst point is off by more, % (default from settings).")
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="casa YAML settings (section profiler:).")] = None,
 ) -> None:
-    """Stress 0..all cores, sample energy at each level, fit P(U), write the model (and samples)."""
+    """Stress 0..all cores, sample power at each level, fit P(U), write the model and the samples."""
     try:
         prof = load_settings(config).profiler
     except SettingsError as exc:
         raise _fail(str(exc)) from None
+    settle_s = prof.settle_s if settle is None else settle
+    interval_s = prof.sample_interval_s if interval is None else interval
+    n_samples = prof.samples_per_level if samples is None else samples
+    max_err = prof.max_fit_error_pct if max_error_pct is None else max_error_pct
+    if settle_s < 0 or interval_s <= 0 or n_samples < 2 or steps < 1:
+        raise _fail(f"need --settle ≥ 0 s, --interval > 0 s, --samples ≥ 2 and --steps ≥ 1 "
+                    f"(got {settle_s:g} s, {interval_s:g} s, {n_samples}, {steps})")  # fmt: skip
+    if backend not in BACKENDS:
+        raise _fail(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     cores = available_cores()
     try:
-        options: dict[str, object] = {}
-        if meter == "powercap":
-            options["root"] = powercap_root or prof.powercap_root
-        elif meter == "prometheus":
-            options["url"] = prometheus_url
-        m = create(meter, **options)
-        lv = [int(x) for x in levels.split(",")] if levels else sorted({round(len(cores) * i / 10) for i in range(11)})
-        if any(not 0 <= x <= len(cores) for x in lv):
-            raise _fail(f"--levels must lie in 0..{len(cores)} (the cores available here)")
-        rows = profile(
-            m, lv, cores, prof.settle_s if settle is None else settle, prof.samples_per_level if samples is None else samples,
-            prof.sample_interval_s if interval is None else interval, lambda msg: typer.echo(f"warning: {msg}", err=True), backend,
+        lv = parse_levels(levels, len(cores)) if levels else default_levels(len(cores), steps)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    csv_path = samples_csv or output.with_name(output.stem + ".samples.csv")
+
+    def progress(row: LevelSample) -> None:
+        typer.echo(f"  {row.cores:7.2f} cores  {row.power_w:8.2f} W ± {row.power_std_w:5.2f}  "
+                   f"busy {row.achieved_util_pct:5.1f} % (target {row.target_util_pct:5.1f} %)", err=True)  # fmt: skip
+
+    try:
+        options = _meter_options(
+            meter, root=powercap_root or prof.powercap_root, include_dram=dram, max_power_w=max_power_w,
+            url=prometheus_url, counters=prometheus_counter or [DEFAULT_COUNTER], window_s=interval_s, command=ipmi_command,
         )  # fmt: skip
+        m = create(meter, **options)
+        typer.echo(f"profiling {len(cores)} cores at {len(lv)} levels with meter {meter}", err=True)
+        rows = profile(m, lv, cores, settle_s, n_samples, interval_s,
+                       lambda msg: typer.echo(f"warning: {msg}", err=True), backend, progress)  # fmt: skip
     except (MeterError, StressError) as exc:
         raise _fail(str(exc)) from None
-    except ValueError as exc:
-        raise _fail(f"bad --levels: {exc}") from None
-    if samples_csv is not None:
-        write_samples(rows, samples_csv)
     try:
-        result = fit(np.array([r.cores for r in rows], dtype=float), np.array([r.power_w for r in rows]), len(cores),
-                     prof.max_fit_error_pct, source=f"casa-profiler run ({m.name})")  # fmt: skip
+        write_samples(rows, csv_path)
+    except OSError as exc:
+        raise _fail(f"cannot write {csv_path}: {exc.strerror}") from None
+    try:
+        result = fit(np.array([r.cores for r in rows]), np.array([r.power_w for r in rows]), len(cores), max_err,
+                     source=f"casa-profiler run ({m.name}, {len(cores)} cores)")  # fmt: skip
     except FitRejectedError as exc:
-        raise _fail(str(exc)) from None
-    output.write_text(result.report.curve.to_json() + "\n")
-    typer.echo(f"wrote {output}: R² {result.report.r2:.4f}, max error {result.report.max_abs_error_pct:.1f} %")
+        raise _fail(f"{exc} (samples kept in {csv_path})") from None
+    _write_model(result, output)
+    if plot_png is not None:
+        plot(result, plot_png)
+    typer.echo(f"wrote {output} and {csv_path}: {result.summary()}")
 
 
 @app.command("fit")
@@ -93,25 +150,33 @@ def fit_cmd(
     input_csv: Annotated[Path, typer.Option("--input", help="CSV with cores,power_w (extra columns allowed).")],
     output: Annotated[Path, typer.Option(help="Where to write the model JSON.")],
     cores: Annotated[int | None, typer.Option(help="Cores of the node (default: the largest in the CSV).")] = None,
-    max_error_pct: Annotated[float, typer.Option(help="Refuse a fit whose worst point is off by more, %.")] = 10.0,
+    max_error_pct: Annotated[
+        float | None, typer.Option(help="Refuse a fit whose worst point is off by more, % (default from settings).")
+    ] = None,
     plot_png: Annotated[Path | None, typer.Option("--plot", help="Also draw points and curve to this PNG.")] = None,
+    config: Annotated[Path | None, typer.Option(help="casa YAML settings (section profiler:).")] = None,
 ) -> None:
     """Fit the 4th-degree P(U) to measured points; refuse a bad or non-increasing fit."""
     try:
+        max_err = load_settings(config).profiler.max_fit_error_pct if max_error_pct is None else max_error_pct
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
+    try:
         x, y = read_samples(input_csv)
-        n = cores or int(np.max(x))
-        result = fit(x, y, n, max_error_pct, source=str(input_csv))
+        n = cores if cores is not None else int(np.ceil(np.max(x))) if x.size else 0
+        if n <= 0:
+            raise FitRejectedError(f"--cores must be > 0 (the node's cores), got {n}")
+        result = fit(x, y, n, max_err, source=str(input_csv))
     except FitRejectedError as exc:
         raise _fail(str(exc)) from None
-    output.write_text(result.report.curve.to_json() + "\n")
+    _write_model(result, output)
     if plot_png is not None:
         plot(result, plot_png)
-    rep = result.report
-    typer.echo(f"R² {rep.r2:.4f}  RMSE {rep.rmse_w:.2f} W  max error {rep.max_abs_error_w:.2f} W ({rep.max_abs_error_pct:.2f} %)  "
-               f"leave-one-out RMSE {result.cv_rmse_w:.2f} W")  # fmt: skip
-    for p in rep.points:
+    typer.echo(result.summary())
+    for p in result.report.points:
         typer.echo(
-            f"  {p.cores:7.1f} cores  measured {p.measured_w:8.1f} W  fitted {p.fitted_w:8.1f} W  error {p.error_pct:+6.2f} %"
+            f"  {p.cores:7.1f} cores  measured {p.measured_w:8.1f} W  fitted {p.fitted_w:8.1f} W  "
+            f"residual {p.error_w:+7.2f} W ({p.error_pct:+6.2f} %)"
         )
 
 
@@ -120,20 +185,21 @@ def publish_cmd(
     model: Annotated[Path, typer.Option(help="Model JSON written by run or fit.")],
     node: Annotated[str | None, typer.Option(help="Node name (default: $NODE_NAME from the downward API).")] = None,
     kubeconfig: Annotated[
-        Path | None, typer.Option(help="kubeconfig (default: in-cluster, else ~/.kube/config).")
+        Path | None, typer.Option(help="kubeconfig (default: the in-cluster service account).")
     ] = None,
 ) -> None:
-    """Write the model to the Node annotation casa.dev/power-model."""
+    """Write the model to the Node annotation casa.dev/power-model (a merge patch)."""
     name = node or os.environ.get("NODE_NAME")
     if not name:
-        raise _fail("no node name: pass --node or set NODE_NAME (downward API spec.nodeName)")
+        raise _fail("no node name: pass --node or set NODE_NAME (downward API fieldRef spec.nodeName)")
     try:
-        curve = PowerCurve.from_json(model.read_text())
-        publish(curve, name, kubeconfig)
+        text = model.read_text()
     except OSError as exc:
         raise _fail(f"cannot read {model}: {exc.strerror}") from None
+    try:
+        publish(text, name, kubeconfig)
     except (PowerModelError, PublishError) as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(f"{model}: {exc}" if isinstance(exc, PowerModelError) else str(exc)) from None
     typer.echo(f"published {model} on node {name}")
 
 
@@ -147,12 +213,12 @@ def show_cmd(
     if not name:
         raise _fail("no node name: pass --node or set NODE_NAME")
     try:
-        curve = show(name, kubeconfig)
+        data = show(name, kubeconfig)
     except (PowerModelError, PublishError) as exc:
         raise _fail(str(exc)) from None
-    if curve is None:
+    if data is None:
         raise _fail(f"node {name} has no casa.dev/power-model annotation yet")
-    typer.echo(json.dumps(curve.to_dict(), indent=2))
+    typer.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
 def main() -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from casa_sched.models.power import FitReport, PowerModelError, fit_power_curve
+from casa_sched.models.power import FitReport, PowerCurve, PowerModelError, fit_power_curve
 
 MAX_DIP_W = 1.0  # largest decrease of the fitted curve tolerated inside the measured range, W
 
@@ -24,14 +25,40 @@ class FitRejectedError(ValueError):
 
 @dataclass(frozen=True)
 class FitResult:
+    """The fit, its per-point residuals, and its leave-one-out cross-validated error (None
+    with five points or fewer: every point is needed to pin the five coefficients)."""
+
     report: FitReport
-    cv_rmse_w: float
-    cv_max_abs_error_w: float
+    cv_rmse_w: float | None
+    cv_max_abs_error_w: float | None
+
+    def model_dict(self) -> dict[str, Any]:
+        """The model JSON: :meth:`PowerCurve.to_dict` plus a ``fit`` summary (ignored by readers)."""
+        rep = self.report
+        return {
+            **rep.curve.to_dict(),
+            "fit": {
+                "r2": round(rep.r2, 6),
+                "rmse_w": round(rep.rmse_w, 3),
+                "max_abs_error_w": round(rep.max_abs_error_w, 3),
+                "max_abs_error_pct": round(rep.max_abs_error_pct, 3),
+                "loo_rmse_w": None if self.cv_rmse_w is None else round(self.cv_rmse_w, 3),
+                "points": [[p.cores, round(p.measured_w, 3), round(p.fitted_w, 3)] for p in rep.points],
+            },
+        }
+
+    def summary(self) -> str:
+        rep = self.report
+        loo = "n/a" if self.cv_rmse_w is None else f"{self.cv_rmse_w:.2f} W"
+        return (
+            f"R² {rep.r2:.4f}, RMSE {rep.rmse_w:.2f} W, max error {rep.max_abs_error_w:.2f} W "
+            f"({rep.max_abs_error_pct:.2f} %), leave-one-out RMSE {loo}"
+        )
 
 
 def read_samples(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """``cores`` and ``power_w`` columns (others allowed); clear errors for anything else."""
-    if not path.is_file():
+    if not path.is_file():  # a directory, a missing file
         raise FitRejectedError(f"{path}: no such file")
     try:
         df = pd.read_csv(path)
@@ -64,7 +91,18 @@ def loo_errors_w(cores: np.ndarray, power_w: np.ndarray, n_cores: int) -> np.nda
     return np.array(errs)
 
 
+def max_dip_w(curve: PowerCurve, lo: float, hi: float) -> float:
+    """Largest fall of the curve below its running maximum over ``[lo, hi]`` busy cores, W (pure).
+
+    Tolerated up to :data:`MAX_DIP_W`: a quartic through a real, slightly wavy curve dips a little
+    (the R6515's SPECpower curve fits with a dip well under a watt)."""
+    values = curve.power_w_array(np.linspace(lo, hi, 400))
+    return float(np.max(np.maximum.accumulate(values) - values))
+
+
 def fit(cores: np.ndarray, power_w: np.ndarray, n_cores: int, max_error_pct: float, source: str) -> FitResult:
+    """Fit P(U) and judge it: refused (:class:`FitRejectedError`) when its worst point is off by
+    more than ``max_error_pct`` or the curve decreases inside the measured range."""
     try:
         report = fit_power_curve(cores, power_w, n_cores, source=source)
     except PowerModelError as exc:
@@ -75,14 +113,13 @@ def fit(cores: np.ndarray, power_w: np.ndarray, n_cores: int, max_error_pct: flo
             "re-profile with more samples per level or check for background load"
         )
     lo, hi = float(np.min(cores)), float(np.max(cores))
-    values = report.curve.power_w_array(np.linspace(lo, hi, 400))
-    drop_w = float(np.max(np.maximum.accumulate(values) - values))
-    if drop_w > MAX_DIP_W:  # a dip below a watt is fitting noise (real SPECpower curves show 0.04 W)
+    drop_w = max_dip_w(report.curve, lo, hi)
+    if drop_w > MAX_DIP_W:
         raise FitRejectedError(
             f"fitted curve decreases by {drop_w:.1f} W between {lo:g} and {hi:g} cores: the samples are too noisy to publish"
         )
-    if cores.size < 7:  # leave-one-out needs spare points beyond the quartic's five coefficients
-        return FitResult(report, float("nan"), float("nan"))
+    if cores.size <= 5:  # leave-one-out needs a spare point beyond the quartic's five coefficients
+        return FitResult(report, None, None)
     cv = loo_errors_w(cores, power_w, n_cores)
     return FitResult(report, float(np.sqrt(np.mean(cv**2))), float(np.max(np.abs(cv))))
 

@@ -1,4 +1,5 @@
-"""casa-profiler publish / show against a real kube-apiserver: the Node annotation round trip."""
+"""casa-profiler publish / show against a real kube-apiserver (tests/kube harness): the Node
+annotation round trip, a merge patch that leaves other annotations alone, one-line errors."""
 
 from __future__ import annotations
 
@@ -17,37 +18,77 @@ pytestmark = pytest.mark.k8s
 runner = CliRunner()
 
 
+def _model(tmp_path: Path, **extra: Any) -> Path:
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps({**DEFAULT_NODE_CURVE.to_dict(), **extra}, indent=2))
+    return path
+
+
+def _annotations(k8s_api: Any, node: str) -> dict[str, str]:
+    from kubernetes import client
+
+    obj = client.CoreV1Api(k8s_api).read_node(node)
+    return dict((obj.metadata.annotations if obj.metadata else None) or {})
+
+
 def test_publish_writes_the_node_annotation_and_show_reads_it(
     k8s_kubeconfig: Path, k8s_nodes: Any, k8s_api: Any, tmp_path: Path
 ) -> None:
+    from kubernetes import client
+
     k8s_nodes("profiled-node", cpu="128", memory="64Gi")
-    model = tmp_path / "model.json"
-    model.write_text(DEFAULT_NODE_CURVE.to_json())
+    client.CoreV1Api(k8s_api).patch_node("profiled-node", {"metadata": {"annotations": {"example.com/keep": "me"}}})
+    model = _model(tmp_path, fit={"r2": 0.99, "loo_rmse_w": 12.5})
     result = runner.invoke(
         app, ["publish", "--model", str(model), "--node", "profiled-node", "--kubeconfig", str(k8s_kubeconfig)]
     )
     assert result.exit_code == 0, result.output
-    from kubernetes import client
-
-    node = client.CoreV1Api(k8s_api).read_node("profiled-node")
-    annotations: dict[str, str] = (node.metadata.annotations if node.metadata else None) or {}
-    published = PowerCurve.from_json(annotations[POWER_MODEL_ANNOTATION])
-    assert published == DEFAULT_NODE_CURVE
+    annotations = _annotations(k8s_api, "profiled-node")
+    assert annotations["example.com/keep"] == "me"  # a merge patch: other annotations stay
+    published = json.loads(annotations[POWER_MODEL_ANNOTATION])
+    assert PowerCurve.from_dict(published) == DEFAULT_NODE_CURVE
+    assert published["fit"]["loo_rmse_w"] == 12.5  # the fit summary travels with the model
     shown = runner.invoke(app, ["show", "--node", "profiled-node", "--kubeconfig", str(k8s_kubeconfig)])
-    assert shown.exit_code == 0
+    assert shown.exit_code == 0, shown.output
     assert json.loads(shown.output)["cores"] == 128
 
 
-def test_publish_errors_are_one_line(k8s_kubeconfig: Path, tmp_path: Path) -> None:
-    model = tmp_path / "model.json"
-    model.write_text(DEFAULT_NODE_CURVE.to_json())
-    missing = runner.invoke(
-        app, ["publish", "--model", str(model), "--node", "no-such-node", "--kubeconfig", str(k8s_kubeconfig)]
-    )
-    assert missing.exit_code == 1
-    assert "HTTP 404" in missing.output
-    bad = tmp_path / "bad.json"
-    bad.write_text("{")
-    broken = runner.invoke(app, ["publish", "--model", str(bad), "--node", "x", "--kubeconfig", str(k8s_kubeconfig)])
-    assert broken.exit_code == 1
-    assert "not valid JSON" in broken.output
+def test_publish_takes_the_node_name_from_the_downward_api(
+    k8s_kubeconfig: Path, k8s_nodes: Any, k8s_api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    k8s_nodes("downward-node", cpu="4", memory="8Gi")
+    monkeypatch.setenv("NODE_NAME", "downward-node")  # the DaemonSet sets it from fieldRef spec.nodeName
+    result = runner.invoke(app, ["publish", "--model", str(_model(tmp_path)), "--kubeconfig", str(k8s_kubeconfig)])
+    assert result.exit_code == 0, result.output
+    assert POWER_MODEL_ANNOTATION in _annotations(k8s_api, "downward-node")
+
+
+@pytest.mark.parametrize(
+    ("model_text", "node", "message"),
+    [
+        pytest.param(None, "no-such-node", "cannot annotate node no-such-node: HTTP 404", id="missing-node"),
+        pytest.param("{", "x", "not valid JSON", id="broken-json"),
+        # P(U) = 200 − U falls by 128 W over 0..128 cores: never published
+        pytest.param(
+            json.dumps({**DEFAULT_NODE_CURVE.to_dict(), "coefficients": {"A": 0, "B": 0, "C": 0, "D": -1, "E": 200}}),
+            "x", "the power curve falls by 128.0 W", id="decreasing-curve",
+        ),
+    ],
+)  # fmt: skip
+def test_publish_errors_are_one_line(
+    k8s_kubeconfig: Path, tmp_path: Path, model_text: str | None, node: str, message: str
+) -> None:
+    model = _model(tmp_path)
+    if model_text is not None:
+        model.write_text(model_text)
+    result = runner.invoke(app, ["publish", "--model", str(model), "--node", node, "--kubeconfig", str(k8s_kubeconfig)])
+    assert result.exit_code == 1
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_show_without_a_model_says_so(k8s_kubeconfig: Path, k8s_nodes: Any) -> None:
+    k8s_nodes("unprofiled-node", cpu="4", memory="8Gi")
+    result = runner.invoke(app, ["show", "--node", "unprofiled-node", "--kubeconfig", str(k8s_kubeconfig)])
+    assert result.exit_code == 1
+    assert "has no casa.dev/power-model annotation yet" in result.output
