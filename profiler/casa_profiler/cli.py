@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import numpy as np
@@ -119,6 +121,10 @@ def run_cmd(
         typer.echo(f"  {row.cores:7.2f} cores  {row.power_w:8.2f} W ± {row.power_std_w:5.2f}  "
                    f"busy {row.achieved_util_pct:5.1f} % (target {row.target_util_pct:5.1f} %)", err=True)  # fmt: skip
 
+    def terminated(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt  # unwinds through the stress's context manager, which stops every worker
+
+    signal.signal(signal.SIGTERM, terminated)  # pod deletion: stop the stress cleanly, not by dying
     try:
         options = _meter_options(
             meter, root=powercap_root or prof.powercap_root, include_dram=dram, max_power_w=max_power_w,
@@ -130,6 +136,11 @@ def run_cmd(
                        lambda msg: typer.echo(f"warning: {msg}", err=True), backend, progress)  # fmt: skip
     except (MeterError, StressError) as exc:
         raise _fail(str(exc)) from None
+    except KeyboardInterrupt:
+        typer.echo("casa-profiler: interrupted: the stress is stopped and nothing was written", err=True)
+        raise typer.Exit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         write_samples(rows, csv_path)
     except OSError as exc:

@@ -178,6 +178,14 @@ class Stress:
         return self.backend == "stress-ng" or (self.backend == "auto" and stress_ng_available())
 
     def start(self) -> Stress:
+        """Start every worker; on any failure or interrupt half-way, stop those already started."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> Stress:
         self._t0, self._cpu0_s = time.monotonic(), _children_cpu_s()
         loads = [(c, t) for c, t in zip(self.cores, self.targets, strict=True) if t > 0]
         if not loads:
@@ -204,7 +212,6 @@ class Stress:
             self._worker_cpu_s.append(cpu_s)
         for _ in loads:
             if not ready.acquire(timeout=STARTUP_TIMEOUT_S):
-                self.stop()
                 raise StressError(f"the builtin workers did not start within {STARTUP_TIMEOUT_S:.0f} s")
         self._t0 = time.monotonic()  # achieved utilisation counts from the moment all workers burn
         return self

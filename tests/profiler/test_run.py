@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from casa_profiler.cli import app
 from casa_profiler.profile import default_levels, load_warning, parse_levels
@@ -203,3 +206,35 @@ def test_permission_denied_as_a_normal_user(loaded_node):
     assert "permission denied reading" in result.stderr
     assert "root-only since 2020" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
+def test_a_signal_mid_profile_stops_every_worker(tmp_path, loaded_node, sig):
+    """Pod deletion sends SIGTERM to the profiler: it stops the stress, writes nothing, exits 130."""
+    out = tmp_path / "m.json"
+    proc = subprocess.Popen([CASA_PROFILER, *_run(loaded_node.root, out, "--levels", str(len(CORES)), "--settle", "30",
+                                                  "--interval", "0.2", "--samples", "3", "--max-power-w", "150",
+                                                  "--backend", "builtin")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[psutil.Process] = []
+        while time.monotonic() < deadline:  # signal while the full load settles
+            workers = [
+                c
+                for c in psutil.Process(proc.pid).children(recursive=True)
+                if "resource_tracker" not in " ".join(c.cmdline())
+            ]
+            if len(workers) >= len(CORES):
+                break
+            time.sleep(0.2)
+        os.kill(proc.pid, sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "casa-profiler: interrupted: the stress is stopped and nothing was written"
+    _, alive = psutil.wait_procs(workers, timeout=5)
+    assert [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+    assert not out.exists()
