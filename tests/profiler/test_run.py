@@ -93,12 +93,15 @@ def loaded_node(tmp_path: Path) -> Iterator[FakeRapl]:
 @pytest.mark.skipif(len(CORES) < 2, reason="needs 2 cores")
 def test_run_profiles_a_node_end_to_end(tmp_path, loaded_node):
     out = tmp_path / "model.json"
-    # --max-power-w 150: 60 J / 150 W = 0.4 s before two wraps could hide; 0.2 s reads are well inside
-    result = runner.invoke(app, _run(loaded_node.root, out, "--levels", "0,0.5,1,1.5,2", "--settle", "0.5",
+    # --max-power-w 150: 60 J / 150 W = 0.4 s before two wraps could hide; 0.2 s reads are well inside.
+    # Levels up to one core of two: a shared CI box may run a core's worth of other work, and a
+    # saturated node would (rightly) make the profiler refuse its flattened curve.
+    result = runner.invoke(app, _run(loaded_node.root, out, "--levels", "0,0.25,0.5,0.75,1", "--settle", "0.5",
                                      "--interval", "0.2", "--samples", "5", "--max-power-w", "150",
                                      "--backend", "builtin", "--max-error-pct", "15", "--plot", str(tmp_path / "fit.png")))  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert loaded_node.wraps["intel-rapl:0"] >= 5  # the counter wrapped while we profiled
+    # ≥ 5 levels × 1.5 s at ≥ 40 W = 300 J over a 60 J range: the counter wrapped at least 5 times
+    assert loaded_node.wraps["intel-rapl:0"] >= 5
     model = json.loads(out.read_text())
     coeffs = model["coefficients"]
     assert model["cores"] == len(CORES)
@@ -107,11 +110,10 @@ def test_run_profiles_a_node_end_to_end(tmp_path, loaded_node):
     samples = (tmp_path / "model.samples.csv").read_text().splitlines()
     assert samples[0] == "cores,power_w,power_std_w,samples,target_util_pct,achieved_util_pct,stress_util_pct"
     rows = [dict(zip(samples[0].split(","), line.split(","), strict=True)) for line in samples[1:]]
-    assert [float(r["cores"]) for r in rows] == [0, 0.5, 1, 1.5, 2]
+    assert [float(r["cores"]) for r in rows] == [0, 0.25, 0.5, 0.75, 1]
     for r in rows:
-        expected_w = 45.0 + 25.0 * float(r["cores"])  # 45, 57.5, 70, 82.5, 95 W
-        # the fake draws power for the CPU the stress really got: on this shared 2-core box other
-        # work can hold the stress a few points below its target at full load (measured: 88 % of 100 %)
+        expected_w = 45.0 + 25.0 * float(r["cores"])  # 45, 51.25, 57.5, 63.75, 70 W
+        # the fake draws power for the CPU the stress really got, which other work can squeeze a little
         assert float(r["power_w"]) == pytest.approx(expected_w, rel=0.15), r
         assert float(r["stress_util_pct"]) == pytest.approx(float(r["target_util_pct"]), abs=25), r
     assert (tmp_path / "fit.png").stat().st_size > 0
