@@ -78,7 +78,11 @@ def main() -> None:
 
 def milp_gap(epoch: int) -> None:
     """CASA's predicted carbon against the MILP lower bound on small instances (steady state:
-    CASA warm-starts from its own plan of the same epoch, as the bound assumes warm containers)."""
+    CASA warm-starts from its own plan of the same epoch, as the bound assumes warm containers).
+
+    Two bounds: under the paper's constraint alone (SL_ave ≤ Cstr, which lets a bound drop one
+    busy function whole), and under CASA's per-function reading (each function within
+    max(Cstr, its best rate)); CASA keeps the second, so its gap to that one is the like-for-like figure."""
     from casa_sched.planners.milp import solve
 
     settings = CasaSettings()
@@ -90,13 +94,18 @@ def milp_gap(epoch: int) -> None:
         fc = forecast_of(wl, epoch)
         cluster = ClusterSpec.uniform(n, settings)
         config = PlannerConfig(time_budget_s=10.0, gen=100_000)
-        bound = solve(ClusterSnapshot(cluster, params), fc, sig, config)
+        t = time.perf_counter()
+        paper = solve(ClusterSnapshot(cluster, params), fc, sig, config)
+        own = solve(ClusterSnapshot(cluster, params), fc, sig, config, per_function=True)
+        solve_s = time.perf_counter() - t
         first = CasaPlanner(validate_rounds=0).plan(ClusterSnapshot(cluster, params), fc, sig, config)
         plan = CasaPlanner(validate_rounds=0).plan(ClusterSnapshot(cluster, params, first), fc, sig, config)
         pred = Estimator(cluster, params, fc, sig, first).load(plan)
-        print(f"  {k:2d} functions, N={n}: bound {bound.carbon_bound_g:.2f} g; CASA {pred.carbon_g:.2f} g at SL {pred.sl_ave:.3f} "
-              f"-> gap {pred.carbon_g / bound.carbon_bound_g - 1:+.2%}")  # fmt: skip
-
+        opt = "" if paper.optimal and own.optimal else " (a dual bound: time limit)"
+        print(f"  {k:2d} functions, N={n}: CASA {pred.carbon_g:.2f} g at SL {pred.sl_ave:.3f}; "
+              f"bound per function {own.carbon_bound_g:.2f} g -> gap {pred.carbon_g / own.carbon_bound_g - 1:+.2%}; "
+              f"bound SL_ave only {paper.carbon_bound_g:.2f} g -> gap {pred.carbon_g / paper.carbon_bound_g - 1:+.2%}; "
+              f"both bounds {solve_s:.1f} s{opt}")  # fmt: skip
 
 if __name__ == "__main__":
     main()

@@ -5,24 +5,32 @@ plans are predicted with), so "CASA is within X % of the bound" is meaningful:
 
 - each active function picks one capacity level k ∈ {0, 1, …, K_f} units (binary x_fk; k = 0
   scales from zero); its violations and busy cores per minute at each level come from the
-  estimator's per-function model with warm containers (no cold start; scale from zero without
-  image-link sharing or capacity shortage);
-- SL_ave ≤ Cstr: Σ_fk x_fk · SL_f(k) ≤ Cstr · (active functions);
+  estimator's per-function model with warm containers (no cold start);
+- scale from zero (k = 0): violations as if no other function shared the image link (the
+  fewest the estimator can give it), busy cores as if every function did (the fewest requests
+  served); the estimator's share φ_m of scale-from-zero containers that find no free unit in
+  minute m is a variable with the estimator's floor ``φ_m · held_m ≥ held_m − free units``
+  (in-epoch growth ignored, which only lowers the floor), and ``w_fm = x_f0 · φ_m`` (exact for
+  binary x: w ≤ x, w ≤ φ, w ≥ φ + x − 1) moves the requests it leaves unserved from busy cores
+  to violations;
+- SL_ave ≤ Cstr: Σ_fk x_fk · SL_f(k) + Σ_fm share_fm · w_fm ≤ Cstr · (active functions);
+- optionally (``per_function=True``, CASA's reading of the constraint "per request type", see
+  :mod:`.casa`) each function keeps its own rate within ``max(Cstr, its lowest rate at any
+  level)``;
 - capacity: Σ_fk k · x_fk ≤ the cluster's units (packing onto nodes relaxed to the total);
 - power: the busy cores B_m of each minute may be spread over the nodes in any way
-  (``Σ_n U_nm = B_m``, ``0 ≤ U_nm ≤ cores_n``), and each node's power is taken at the lower
-  convex envelope of its curve P_n (eq. 2; with ``sleep_empty_nodes`` the point (0, P_sleep) is
-  included): at most ``ENVELOPE_LINES`` of its supporting lines, each shifted down by the
-  sampling error bound ``max|P''| · h² / 8`` of the 0.01-core grid it was built on, so every
-  line lies below P_n everywhere on [0, cores_n]. Convex envelopes make the power part a pure
-  LP (no binaries) and a valid under-estimate of the estimator's ``Σ_n P_n(U_n)`` for every
-  placement; the price is looseness where P_n is concave (the default curve is steepest near
-  idle, so the bound credits consolidation at most the chord's worth);
-- scale-from-zero functions (level 0) get the estimator's own violations without capacity
-  shortage (its share φ of containers finding no free cores is taken as 0, which only lowers
-  SL) and no busy cores (the estimator scales their cores by 1 − φ, unknown here; 0 is below);
-- objective: Σ_m CI_m (1 + E_t) (Σ_n P_n + P_S + P_N) · 60 s (start/stop overheads dropped:
-  they only add).
+  (``Σ_n U_nm = B_m``, ``0 ≤ U_nm ≤ cores_n``; identical nodes ordered by U to break symmetry),
+  and each node's power is a piecewise-linear interpolation of its curve P_n (eq. 2; with
+  ``sleep_empty_nodes`` the point (0, P_sleep) replaces P(0)) on breakpoints every
+  ``PWL_STEP_CORES`` cores, in the incremental form with binaries (segments fill in order),
+  each breakpoint lowered by the largest amount the interpolation exceeds P_n on its segments
+  (measured on a 0.01-core grid plus the ``max|P''| · h² / 8`` bound between grid points), so
+  the interpolation lies below P_n everywhere and within a fraction of a watt of it. Concave
+  stretches are modelled as tightly as convex ones (a convex envelope, an LP, would credit
+  consolidation up to the chord's worth where the default curve is steepest: on the first
+  version of this bound that looseness alone made CASA look 17-26 % from it);
+- objective: Σ_m CI_m (1 + E_t) (Σ_n P_n + P_S + P_N) · 60 s (idle-container, start and stop
+  overheads of scale-from-zero containers dropped: they only add).
 
 What it is a bound of: the lowest carbon the estimator (:class:`~.estimator.Estimator`, with
 every container warm) can predict for any plan on this cluster whose predicted SL_ave ≤ Cstr
@@ -30,7 +38,8 @@ and whose busy cores stay within the cluster's cores in every minute (a minute b
 every node flat out and is outside the bound). It is not a bound on simulated carbon: the
 simulator's numbers differ from the estimator's by its measured error. Every relaxation above
 can only lower carbon or SL, so the optimum is a lower bound on the carbon of the best plan
-under the estimator. The plan returned realises the chosen levels first-fit;
+under the estimator. The bound reported is HiGHS's proven dual bound: within ``MIP_REL_GAP``
+of the optimum when it solves, looser when it stops at its time limit (``optimal`` False). The plan returned realises the chosen levels first-fit;
 instances above ``MAX_FUNCTIONS`` active functions or ``MAX_NODES`` nodes are refused.
 """
 
@@ -56,8 +65,11 @@ from casa_sched.simulator.results import EpochResult
 
 MAX_FUNCTIONS = 60
 MAX_NODES = 8
-ENVELOPE_LINES = 24  # supporting lines kept per node curve (fewer lines: still a lower bound)
-ENVELOPE_STEP_CORES = 0.01
+PWL_STEP_CORES = 2.0  # breakpoint spacing; |P''| ≤ 0.23 W/core² on the default curve -> ≤ 0.12 W off
+_GRID_CORES = 0.01
+# HiGHS stops once its incumbent is within this of its proven bound; the bound reported is the
+# proven one (HiGHS's dual bound), so stopping early loosens it by at most this much.
+MIP_REL_GAP = 0.01  # grid on which the interpolation's excess over the curve is measured
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -67,6 +79,7 @@ class MilpResult:
     sl_ave: float
     levels: dict[str, int]
     status: str
+    optimal: bool = True  # False: HiGHS hit its time limit before MIP_REL_GAP (the bound is looser)
 
 
 @contextlib.contextmanager
@@ -82,36 +95,37 @@ def _quiet_stdout() -> Iterator[None]:
         os.close(fd)
 
 
-def envelope_lines(curve: PowerCurve, floor_w: float | None = None) -> tuple[FloatArray, FloatArray]:
-    """Intercepts (W) and slopes (W/core) of lines below ``curve`` on ``[0, cores]`` whose maximum is
-    its lower convex envelope (up to the shifted sampling error); ``floor_w`` replaces P(0) if lower."""
-    h = ENVELOPE_STEP_CORES
-    u = np.linspace(0.0, float(curve.cores), round(curve.cores / h) + 1)
+def pwl_below(curve: PowerCurve, max_cores: float, floor_w: float | None = None) -> tuple[FloatArray, FloatArray]:
+    """Breakpoints (cores) and values (W) on ``[0, max_cores]`` whose linear interpolation lies
+    below ``curve`` there; ``floor_w`` replaces P(0) if lower (a sleeping empty node)."""
+    top = min(float(curve.cores), max(max_cores, 0.0))
+    n_seg = max(1, math.ceil(top / PWL_STEP_CORES - 1e-9))
+    u = np.linspace(0.0, top, n_seg + 1)
     w = curve.power_w_array(u)
     if floor_w is not None:
         w[0] = min(w[0], floor_w)
-    hull: list[int] = []  # lower convex hull (monotone chain)
-    for i in range(u.size):
-        while len(hull) >= 2:
-            i0, i1 = hull[-2], hull[-1]
-            if (w[i1] - w[i0]) * (u[i] - u[i0]) >= (w[i] - w[i0]) * (u[i1] - u[i0]):
-                hull.pop()
-            else:
-                break
-        hull.append(i)
-    idx = np.asarray(hull)
-    edges = np.arange(idx.size - 1)  # supporting lines are hull *edges* (chords would lie above)
-    if edges.size > ENVELOPE_LINES:
-        edges = np.unique(np.round(np.linspace(0, edges.size - 1, ENVELOPE_LINES)).astype(int))
-    left, right = idx[edges], idx[edges + 1]
-    slopes = (w[right] - w[left]) / (u[right] - u[left])
-    intercepts = w[left] - slopes * u[left]
-    second = np.abs(np.diff(w[1:] if floor_w is not None else w, 2)) / h**2  # |P''| on the grid
-    margin = 1.1 * float(second.max(initial=0.0)) * h * h / 8.0 + 1e-9
-    return intercepts - margin, slopes
+    grid = np.linspace(0.0, top, max(2, round(top / _GRID_CORES) + 1))
+    actual = curve.power_w_array(grid)
+    if floor_w is not None:
+        actual[0] = w[0]
+    chord = np.interp(grid, u, w)
+    seg = np.minimum(np.searchsorted(u, grid, side="right") - 1, n_seg - 1)
+    excess = np.zeros(n_seg)
+    np.maximum.at(excess, seg, chord - actual)
+    h = grid[1] - grid[0]
+    second = np.abs(np.diff(curve.power_w_array(grid), 2)).max(initial=0.0) / h**2
+    excess = np.maximum(excess, 0.0) + 1.1 * second * h * h / 8.0 + 1e-9
+    drop = np.maximum(np.concatenate([[0.0], excess]), np.concatenate([excess, [0.0]]))
+    return u, w - drop
 
 
-def solve(snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals, config: PlannerConfig) -> MilpResult:
+def solve(
+    snapshot: ClusterSnapshot,
+    forecast: Forecast,
+    signals: EpochSignals,
+    config: PlannerConfig,
+    per_function: bool = False,
+) -> MilpResult:
     import highspy
 
     p = snapshot.params
@@ -123,19 +137,28 @@ def solve(snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals, 
         )
     est = Estimator(snapshot.cluster, p, forecast, signals, None, snapshot.water)
     est.load(Plan(epoch=forecast.epoch, containers={}))
-    od = est._od_eval()
-    od_rows = {int(f): i for i, f in enumerate(od.functions)}
+    crowded = est._od_eval()  # every function scales from zero: the most image-link sharing
+    od_rows = {int(f): i for i, f in enumerate(crowded.functions)}
     minutes = forecast.minutes
     windows = max(1, round(forecast.minute_s / p.autoscale_interval_s))  # as the estimator
     cap_units = sum(free_units(snapshot.cluster, p))
     # per (function, level): SL and busy cores per minute
     options: list[tuple[int, int, float, FloatArray]] = []
+    # per scale-from-zero option: served share and containers held per minute (for φ)
+    od_share: dict[int, FloatArray] = {}
+    od_alive: dict[int, FloatArray] = {}
     for f in active.tolist():
         total = float(forecast.totals[f])
         t = float(forecast.t_ave_s[f])
-        i = od_rows[f]
-        od_v = float(od.violations[i])
-        options.append((f, 0, od_v / total, np.zeros(minutes)))  # busy × (1 − φ) ≥ 0
+        alone = est.scale_from_zero_alone(f)
+        od_share[f], od_alive[f] = alone.served_share[0], alone.alive
+        # SL at its lowest (no other start on the link); busy cores at their lowest (every other
+        # start on the link, so the fewest requests served): both under-estimate the estimator.
+        if p.utilisation == "allocated":
+            od_busy = od_alive[f] * p.base_cpu_cores
+        else:
+            od_busy = crowded.served_share[od_rows[f]] * total * t * p.request_cpu_cores / forecast.minute_s
+        options.append((f, 0, float(alone.violations[0]) / total, od_busy))
         # Levels up to the first without drops (more units only add idle cores), or the cluster's.
         for k in range(1, cap_units + 1):
             drops, _ = queue_drops(
@@ -150,47 +173,130 @@ def solve(snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals, 
             options.append((f, k, float(drops.sum()) / total, busy))
             if float(drops.sum()) <= 1e-12:
                 break
+    lowest: dict[int, float] = {}
+    if per_function:
+        for f, _, sl_fk, _ in options:
+            lowest[f] = min(lowest.get(f, 1.0), sl_fk)
+        options = [o for o in options if o[2] <= max(config.cstr, lowest[o[0]]) + 1e-12]
     coef = signals.ci_g_per_kwh * (1.0 + signals.cooling_factor) * forecast.minute_s / 3.6e6
     fixed_w = snapshot.cluster.storage_power_w + snapshot.cluster.network_power_w
     nodes = snapshot.cluster.nodes
     sleep_w = snapshot.cluster.sleep_power_w if snapshot.cluster.sleep_empty_nodes else None
-    lines = [envelope_lines(n.curve, sleep_w) for n in nodes]
+    busy = np.array([o[3] for o in options])  # (n_opt, minutes)
+    most_busy = float(sum(max(float(o[3].max()) for o in options if o[0] == f) for f in active.tolist()))
+    pwl = [pwl_below(n.curve, most_busy, sleep_w) for n in nodes]
     with _quiet_stdout():
         h = highspy.Highs()  # type: ignore[no-untyped-call]
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", max(config.time_budget_s, 5.0))
+    h.setOptionValue("mip_rel_gap", MIP_REL_GAP)
     inf = highspy.kHighsInf
-    n_opt, N = len(options), len(nodes)
-    # columns: x (n_opt, binary) | U (minutes × N, [0, cores]) | y (minutes × N, node watts)
-    n_cols = n_opt + 2 * minutes * N
-    lower = np.zeros(n_cols)
-    upper = np.ones(n_cols)
-    cost = np.zeros(n_cols)
-    U0, Y0 = n_opt, n_opt + minutes * N
+    n_opt = len(options)
+    # Scale-from-zero options: a share φ_m of their containers finds no free unit in minute m
+    # (the estimator's φ); w_om = x_o · φ_m, exact for binary x_o (w ≤ x, w ≤ φ, w ≥ φ + x − 1).
+    # φ_m only has a floor (capacity), so the bound may also take it higher: still a relaxation.
+    zero = [j for j, o in enumerate(options) if o[1] == 0]
+    # columns: x (n_opt, binary) | φ (minutes) | w (zero × minutes) | per (minute, node), the
+    # incremental (locally ideal) piecewise-linear form: δ_s ∈ [0, 1], the filled share of
+    # segment s, then y_s ∈ {0, 1} with δ_{s+1} ≤ y_s ≤ δ_s (segments fill in order)
+    PHI = n_opt
+    W = PHI + minutes
+
+    def w_col(i: int, m: int) -> int:
+        return W + i * minutes + m
+
+    blocks: list[tuple[int, int, int]] = []  # (minute, node, first δ column)
+    col = W + len(zero) * minutes
     for m in range(minutes):
-        upper[U0 + m * N : U0 + (m + 1) * N] = [float(n.cores) for n in nodes]
-        upper[Y0 + m * N : Y0 + (m + 1) * N] = inf
-        lower[Y0 + m * N : Y0 + (m + 1) * N] = -inf
-        cost[Y0 + m * N : Y0 + (m + 1) * N] = coef[m]
-    h.addVars(n_cols, lower, upper)
-    h.changeColsCost(n_cols, np.arange(n_cols), cost)
-    h.changeColsIntegrality(n_opt, np.arange(n_opt), np.array([highspy.HighsVarType.kInteger] * n_opt))
+        for n in range(len(nodes)):
+            blocks.append((m, n, col))
+            col += 2 * (pwl[n][0].size - 1) - 1
+    lower, upper, cost = np.zeros(col), np.ones(col), np.zeros(col)
+    integer = list(range(n_opt))
+    base_g = 0.0  # every node's P at its first breakpoint, always paid
+    for m, n, c0 in blocks:
+        u_n, w_n = pwl[n]
+        n_seg = u_n.size - 1
+        cost[c0 : c0 + n_seg] = coef[m] * np.diff(w_n)
+        base_g += coef[m] * w_n[0]
+        integer.extend(range(c0 + n_seg, c0 + 2 * n_seg - 1))
+    h.addVars(col, lower, upper)
+    h.changeColsCost(col, np.arange(col), cost)
+    h.changeColsIntegrality(len(integer), np.array(integer), np.array([highspy.HighsVarType.kInteger] * len(integer)))
     # one level per function
     for f in active.tolist():
         idx = np.array([j for j, o in enumerate(options) if o[0] == f])
         h.addRow(1.0, 1.0, idx.size, idx, np.ones(idx.size))
-    # SL_ave ≤ Cstr
-    h.addRow(-inf, config.cstr * active.size, n_opt, np.arange(n_opt), np.array([o[2] for o in options]))
+    # SL: each option's own violations plus, scaling from zero, the requests φ leaves unserved
+    lost = {i: od_share[options[j][0]] for i, j in enumerate(zero)}
+    w_all = np.array([w_col(i, m) for i in range(len(zero)) for m in range(minutes)], dtype=np.int64)
+    w_lost = np.concatenate([lost[i] for i in range(len(zero))]) if zero else np.zeros(0)
+    h.addRow(
+        -inf, config.cstr * active.size, n_opt + w_all.size,
+        np.concatenate([np.arange(n_opt), w_all]), np.concatenate([[o[2] for o in options], w_lost]),
+    )  # fmt: skip
+    if per_function:
+        for i, j in enumerate(zero):
+            f = options[j][0]
+            own = [jj for jj, o in enumerate(options) if o[0] == f]
+            limit = max(config.cstr, lowest[f])
+            ws = np.array([w_col(i, m) for m in range(minutes)])
+            h.addRow(
+                -inf, limit + 1e-12, len(own) + minutes, np.concatenate([own, ws]),
+                np.concatenate([[options[jj][2] for jj in own], lost[i]]),
+            )  # fmt: skip
     # capacity in units
     h.addRow(-inf, float(cap_units), n_opt, np.arange(n_opt), np.array([float(o[1]) for o in options]))
-    busy = np.array([o[3] for o in options])  # (n_opt, minutes)
+    for i, j in enumerate(zero):
+        for m in range(minutes):
+            wc = w_col(i, m)
+            h.addRow(-inf, 0.0, 2, np.array([wc, j]), np.array([1.0, -1.0]))  # w ≤ x
+            h.addRow(-inf, 0.0, 2, np.array([wc, PHI + m]), np.array([1.0, -1.0]))  # w ≤ φ
+            h.addRow(-1.0, inf, 3, np.array([wc, PHI + m, j]), np.array([1.0, -1.0, -1.0]))  # w ≥ φ + x − 1
     for m in range(minutes):
-        us = U0 + m * N + np.arange(N)
-        # Σ_n U_nm − Σ_o busy_om x_o = 0
-        h.addRow(0.0, 0.0, N + n_opt, np.concatenate([us, np.arange(n_opt)]), np.concatenate([np.ones(N), -busy[:, m]]))
-        for n, (icpt, slope) in enumerate(lines):
-            for a_w, b_w in zip(icpt.tolist(), slope.tolist(), strict=True):  # y ≥ a + b·U
-                h.addRow(a_w, inf, 2, np.array([Y0 + m * N + n, us[n]]), np.array([1.0, -b_w]))
+        # φ_m · (containers held) ≥ held − free units: Σ alive·w − Σ alive·x_0 − Σ k·x_k ≥ −cap
+        alive = np.array([od_alive[options[j][0]][m] for j in zero])
+        idx_m = np.concatenate([[w_col(i, m) for i in range(len(zero))], zero, np.arange(n_opt)]).astype(np.int64)
+        val_m = np.concatenate([alive, -alive, -np.array([float(o[1]) for o in options])])
+        h.addRow(-float(cap_units), inf, idx_m.size, idx_m, val_m)
+        # Σ_n U_nm − Σ_o busy_om x_o + Σ_o0 busy_o0m w_o0m = 0, with U_nm = Σ_j λ_j u_j
+        cols = [np.arange(n_opt), np.array([w_col(i, m) for i in range(len(zero))], dtype=np.int64)]
+        vals = [-busy[:, m], busy[zero, m]]
+        for mm, n, c0 in blocks:
+            if mm == m:
+                cols.append(np.arange(c0, c0 + pwl[n][0].size - 1))
+                vals.append(np.diff(pwl[n][0]))
+        h.addRow(0.0, 0.0, sum(c.size for c in cols), np.concatenate(cols), np.concatenate(vals))
+    # identical nodes are interchangeable: order their busy cores (U_nm ≥ U_{n+1,m}) so the
+    # search does not revisit mirror images
+    first = {(m, n): c0 for m, n, c0 in blocks}
+    for m in range(minutes):
+        for n in range(len(nodes) - 1):
+            a, b = nodes[n], nodes[n + 1]
+            if a.cores != b.cores or a.curve.coeffs != b.curve.coeffs:
+                continue
+            ca, cb, k = first[(m, n)], first[(m, n + 1)], pwl[n][0].size - 1
+            du = np.diff(pwl[n][0])
+            h.addRow(0.0, inf, 2 * k, np.concatenate([np.arange(ca, ca + k), np.arange(cb, cb + k)]), np.concatenate([du, -du]))
+    for _, n, c0 in blocks:
+        n_seg = pwl[n][0].size - 1
+        for j in range(n_seg - 1):
+            y = c0 + n_seg + j
+            h.addRow(-inf, 0.0, 2, np.array([y, c0 + j]), np.array([1.0, -1.0]))  # y_j ≤ δ_j
+            h.addRow(-inf, 0.0, 2, np.array([c0 + j + 1, y]), np.array([1.0, -1.0]))  # δ_{j+1} ≤ y_j
+    # A first plan, so the search has an incumbent at once: every function at its lowest-SL
+    # level (its largest), when those fit the cluster and meet Cstr; HiGHS completes the rest.
+    top: dict[int, int] = {}
+    for j, o in enumerate(options):
+        if o[0] not in top or o[2] < options[top[o[0]]][2] - 1e-12:
+            top[o[0]] = j
+    chosen = list(top.values())
+    if sum(options[j][1] for j in chosen) <= cap_units and sum(options[j][2] for j in chosen) <= config.cstr * active.size:
+        start = np.zeros(n_opt + minutes + len(zero) * minutes)
+        start[chosen] = 1.0
+        h.setSolution(start.size, np.arange(start.size, dtype=np.int32), start)
+    # the constant part in the objective, so that the MIP gap is relative to the whole carbon
+    h.changeObjectiveOffset(base_g + float(coef.sum() * fixed_w))
     h.run()
     status = str(h.getModelStatus())
     if h.getModelStatus() == highspy.HighsModelStatus.kInfeasible:
@@ -198,17 +304,23 @@ def solve(snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals, 
             "MILP infeasible: no capacity levels meet Cstr within the cluster's units and cores "
             f"(Cstr {config.cstr}, {cap_units} units, {sum(n.cores for n in nodes)} cores)"
         )
-    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        raise PlannerError(f"MILP not solved to optimality within {max(config.time_budget_s, 5.0)} s: {status}")
-    sol = np.asarray(h.getSolution().col_value)
+    optimal = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    if not optimal and h.getModelStatus() != highspy.HighsModelStatus.kTimeLimit:
+        raise PlannerError(f"MILP not solved: {status}")
+    solution = h.getSolution()
+    if not solution.value_valid:
+        raise PlannerError(f"MILP found no plan within {max(config.time_budget_s, 5.0)} s: {status}")
+    sol = np.asarray(solution.col_value)
     levels: dict[str, int] = {}
     sl = 0.0
     for j, (f, k, sl_fk, _) in enumerate(options):
         if sol[j] > 0.5:
             levels[forecast.function_ids[f]] = k
             sl += sl_fk
-    bound = float(h.getInfo().objective_function_value) + float(coef.sum() * fixed_w)
-    return MilpResult(bound, sl / max(active.size, 1), levels, status)
+    info = h.getInfo()
+    objective = info.mip_dual_bound
+    bound = float(objective)
+    return MilpResult(bound, sl / max(active.size, 1), levels, status, optimal)
 
 
 @register("milp")

@@ -84,6 +84,8 @@ class _OnDemand:
 class Estimator:
     """Incremental predictor of SL_ave and carbon for plans of one epoch."""
 
+    unplanned: npt.NDArray[np.bool_]  # active functions the current plan leaves to scale from zero
+
     def __init__(
         self,
         cluster: ClusterSpec,
@@ -226,6 +228,17 @@ class Estimator:
         self._od_cache.clear()
         self.sl_planned_sum = float(sum(self._sl_of(f) for f in self.layout))
         return self.prediction()
+
+    def scale_from_zero_alone(self, function: int) -> _OnDemand:
+        """The scale-from-zero model of ``function`` as if no other function were left without a
+        container: the least image-link sharing it can meet (the MILP bound's optimistic case)."""
+        saved = self.unplanned
+        self.unplanned = np.zeros_like(saved)
+        self.unplanned[function] = True
+        try:
+            return self._od_eval()
+        finally:
+            self.unplanned = saved
 
     def free_cores(self) -> FloatArray:
         return np.asarray(self.node_cores - self.alloc_units * self.params.base_cpu_cores, dtype=np.float64)
