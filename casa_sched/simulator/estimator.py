@@ -34,7 +34,7 @@ from casa_sched.models.accounting import J_PER_KWH, WaterFactors
 from casa_sched.plan import Container, Plan
 from casa_sched.simulator.forecast import EpochSignals, Forecast
 from casa_sched.simulator.inputs import ClusterSpec, SimParams, SimulationError
-from casa_sched.simulator.kernel import node_power_w, queue_drops
+from casa_sched.simulator.kernel import predict_aggregates, queue_drops
 
 FloatArray = npt.NDArray[np.float64]
 Layout = tuple[tuple[int, int], ...]  # ((node index, size k), ...)
@@ -79,6 +79,7 @@ class _OnDemand:
     busy: FloatArray  # busy cores per minute
     starting_core_s: float
     grow_units: float  # mean units their in-epoch autoscaling adds
+    cores: FloatArray  # per minute, busy + idle + starting cores if every container finds room
 
 
 class Estimator:
@@ -119,6 +120,13 @@ class Estimator:
         self._price_per_w = signals.price_usd_per_kwh * scale
         self._cool_j_per_w = signals.cooling_factor * self.minute_s
         self.fixed_w = cluster.storage_power_w + cluster.network_power_w
+        p = params
+        self._scalars = np.array([
+            p.base_cpu_cores, p.idle_cores, p.starting_cores, p.stopping_cores, p.shutdown_s, self.epoch_s,
+            p.image_mb / cluster.image_bandwidth_mb_per_s, cluster.switch_delay_s, float(p.utilisation == "allocated"),
+            float(cluster.sleep_empty_nodes), cluster.sleep_power_w, self.fixed_w, self.minute_s,
+        ])  # fmt: skip
+        self._phi_buf = np.empty(forecast.minutes)
         self.spu = params.slots_per_unit
         self.budget_s = (params.laxity - 1.0) * self.t_ave  # the longest a request may wait
         self.prev: dict[int, dict[int, int]] = {}  # function → node → containers it had in D_{e-1}
@@ -194,15 +202,22 @@ class Estimator:
 
     def prediction(self) -> Prediction:
         od = self._od_eval()
-        phi = self._phi(od)
-        sl = self._sl_ave(od, phi)
-        energy_j, carbon, cost, load = self._energy(od, phi)
-        return Prediction(sl_ave=sl, carbon_g=carbon, energy_kwh=energy_j / J_PER_KWH, cost_usd=cost, load=load)
+        load, it_j, carbon, cost, cooling_j, lost = self._aggregates(od, self._phi_buf)
+        sl = (self.sl_planned_sum + od.sl_sum + lost) / self.n_active if self.n_active else 0.0
+        water_l = self.water.l_per_cooling_kwh * cooling_j / J_PER_KWH
+        return Prediction(
+            sl_ave=sl,
+            carbon_g=carbon,
+            energy_kwh=(it_j + cooling_j) / J_PER_KWH,
+            cost_usd=cost + water_l * self.water.price_usd_per_l,
+            load=load,
+        )
 
     def function_violations(self) -> FloatArray:
         """Expected violations per function under the current plan (the SLO optimizer's order)."""
         od = self._od_eval()
-        phi = self._phi(od)
+        phi = np.empty(self.busy.shape[1])
+        self._aggregates(od, phi)
         out = np.clip(self.q_v + self.cold_v + self.bias_planned, 0.0, self.totals)
         u = od.functions
         out[u] = od.violations + (od.served_share * phi).sum(axis=1) * self.totals[u]
@@ -523,17 +538,20 @@ class Estimator:
         served = counts - v
         totals = self.totals[u][:, None]
         share = served / totals * ((self.totals[u] - v_total) / np.maximum(served.sum(axis=1), 1e-12))[:, None]
-        alive = self._od_alive[u]
+        alive_sum = self._od_alive[u].sum(axis=0)
+        busy = (served * (self.t_ave[u] * p.request_cpu_cores / self.minute_s)[:, None]).sum(axis=0)
+        starting_core_s = float((cold * t_od[None, :]).sum()) * p.starting_cores
         result = _OnDemand(
             functions=u,
             violations=v_total,
             sl_sum=float((v_total / self.totals[u]).sum()),
             served_share=share,
             share_sum=share.sum(axis=0),
-            alive=alive.sum(axis=0),
-            busy=(served * (self.t_ave[u] * p.request_cpu_cores / self.minute_s)[:, None]).sum(axis=0),
-            starting_core_s=float((cold * t_od[None, :]).sum()) * p.starting_cores,
+            alive=alive_sum,
+            busy=busy,
+            starting_core_s=starting_core_s,
             grow_units=float(self._od_grow[u].sum()),
+            cores=busy + alive_sum * p.idle_cores + starting_core_s / self.epoch_s,
         )
         if len(self._od_cache) > 256:
             self._od_cache.clear()
@@ -541,48 +559,15 @@ class Estimator:
         return result
 
     # -- aggregates ------------------------------------------------------------------------------
-    def _phi(self, od: _OnDemand) -> FloatArray:
-        """Per minute: share of scale-from-zero containers that find no free cores (their requests drop)."""
-        free_units = float(np.floor(np.maximum(self.free_cores(), 0.0) / self.params.base_cpu_cores).sum())
-        # in-epoch autoscaling takes unallocated cores too (planned and scale-from-zero functions)
-        free_units = max(free_units - float(self.grow_units.sum()) - od.grow_units, 0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            phi = np.where(od.alive > 1e-12, 1.0 - free_units / od.alive, 0.0)
-        return np.asarray(np.clip(phi, 0.0, 1.0), dtype=np.float64)
-
-    def _sl_ave(self, od: _OnDemand, phi: FloatArray) -> float:
-        if self.n_active == 0:
-            return 0.0
-        lost = float(np.dot(od.share_sum, phi))
-        return float((self.sl_planned_sum + od.sl_sum + lost) / self.n_active)
-
-    def _energy(self, od: _OnDemand, phi: FloatArray) -> tuple[float, float, float, float]:
-        p = self.params
-        ok = 1.0 - phi
-        od_cores = ok * (od.busy + od.alive * p.idle_cores + od.starting_core_s / self.epoch_s)
-        if p.utilisation == "allocated":
-            alloc = self.alloc_units * p.base_cpu_cores
-            cores = alloc[:, None] + (ok * od.alive * p.base_cpu_cores / self.n_nodes)[None, :]
-        else:
-            overhead = (
-                self.n_containers * p.idle_cores
-                + self.n_new * self.node_cold_s() * p.starting_cores / self.epoch_s
-                + self.removed * p.stopping_cores * p.shutdown_s / self.epoch_s
-            )
-            cores = self.busy + overhead[:, None] + od_cores[None, :] / self.n_nodes
-        if self.cluster.sleep_empty_nodes:
-            awake = (self.n_containers > 0) | (cores.max(axis=1) > 1e-9)
-            it_w = node_power_w(cores[awake], self.node_cores[awake], self.coeffs[awake])
-            it_w = it_w + self.cluster.sleep_power_w * float(np.count_nonzero(~awake)) + self.fixed_w
-        else:
-            it_w = node_power_w(cores, self.node_cores, self.coeffs) + self.fixed_w
-        cooling_j = float(np.dot(it_w, self._cool_j_per_w))
-        energy_j = float(it_w.sum()) * self.minute_s + cooling_j
-        carbon = float(np.dot(it_w, self._ci_per_w))
-        water_l = self.water.l_per_cooling_kwh * cooling_j / J_PER_KWH
-        cost = float(np.dot(it_w, self._price_per_w)) + water_l * self.water.price_usd_per_l
-        load = float(np.mean(np.minimum(np.maximum(cores, 0.0), self.node_cores[:, None]) / self.node_cores[:, None]))
-        return energy_j, carbon, cost, load
+    def _aggregates(self, od: _OnDemand, phi: FloatArray) -> tuple[float, float, float, float, float, float]:
+        """Writes φ per minute (the share of scale-from-zero containers that find no free unit:
+        their requests drop); returns (load, IT energy J, carbon g, energy cost $, cooling J,
+        SL share lost to φ). See :func:`~casa_sched.simulator.kernel.predict_aggregates`."""
+        return predict_aggregates(
+            self.busy, self.node_cores, self.coeffs, self.alloc_units, self.n_containers, self.n_new, self.removed,
+            self.hops, self.grow_units, od.grow_units, od.alive, od.cores, od.share_sum, self._scalars,
+            self._ci_per_w, self._price_per_w, self._cool_j_per_w, phi,
+        )  # fmt: skip
 
 
 def _count_by_node(layout: Iterable[tuple[int, int]]) -> dict[int, int]:

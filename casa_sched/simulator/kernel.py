@@ -202,3 +202,80 @@ def node_power_w(
             u = min(max(cores[i, m], 0.0), node_cores[i])
             out[m] += (((a * u + b) * u + c) * u + d) * u + e
     return out
+
+
+@njit(cache=True, nogil=True)
+def predict_aggregates(
+    busy: FloatArray,
+    node_cores: FloatArray,
+    coeffs: FloatArray,
+    alloc_units: FloatArray,
+    n_containers: FloatArray,
+    n_new: FloatArray,
+    removed: FloatArray,
+    hops: FloatArray,
+    grow_units: FloatArray,
+    od_grow_units: float,
+    od_alive: FloatArray,
+    od_cores: FloatArray,
+    od_share_sum: FloatArray,
+    scalars: FloatArray,
+    ci_per_w: FloatArray,
+    price_per_w: FloatArray,
+    cool_j_per_w: FloatArray,
+    phi: FloatArray,
+) -> tuple[float, float, float, float, float, float]:  # pragma: no cover - compiled
+    """The estimator's per-minute aggregates in one pass (see ``Estimator.prediction``).
+
+    ``scalars`` = (unit cores, idle cores, starting cores, stopping cores, shutdown s, epoch s,
+    image s per new container, switch delay s, allocated mode 0/1, sleep empty nodes 0/1, sleep
+    W, fixed W, minute s). Writes ``phi[m]``, the share of scale-from-zero containers that find
+    no free unit in minute m. Node cores per minute are the planned busy cores plus container
+    overheads plus an even share of the scale-from-zero cores that found room (``busy`` mode),
+    or the allocated cores plus the share of scale-from-zero containers (``allocated`` mode).
+    Returns (mean load, IT energy J, carbon g, energy cost $, cooling J, requests' share lost to φ).
+    """
+    unit, idle, starting, stopping, shutdown_s, epoch_s = scalars[0], scalars[1], scalars[2], scalars[3], scalars[4], scalars[5]
+    image_s, switch_s, allocated, sleep_empty = scalars[6], scalars[7], scalars[8] > 0.5, scalars[9] > 0.5
+    sleep_w, fixed_w, minute_s = scalars[10], scalars[11], scalars[12]
+    n_nodes, n_min = busy.shape
+    free = 0.0
+    for i in range(n_nodes):
+        free += np.floor(max(node_cores[i] - alloc_units[i] * unit, 0.0) / unit)
+    # in-epoch autoscaling takes unallocated cores too (planned and scale-from-zero functions)
+    free = max(free - grow_units.sum() - od_grow_units, 0.0)
+    lost = 0.0
+    it_w = np.full(n_min, fixed_w)
+    for m in range(n_min):
+        p = 1.0 - free / od_alive[m] if od_alive[m] > 1e-12 else 0.0
+        phi[m] = min(max(p, 0.0), 1.0)
+        lost += od_share_sum[m] * phi[m]
+    load = 0.0
+    for i in range(n_nodes):
+        a, b, c, d, e = coeffs[i, 0], coeffs[i, 1], coeffs[i, 2], coeffs[i, 3], coeffs[i, 4]
+        cold_s = n_new[i] * image_s + hops[i] * switch_s  # eq. (8) on this node's shared link
+        overhead = n_containers[i] * idle + n_new[i] * cold_s * starting / epoch_s + removed[i] * stopping * shutdown_s / epoch_s
+        awake = not sleep_empty or n_containers[i] > 0
+        node_load = 0.0
+        for m in range(n_min):
+            ok = 1.0 - phi[m]
+            if allocated:
+                u = alloc_units[i] * unit + ok * od_alive[m] * unit / n_nodes
+            else:
+                u = busy[i, m] + overhead + ok * od_cores[m] / n_nodes
+            u = min(max(u, 0.0), node_cores[i])
+            if u > 1e-9:
+                awake = True
+            node_load += u / node_cores[i]
+            it_w[m] += (((a * u + b) * u + c) * u + d) * u + e
+        if not awake:  # asleep all epoch: its P(0) gives way to the sleep power
+            for m in range(n_min):
+                it_w[m] += sleep_w - e
+        load += node_load
+    energy_j = carbon = cost = cooling_j = 0.0
+    for m in range(n_min):
+        energy_j += it_w[m] * minute_s
+        carbon += it_w[m] * ci_per_w[m]
+        cost += it_w[m] * price_per_w[m]
+        cooling_j += it_w[m] * cool_j_per_w[m]
+    return load / (n_nodes * n_min), energy_j, carbon, cost, cooling_j, lost
