@@ -190,21 +190,6 @@ def _erfc_scalar(x: float) -> float:  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def node_power_w(
-    cores: FloatArray, node_cores: FloatArray, coeffs: FloatArray
-) -> FloatArray:  # pragma: no cover - compiled
-    """Sum over nodes of P_i(U) per minute for a ``[nodes × minutes]`` busy-core matrix (clamped)."""
-    n_nodes, n_min = cores.shape
-    out = np.zeros(n_min)
-    for i in range(n_nodes):
-        a, b, c, d, e = coeffs[i, 0], coeffs[i, 1], coeffs[i, 2], coeffs[i, 3], coeffs[i, 4]
-        for m in range(n_min):
-            u = min(max(cores[i, m], 0.0), node_cores[i])
-            out[m] += (((a * u + b) * u + c) * u + d) * u + e
-    return out
-
-
-@njit(cache=True, nogil=True)
 def predict_aggregates(
     busy: FloatArray,
     node_cores: FloatArray,
