@@ -160,6 +160,15 @@ def simulate(
             f"{s['dropped'] / max(s['requests'], 1):.2%}", f"{s['load']:.1%}", f"{s['plan_seconds_mean']:.2f}",
         )  # fmt: skip
     console.print(table)
+    for name, s in result.items():
+        if s["plan_epochs_time_bound"]:
+            console.print(
+                f"{name}: the {scenario.config.time_budget_s:g} s planning budget, not planner.gen, ended the search in "
+                f"{int(s['plan_epochs_time_bound'])}/{scenario.epochs} epochs, so these numbers depend on this "
+                "machine's speed and load; for a reproducible run raise --time-budget until this note goes away "
+                "(or lower planner.gen).",
+                highlight=False,
+            )
     console.print("wrote " + ", ".join(str(p) for p in paths))
 
 

@@ -104,6 +104,9 @@ class PolicyRun:
     result: SimulationResult | None = None
     plan_seconds: list[float] = field(default_factory=list)
     predicted_sl: list[float] = field(default_factory=list)
+    # epochs whose search the wall clock cut short (before ``gen``): their plans, and so the
+    # run's numbers, depend on machine speed and load; 0 means the run is reproducible
+    time_bound_epochs: int = 0
 
     @property
     def plan_seconds_mean(self) -> float:
@@ -125,6 +128,7 @@ class PolicyRun:
             "epochs_meeting_cstr": float(sum(e.slo_violation_rate <= self.cstr for e in r.epochs)),
             "plan_seconds_mean": self.plan_seconds_mean,
             "plan_seconds_max": max(self.plan_seconds, default=0.0),
+            "plan_epochs_time_bound": float(self.time_bound_epochs),
         }
 
 
@@ -203,6 +207,8 @@ def run_policies(
             planners[name].observe(result)
             previous[name] = plan
             runs[name].plan_seconds.append(elapsed)
+            trace = getattr(planners[name], "last_trace", None)
+            runs[name].time_bound_epochs += bool(getattr(trace, "time_bound", False))
             runs[name].predicted_sl.append(plan.predicted.slo_violation_rate if plan.predicted else math.nan)
             if on_epoch is not None:
                 on_epoch(name, epoch, result, elapsed)

@@ -35,6 +35,7 @@ Choices where the paper is silent (documented and tested):
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -63,6 +64,7 @@ class SearchTrace:
     blacklisted_sl: int = 0
     blacklisted_ca: int = 0
     stopped_by: str = "gen"
+    time_bound: bool = False  # the clock, not gen, ended a search round: the plan depends on machine speed
     validations: list[tuple[float, float]] = field(default_factory=list)  # (predicted, simulated) SL_ave
     history: list[tuple[str, float, float]] = field(default_factory=list)  # (optimizer, SL_ave, carbon_g)
 
@@ -92,11 +94,13 @@ class CasaPlanner:
         for rnd in range(self.validate_rounds + 1):
             # Each round searches a share of what is left, then checks its best plan against the
             # request-level simulator on arrivals sampled from the forecast and calibrates.
+            # Rounds share both budgets alike: iterations (``gen``, which makes a run reproducible
+            # when it binds first) and wall-clock time (the deadline, which always holds).
             rounds_left = self.validate_rounds + 1 - rnd
-            until = (
-                time.perf_counter() + (deadline - time.perf_counter()) * (0.6 if rounds_left > 1 else 1.0) / rounds_left
-            )
-            best = self._search(est, pred, best, snapshot, forecast, config, trace, min(until, deadline))
+            share = (0.6 if rounds_left > 1 else 1.0) / rounds_left
+            until = time.perf_counter() + (deadline - time.perf_counter()) * share
+            it_until = trace.iterations + math.ceil((config.gen - trace.iterations) * share)
+            best = self._search(est, pred, best, snapshot, forecast, config, trace, min(until, deadline), it_until)
             if validator is None or (time.perf_counter() >= deadline and rnd > 0):
                 break
             simulated, violators, pred = validator.calibrate(est, best[1], config.cstr)
@@ -122,12 +126,15 @@ class CasaPlanner:
         config: PlannerConfig,
         trace: SearchTrace,
         until: float,
+        it_until: int,
     ) -> tuple[tuple[int, float, float, float], Plan, Prediction]:
-        """Fig. 7's loop from the estimator's current plan; returns the best plan seen."""
+        """Fig. 7's loop from the estimator's current plan until ``it_until`` iterations or the
+        ``until`` clock; returns the best plan seen."""
         search = _Search(est, snapshot, forecast, config)
-        while trace.iterations < config.gen:
+        while trace.iterations < it_until:
             if time.perf_counter() >= until:
                 trace.stopped_by = "time"
+                trace.time_bound = True
                 break
             slo_mode = search.needs_slo(pred)
             if slo_mode:

@@ -120,3 +120,29 @@ def test_plans_respect_node_capacity():
     )
     for cores in plan.allocated_cores_by_node().values():
         assert cores <= 16
+
+
+def _many_functions() -> Forecast:
+    rng = np.random.default_rng(4)
+    return forecast(rng.uniform(0.0, 60.0, size=(12, 15)).tolist(), rng.uniform(0.1, 3.0, size=12).tolist())
+
+
+def test_a_search_ended_by_gen_is_reproducible():
+    """gen binds long before a generous clock: two runs give the same plan, and the trace says
+    the clock played no part."""
+    fc, snap = _many_functions(), ClusterSnapshot(cluster(2), PARAMS)
+    config = PlannerConfig(cstr=0.05, gen=40, time_budget_s=60.0)
+    plans = []
+    for _ in range(2):
+        planner = CasaPlanner()
+        plans.append(planner.plan(snap, fc, SIGNALS, config))
+        assert not planner.last_trace.time_bound
+        assert planner.last_trace.iterations <= 40
+    assert plans[0].containers == plans[1].containers
+
+
+def test_a_search_cut_by_the_clock_says_so():
+    planner = CasaPlanner()
+    planner.plan(ClusterSnapshot(cluster(2), PARAMS), _many_functions(), SIGNALS, PlannerConfig(gen=10**9, time_budget_s=1e-9))
+    assert planner.last_trace.time_bound
+    assert planner.last_trace.stopped_by == "time"
