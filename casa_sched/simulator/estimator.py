@@ -127,6 +127,9 @@ class Estimator:
             float(cluster.sleep_empty_nodes), cluster.sleep_power_w, self.fixed_w, self.minute_s,
         ])  # fmt: skip
         self._phi_buf = np.empty(forecast.minutes)
+        # (function, slots) → (queueing drops, autoscaling units, busy cores per minute): fixed for
+        # this epoch's forecast, and the search asks for the same few sizes of a function again and again
+        self._queue_memo: dict[tuple[int, float], tuple[float, float, FloatArray]] = {}
         self.spu = params.slots_per_unit
         self.budget_s = (params.laxity - 1.0) * self.t_ave  # the longest a request may wait
         self.prev: dict[int, dict[int, int]] = {}  # function → node → containers it had in D_{e-1}
@@ -430,17 +433,20 @@ class Estimator:
             self.q_v[fi] = 0.0
             self.grow_units[fi] = 0.0
         else:
-            counts = self.counts[fi]
-            t = float(self.t_ave[fi])
-            # No credit for in-epoch autoscaling here: it grows a planned container only while
-            # its node has unallocated cores, which the plan (and other functions) may not leave;
-            # a plan must carry its functions on its own.
-            drops, extra = queue_drops(
-                counts, t, float(c), self.params.laxity, self.minute_s, float(self.spu), self._windows, 0.0
-            )
-            self.grow_units[fi] = extra / self.spu
-            self.q_v[fi] = float(drops.sum())
-            cores = np.maximum(counts - drops, 0.0) * (t * self.params.request_cpu_cores / self.minute_s)
+            key = (fi, float(c))
+            hit = self._queue_memo.get(key)
+            if hit is None:
+                counts = self.counts[fi]
+                t = float(self.t_ave[fi])
+                # No credit for in-epoch autoscaling here: it grows a planned container only while
+                # its node has unallocated cores, which the plan (and other functions) may not leave;
+                # a plan must carry its functions on its own.
+                drops, extra = queue_drops(
+                    counts, t, float(c), self.params.laxity, self.minute_s, float(self.spu), self._windows, 0.0
+                )
+                cores_row = np.maximum(counts - drops, 0.0) * (t * self.params.request_cpu_cores / self.minute_s)
+                hit = self._queue_memo[key] = (float(drops.sum()), extra / self.spu, cores_row)
+            self.q_v[fi], self.grow_units[fi], cores = hit
             contrib = {n: cores * (s / c) for n, s in _count_slots(layout, self.spu).items()}
             for n, row in contrib.items():
                 if undo is not None and n not in undo.busy:
