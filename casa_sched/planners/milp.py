@@ -12,7 +12,8 @@ plans are predicted with), so "CASA is within X % of the bound" is meaningful:
   minute m is a variable with the estimator's floor ``φ_m · held_m ≥ held_m − free units``
   (in-epoch growth ignored, which only lowers the floor), and ``w_fm = x_f0 · φ_m`` (exact for
   binary x: w ≤ x, w ≤ φ, w ≥ φ + x − 1) moves the requests it leaves unserved from busy cores
-  to violations;
+  to violations (an earlier version gave scale-from-zero functions no busy cores at all: the
+  bound then served small functions for free, and CASA looked 17-26 % from it);
 - SL_ave ≤ Cstr: Σ_fk x_fk · SL_f(k) + Σ_fm share_fm · w_fm ≤ Cstr · (active functions);
 - optionally (``per_function=True``, CASA's reading of the constraint "per request type", see
   :mod:`.casa`) each function keeps its own rate within ``max(Cstr, its lowest rate at any
@@ -27,8 +28,7 @@ plans are predicted with), so "CASA is within X % of the bound" is meaningful:
   (measured on a 0.01-core grid plus the ``max|P''| · h² / 8`` bound between grid points), so
   the interpolation lies below P_n everywhere and within a fraction of a watt of it. Concave
   stretches are modelled as tightly as convex ones (a convex envelope, an LP, would credit
-  consolidation up to the chord's worth where the default curve is steepest: on the first
-  version of this bound that looseness alone made CASA look 17-26 % from it);
+  consolidation up to the chord's worth where the default curve is steepest);
 - objective: Σ_m CI_m (1 + E_t) (Σ_n P_n + P_S + P_N) · 60 s (idle-container, start and stop
   overheads of scale-from-zero containers dropped: they only add).
 
@@ -259,7 +259,7 @@ def solve(
         idx_m = np.concatenate([[w_col(i, m) for i in range(len(zero))], zero, np.arange(n_opt)]).astype(np.int64)
         val_m = np.concatenate([alive, -alive, -np.array([float(o[1]) for o in options])])
         h.addRow(-float(cap_units), inf, idx_m.size, idx_m, val_m)
-        # Σ_n U_nm − Σ_o busy_om x_o + Σ_o0 busy_o0m w_o0m = 0, with U_nm = Σ_j λ_j u_j
+        # Σ_n U_nm − Σ_o busy_om x_o + Σ_o0 busy_o0m w_o0m = 0, with U_nm = Σ_s δ_s · (segment s's cores)
         cols = [np.arange(n_opt), np.array([w_col(i, m) for i in range(len(zero))], dtype=np.int64)]
         vals = [-busy[:, m], busy[zero, m]]
         for mm, n, c0 in blocks:
@@ -317,9 +317,7 @@ def solve(
         if sol[j] > 0.5:
             levels[forecast.function_ids[f]] = k
             sl += sl_fk
-    info = h.getInfo()
-    objective = info.mip_dual_bound
-    bound = float(objective)
+    bound = float(h.getInfo().mip_dual_bound)  # proven: within MIP_REL_GAP of the optimum when optimal
     return MilpResult(bound, sl / max(active.size, 1), levels, status, optimal)
 
 
