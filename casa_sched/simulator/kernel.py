@@ -238,7 +238,7 @@ def predict_aggregates(
     load = 0.0
     for i in range(n_nodes):
         a, b, c, d, e = coeffs[i, 0], coeffs[i, 1], coeffs[i, 2], coeffs[i, 3], coeffs[i, 4]
-        cold_s = n_new[i] * image_s + hops[i] * switch_s  # eq. (8) on this node's shared link
+        cold_s = n_new[i] * image_s + hops[i] * switch_s  # eq. (8), as Estimator.node_cold_s
         overhead = n_containers[i] * idle + n_new[i] * cold_s * starting / epoch_s + removed[i] * stopping * shutdown_s / epoch_s
         awake = not sleep_empty or n_containers[i] > 0
         node_load = 0.0
