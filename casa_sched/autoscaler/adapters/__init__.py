@@ -1,0 +1,1 @@
+"""Platform adapters: one module per serverless platform behind :class:`~.base.PlatformAdapter`."""
