@@ -14,12 +14,13 @@ gauges it can see.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["CONTENT_TYPE_LATEST", "EXTENDER_LATENCY_BUCKETS_S", "FAIL_OPEN_REASONS", "CasaMetrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "EXTENDER_LATENCY_BUCKETS_S", "FAIL_OPEN_REASONS", "CasaMetrics", "FailOpenReason"]
 
 # The scheduler's default extender timeout is 5 s and the manifests use 1 s; the target is a few
 # ms, so the buckets are dense below 25 ms and sparse up to the timeout.
@@ -28,8 +29,18 @@ EXTENDER_LATENCY_BUCKETS_S: Final[tuple[float, ...]] = (
 )  # fmt: skip
 PLAN_SOLVE_BUCKETS_S: Final[tuple[float, ...]] = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 180.0)
 
-# Why the extender answered "all nodes, neutral scores" instead of following the plan.
-FAIL_OPEN_REASONS: Final[tuple[str, ...]] = ("plan_missing", "plan_stale", "plan_invalid", "internal_error")
+
+class FailOpenReason(StrEnum):
+    """Why the extender answered "all nodes, neutral scores" instead of following the plan: the
+    values of the ``reason`` label of ``casa_extender_fail_open_total``, listed only here."""
+
+    PLAN_MISSING = "plan_missing"
+    PLAN_STALE = "plan_stale"
+    PLAN_INVALID = "plan_invalid"
+    INTERNAL_ERROR = "internal_error"
+
+
+FAIL_OPEN_REASONS: Final[tuple[str, ...]] = tuple(r.value for r in FailOpenReason)
 
 
 class CasaMetrics:

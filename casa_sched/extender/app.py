@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -27,8 +27,9 @@ from pydantic import BaseModel
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive
 
-from casa_sched.extender.decide import FailOpenReason, decide_filter, decide_prioritize
+from casa_sched.extender.decide import FilterOutcome, PrioritizeOutcome, decide_filter, decide_prioritize
 from casa_sched.extender.state import ExtenderState
 from casa_sched.extender.wire import (
     BadRequestError,
@@ -39,13 +40,15 @@ from casa_sched.extender.wire import (
     openapi_components,
     parse_args,
 )
-from casa_sched.metrics import CONTENT_TYPE_LATEST, CasaMetrics
+from casa_sched.kube.objects import NodeInfo, PodInfo
+from casa_sched.metrics import CONTENT_TYPE_LATEST, CasaMetrics, FailOpenReason
 
 log = logging.getLogger(__name__)
 
 # A NodeList of 5,000 real nodes (with managedFields and images) is ~40 MB of JSON.
 DEFAULT_MAX_BODY_BYTES = 64 * 2**20
 JSON = "application/json"
+VERBS = ("filter", "prioritize")
 
 
 class Health(BaseModel):
@@ -82,113 +85,171 @@ class Routes:
         return self._join(self.url_prefix, self.prioritize_verb)
 
 
+class _Outcome(Protocol):
+    """What a decision returns (:class:`FilterOutcome`, :class:`PrioritizeOutcome`)."""
+
+    @property
+    def fail_open(self) -> FailOpenReason | None: ...
+
+    @property
+    def assume(self) -> tuple[PodInfo, str] | None: ...
+
+
+Out = TypeVar("Out", bound=_Outcome)
+Handler = Callable[[bytes], tuple[int, bytes]]  # request body -> (HTTP status, reply body)
+Decide = Callable[[ExtenderState, PodInfo, list[str], list[NodeInfo] | None, float], Out]
+
+
+def _encode_filter(args: ExtenderArgs, out: FilterOutcome) -> bytes:
+    return encode_filter(args, out.kept, out.failed, out.unresolvable)
+
+
+def _neutral_filter(args: ExtenderArgs) -> bytes:
+    return encode_filter(args, list(range(len(args.names))), {}, {})  # every node kept
+
+
+def _encode_prioritize(_: ExtenderArgs, out: PrioritizeOutcome) -> bytes:
+    return encode_prioritize(out.scores)
+
+
+def _neutral_prioritize(_: ExtenderArgs) -> bytes:
+    return encode_prioritize({})  # every node: the neutral score 0
+
+
 class Extender:
     """Turns request bodies into replies; owns timing, counting and failing open."""
 
     def __init__(self, state: ExtenderState, metrics: CasaMetrics) -> None:
         self.state = state
         self.metrics = metrics
-        self._latency = {v: metrics.extender_request_seconds.labels(verb=v) for v in ("filter", "prioritize")}
+        self._latency = {v: metrics.extender_request_seconds.labels(verb=v) for v in VERBS}
         self._codes: dict[tuple[str, int], Any] = {}
-        self._fail_open = {
-            r: metrics.extender_fail_open_total.labels(reason=r)
-            for r in ("plan_missing", "plan_stale", "plan_invalid", "internal_error")
-        }
+        self._fail_open = {r: metrics.extender_fail_open_total.labels(reason=r) for r in FailOpenReason}
 
-    def _count(self, verb: str, code: int, started: float) -> None:
-        self._latency[verb].observe(time.perf_counter() - started)
+    def count(self, verb: str, code: int) -> None:
+        """One more answer of ``code`` to ``verb`` in ``casa_extender_requests_total``."""
         child = self._codes.get((verb, code))
         if child is None:
             child = self._codes[(verb, code)] = self.metrics.extender_requests_total.labels(verb=verb, code=str(code))
         child.inc()
 
-    def _failed_open(self, reason: FailOpenReason | None) -> None:
-        if reason is None:
-            return
-        self._fail_open[reason].inc()
-        if reason == "plan_stale":
-            self.metrics.plan_stale_total.inc()
+    def refuse(self, verb: str, exc: BadRequestError) -> tuple[int, bytes]:
+        """The reply to a request refused before its body was read whole (400, 413); counted."""
+        self.count(verb, exc.status)
+        return exc.status, encode_error(str(exc))
 
     def filter(self, body: bytes) -> tuple[int, bytes]:
+        return self._handle("filter", decide_filter, _encode_filter, _neutral_filter, body)
+
+    def prioritize(self, body: bytes) -> tuple[int, bytes]:
+        return self._handle("prioritize", decide_prioritize, _encode_prioritize, _neutral_prioritize, body)
+
+    def _handle(
+        self,
+        verb: str,
+        decide: Decide[Out],
+        encode: Callable[[ExtenderArgs, Out], bytes],
+        neutral_payload: Callable[[ExtenderArgs], bytes],
+        body: bytes,
+    ) -> tuple[int, bytes]:
+        """Parse, decide under the lock, apply the decision's assumption, encode; fail open on
+        any error inside (200, ``neutral_payload``), never a 500."""
         started = time.perf_counter()
         try:
             args = parse_args(body)
         except BadRequestError as exc:
-            self._count("filter", exc.status, started)
-            return exc.status, encode_error(str(exc))
+            status, payload = exc.status, encode_error(str(exc))
         except Exception as exc:  # a parser bug must still not become a 500
-            log.exception("could not parse a filter request")
-            self._count("filter", 400, started)
-            return 400, encode_error(f"request could not be parsed: {type(exc).__name__}")
-        try:
-            state = self.state
-            with state.lock:
-                out = decide_filter(state, args.pod, args.names, args.node_infos, state.clock())
-            payload = encode_filter(args, out.kept, out.failed, out.unresolvable)
-            reason = out.fail_open
-        except Exception:
-            log.exception("filter failed; failing open")
-            payload, reason = encode_filter(args, list(range(len(args.names))), {}, {}), "internal_error"
-        self._failed_open(reason)
-        self._count("filter", 200, started)
-        return 200, payload
-
-    def prioritize(self, body: bytes) -> tuple[int, bytes]:
-        started = time.perf_counter()
-        try:
-            args: ExtenderArgs = parse_args(body)
-        except BadRequestError as exc:
-            self._count("prioritize", exc.status, started)
-            return exc.status, encode_error(str(exc))
-        except Exception as exc:  # a parser bug must still not become a 500
-            log.exception("could not parse a prioritize request")
-            self._count("prioritize", 400, started)
-            return 400, encode_error(f"request could not be parsed: {type(exc).__name__}")
-        try:
-            state = self.state
-            with state.lock:
-                out = decide_prioritize(state, args.pod, args.names, args.node_infos, state.clock())
-            payload = encode_prioritize(out.scores)
-            reason = out.fail_open
-        except Exception:
-            log.exception("prioritize failed; failing open")
-            payload, reason = encode_prioritize({}), "internal_error"  # every node: neutral 0
-        self._failed_open(reason)
-        self._count("prioritize", 200, started)
-        return 200, payload
+            log.exception("could not parse a %s request", verb)
+            status, payload = 400, encode_error(f"request could not be parsed: {type(exc).__name__}")
+        else:
+            status = 200
+            reason: FailOpenReason | None
+            try:
+                state = self.state
+                pod = args.pod
+                with state.lock:
+                    now = state.clock()
+                    state.expire_assumed_locked(now)
+                    state.forget_locked(pod.key)  # a new scheduling attempt voids the previous guess
+                    out = decide(state, pod, args.names, args.node_infos, now)
+                    if out.assume is not None:
+                        state.assume_locked(*out.assume, now)
+                payload = encode(args, out)
+                reason = out.fail_open
+            except Exception:
+                log.exception("%s failed; failing open", verb)
+                payload, reason = neutral_payload(args), FailOpenReason.INTERNAL_ERROR
+            if reason is not None:
+                self._fail_open[reason].inc()
+                if reason is FailOpenReason.PLAN_STALE:
+                    self.metrics.plan_stale_total.inc()
+        self._latency[verb].observe(time.perf_counter() - started)
+        self.count(verb, status)
+        return status, payload
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError:
-            raise BadRequestError(f"invalid Content-Length header: {declared[:40]!r}") from None
-        if size > limit:
-            raise BadRequestError(f"request body of {size} bytes exceeds the limit of {limit} bytes", status=413)
+async def read_capped_body(receive: Receive, headers: Iterable[tuple[bytes, bytes]], limit: int) -> bytes:
+    """The request body from ASGI ``receive``, refused with :class:`BadRequestError` (413) as soon
+    as ``Content-Length`` or the bytes received exceed ``limit`` (400 for an unreadable
+    Content-Length); :class:`ClientDisconnect` when the client goes away first."""
+    for name, value in headers:
+        if name == b"content-length":
+            try:
+                declared = int(value)
+            except ValueError:
+                raise BadRequestError(f"invalid Content-Length header: {value[:40]!r}") from None
+            if declared > limit:
+                raise BadRequestError(
+                    f"request body of {declared} bytes exceeds the limit of {limit} bytes", status=413
+                )
+            break
     chunks: list[bytes] = []
     total = 0
-    async for chunk in request.stream():
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
         total += len(chunk)
         if total > limit:
             raise BadRequestError(f"request body exceeds the limit of {limit} bytes", status=413)
         chunks.append(chunk)
-    return b"".join(chunks)
+        more = message.get("more_body", False)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _verb_endpoint(
-    handler: Callable[[bytes], tuple[int, bytes]], limit: int
-) -> Callable[[Request], Awaitable[Response]]:
+async def answer(
+    extender: Extender,
+    verb: str,
+    handler: Handler,
+    receive: Receive,
+    headers: Iterable[tuple[bytes, bytes]],
+    limit: int,
+) -> tuple[int, bytes] | None:
+    """Read the body (capped) and answer it; None when the client disconnected first."""
+    try:
+        body = await read_capped_body(receive, headers, limit)
+    except BadRequestError as exc:
+        return extender.refuse(verb, exc)
+    except ClientDisconnect:
+        return None
+    return handler(body)
+
+
+@dataclass(frozen=True)
+class _Verb:
+    name: str  # "filter" | "prioritize": the metrics' verb label
+    handler: Handler
+
+
+def _verb_endpoint(extender: Extender, verb: _Verb, limit: int) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        try:
-            body = await _read_body(request, limit)
-        except BadRequestError as exc:
-            return Response(encode_error(str(exc)), status_code=exc.status, media_type=JSON)
-        except ClientDisconnect:
-            return Response(status_code=400)
-        status, payload = handler(body)
-        return Response(payload, status_code=status, media_type=JSON)
+        reply = await answer(extender, verb.name, verb.handler, request.receive, request.scope["headers"], limit)
+        if reply is None:
+            return Response(status_code=400)  # nobody is listening any more
+        return Response(reply[1], status_code=reply[0], media_type=JSON)
 
     return endpoint
 
@@ -196,60 +257,33 @@ def _verb_endpoint(
 class HotPathApp:
     """ASGI front door: the two verbs are answered here without Starlette's request machinery
     (middleware stack, routing, Request objects); everything else goes to the FastAPI app,
-    whose own routes for the verbs (same handlers) serve tests and the OpenAPI document."""
+    whose own routes for the verbs (same reader, same handlers) serve tests and the OpenAPI
+    document."""
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
-        self.hot: dict[str, Callable[[bytes], tuple[int, bytes]]] = app.state.hot_handlers
+        self.extender: Extender = app.state.extender
+        self.hot: dict[str, _Verb] = app.state.hot_verbs
         self.limit: int = app.state.max_body_bytes
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
-            handler = self.hot.get(scope["path"])
-            if handler is not None:
-                await self._serve(handler, scope, receive, send)
+            verb = self.hot.get(scope["path"])
+            if verb is not None:
+                reply = await answer(self.extender, verb.name, verb.handler, receive, scope["headers"], self.limit)
+                if reply is None:
+                    return
+                status, payload = reply
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": status,
+                        "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(payload))],
+                    }
+                )
+                await send({"type": "http.response.body", "body": payload})
                 return
         await self.app(scope, receive, send)
-
-    async def _serve(self, handler: Callable[[bytes], tuple[int, bytes]], scope: Any, receive: Any, send: Any) -> None:
-        limit = self.limit
-        status, payload = 0, b""
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    status, payload = 400, encode_error("invalid Content-Length header")
-                    break
-                if declared > limit:
-                    status = 413
-                    payload = encode_error(f"request body of {declared} bytes exceeds the limit of {limit} bytes")
-                break
-        if not status:
-            chunks: list[bytes] = []
-            total = 0
-            more = True
-            while more:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
-                chunk = message.get("body", b"")
-                total += len(chunk)
-                if total > limit:
-                    status, payload = 413, encode_error(f"request body exceeds the limit of {limit} bytes")
-                    break
-                chunks.append(chunk)
-                more = message.get("more_body", False)
-            if not status:
-                status, payload = handler(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
 
 
 def _verb_operation(op_id: str, summary: str, reply: str, limit: int) -> dict[str, Any]:
@@ -293,25 +327,17 @@ def create_app(
         version="0.1.0",
         description="Carbon- and SLO-aware kube-scheduler extender (k8s.io/kube-scheduler/extender/v1 wire format).",
     )
+    verbs = {
+        routes.filter_path: _Verb("filter", extender.filter),
+        routes.prioritize_path: _Verb("prioritize", extender.prioritize),
+    }
     app.state.extender = extender
-    app.state.hot_handlers = {routes.filter_path: extender.filter, routes.prioritize_path: extender.prioritize}
+    app.state.hot_verbs = verbs
     app.state.max_body_bytes = max_body_bytes
-    app.router.routes.append(
-        Route(
-            routes.filter_path,
-            _verb_endpoint(extender.filter, max_body_bytes),
-            methods=["POST"],
-            include_in_schema=False,
+    for path, verb in verbs.items():
+        app.router.routes.append(
+            Route(path, _verb_endpoint(extender, verb, max_body_bytes), methods=["POST"], include_in_schema=False)
         )
-    )
-    app.router.routes.append(
-        Route(
-            routes.prioritize_path,
-            _verb_endpoint(extender.prioritize, max_body_bytes),
-            methods=["POST"],
-            include_in_schema=False,
-        )
-    )
 
     @app.get("/healthz", response_model=Health, summary="Liveness: the process serves HTTP.")
     async def healthz() -> Health:

@@ -1,4 +1,10 @@
-"""Filter and prioritize decisions for one pod (DESIGN §5). Pure given an :class:`ExtenderState`.
+"""Filter and prioritize decisions for one pod (DESIGN §5).
+
+The decisions are pure: they read an :class:`ExtenderState` (whose per-node memos may fill on a
+miss, which changes no answer) and return what to change — the placement to assume — which the
+handler in :mod:`casa_sched.extender.app` applies under the state's lock. Before a decision the
+handler also ends expired assumptions and the pod's own previous one (a new scheduling attempt
+voids the previous guess), so the decision sees the pod as not placed anywhere.
 
 **Filter.** A pod of no function passes through (every node kept). For a pod of function f
 with a usable plan:
@@ -44,31 +50,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import compress
-from typing import Literal
 
 from casa_sched.extender.state import ExtenderState, NodeUsage, PlanView, free_of
 from casa_sched.kube.objects import NodeInfo, PodInfo
+from casa_sched.metrics import FailOpenReason
+
+__all__ = ["FailOpenReason", "FilterOutcome", "PrioritizeOutcome", "decide_filter", "decide_prioritize", "plan_gate"]
 
 MAX_SCORE = 10  # k8s.io/kube-scheduler/extender/v1 MaxExtenderPriority
 NEUTRAL_SCORE = 0  # the same on every node, so it never changes the scheduler's ranking
 _EPS = 1e-9
 
-FailOpenReason = Literal["plan_missing", "plan_stale", "plan_invalid", "internal_error"]
 _EMPTY = NodeUsage()
 
 
-@dataclass
+@dataclass(frozen=True)
 class FilterOutcome:
     kept: list[int]  # indices into the request's node list, in request order
     failed: dict[str, str] = field(default_factory=dict)
     unresolvable: dict[str, str] = field(default_factory=dict)
     fail_open: FailOpenReason | None = None
+    assume: tuple[PodInfo, str] | None = None  # (pod, node) to count there until the watch shows it bound
 
 
-@dataclass
+@dataclass(frozen=True)
 class PrioritizeOutcome:
     scores: dict[str, int]  # node name → score 1..10; nodes not listed score 0
     fail_open: FailOpenReason | None = None
+    assume: tuple[PodInfo, str] | None = None
 
 
 def plan_gate(state: ExtenderState, pod: PodInfo, now: float) -> tuple[PlanView | None, FailOpenReason | None]:
@@ -77,9 +86,9 @@ def plan_gate(state: ExtenderState, pod: PodInfo, now: float) -> tuple[PlanView 
         return None, None
     view = state.plan_view
     if view is None:
-        return None, "plan_invalid" if state.plan_status == "invalid" else "plan_missing"
+        return None, FailOpenReason.PLAN_INVALID if state.plan_status == "invalid" else FailOpenReason.PLAN_MISSING
     if now > view.stale_after_unix_s:
-        return None, "plan_stale"
+        return None, FailOpenReason.PLAN_STALE
     return view, None
 
 
@@ -108,15 +117,14 @@ def free_slot_nodes(state: ExtenderState, function: str) -> dict[str, int]:
 def decide_filter(
     state: ExtenderState, pod: PodInfo, names: list[str], infos: list[NodeInfo] | None, now: float
 ) -> FilterOutcome:
-    """Which of ``names`` the pod may go to. Caller holds ``state.lock``."""
-    state.expire_assumed_locked(now)
-    state.forget_locked(pod.key)  # a new scheduling attempt voids the previous guess
+    """Which of ``names`` the pod may go to, and where to assume it (when a single node is left:
+    kube-scheduler then binds there without scoring). Caller holds ``state.lock``."""
     view, reason = plan_gate(state, pod, now)
     if view is None:
         return FilterOutcome(kept=list(range(len(names))), fail_open=reason)
     f = pod.function
     assert f is not None
-    out = FilterOutcome(kept=[])
+    failed: dict[str, str] = {}
     # 1. capacity (only nodes we know: the NodeList in the request, else the node watch)
     feasible: list[int]
     if infos is not None:
@@ -127,14 +135,14 @@ def decide_filter(
             if why is None:
                 feasible.append(i)
             else:
-                out.failed[info.name] = why
+                failed[info.name] = why
     elif state.nodes:
         feasible = []
         free_cache = state.free
         for i, fr in enumerate(map(free_cache.__getitem__, names)):  # computed on a miss
             name = names[i]
             if pod.cpu_cores > fr[0] + _EPS or pod.memory_bytes > fr[1] + 0.5:
-                out.failed[name] = _no_room(pod, *fr) or "casa: insufficient resources"
+                failed[name] = _no_room(pod, *fr) or "casa: insufficient resources"
             else:
                 feasible.append(i)
     else:
@@ -147,18 +155,17 @@ def decide_filter(
         kept = list(compress(range(len(names)), map(frees.__contains__, names)))  # C-speed scan
     else:
         kept = [i for i in feasible if names[i] in frees]
-    if kept:
+    if len(kept) > 1:
         # Decisive: keep the ONE best planned node. kube-scheduler then skips scoring and binds
         # exactly there, so the assumption below is exact and a burst of replicas fills the
         # planned slots one by one. Other feasible nodes are dropped without a FailedNodes entry:
         # the pod is schedulable, so the scheduler never reports those reasons, and listing
         # ~every node with a reason would dominate the reply's size and encode time.
-        out.kept = [_best_planned(state, frees, names, infos, kept)] if len(kept) > 1 else kept
-    else:
-        out.kept = feasible
-    if len(out.kept) == 1:  # kube-scheduler skips scoring and binds to the only node
-        state.assume_locked(pod, names[out.kept[0]], now)
-    return out
+        kept = [_best_planned(state, frees, names, infos, kept)]
+    elif not kept:
+        kept = feasible
+    # kube-scheduler skips scoring and binds to the only node
+    return FilterOutcome(kept=kept, failed=failed, assume=(pod, names[kept[0]]) if len(kept) == 1 else None)
 
 
 def _best_planned(
@@ -184,9 +191,8 @@ def _best_planned(
 def decide_prioritize(
     state: ExtenderState, pod: PodInfo, names: list[str], infos: list[NodeInfo] | None, now: float
 ) -> PrioritizeOutcome:
-    """Non-zero 0..10 scores by node name (absent = 0). Caller holds ``state.lock``."""
-    state.expire_assumed_locked(now)
-    state.forget_locked(pod.key)
+    """Non-zero 0..10 scores by node name (absent = 0), and the unique top node to assume the
+    pod on. Caller holds ``state.lock``."""
     view, reason = plan_gate(state, pod, now)
     if view is None or not names:
         return PrioritizeOutcome(scores={}, fail_open=reason)
@@ -241,5 +247,4 @@ def decide_prioritize(
     else:
         best = names[0]
         scores[best] = 1
-    state.assume_locked(pod, best, now)
-    return PrioritizeOutcome(scores={h: sc for h, sc in scores.items() if sc})
+    return PrioritizeOutcome(scores={h: sc for h, sc in scores.items() if sc}, assume=(pod, best))

@@ -9,6 +9,7 @@ then come only from the extender's own assumed placements, which expire after th
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,18 @@ from casa_sched.settings import ExtenderSettings
 log = logging.getLogger(__name__)
 
 
+def readiness_checks(reflectors: list[Reflector], plan_file: FilePlanSource | None) -> Callable[[], dict[str, bool]]:
+    """/readyz's named checks: every watch has listed once, the plan file has been read once."""
+
+    def checks() -> dict[str, bool]:
+        out = {f"{r.resource}_synced": r.synced.is_set() for r in reflectors}
+        if plan_file is not None:
+            out["plan_file_read"] = plan_file.synced.is_set()
+        return out
+
+    return checks
+
+
 @dataclass
 class Runtime:
     state: ExtenderState
@@ -34,12 +47,6 @@ class Runtime:
     app: FastAPI
     reflectors: list[Reflector] = field(default_factory=list)
     plan_file: FilePlanSource | None = None
-
-    def readiness(self) -> dict[str, bool]:
-        checks = {f"{r.resource}_synced": r.synced.is_set() for r in self.reflectors}
-        if self.plan_file is not None:
-            checks["plan_file_read"] = self.plan_file.synced.is_set()
-        return checks
 
     def start(self) -> None:
         if self.plan_file is not None:
@@ -117,6 +124,6 @@ def build_runtime(
         log.warning("no cluster credentials: no pod/node watch; live counts come from assumed placements only")
 
     routes = Routes(url_prefix=settings.url_prefix, filter_verb=filter_verb, prioritize_verb=prioritize_verb)
-    runtime = Runtime(state=state, metrics=metrics, app=FastAPI(), reflectors=reflectors, plan_file=plan_file)
-    runtime.app = create_app(state, metrics, routes=routes, readiness=runtime.readiness, max_body_bytes=max_body_bytes)
-    return runtime
+    readiness = readiness_checks(reflectors, plan_file)
+    app = create_app(state, metrics, routes=routes, readiness=readiness, max_body_bytes=max_body_bytes)
+    return Runtime(state=state, metrics=metrics, app=app, reflectors=reflectors, plan_file=plan_file)

@@ -12,6 +12,10 @@ from typing import Any
 import pytest
 
 from casa_sched.extender.app import Extender
+from casa_sched.extender.decide import decide_filter, decide_prioritize
+from casa_sched.extender.state import ExtenderState
+from casa_sched.kube.objects import parse_pod
+from casa_sched.plan import Plan
 from tests.extender.payloads import POWER_MODEL, args_names, args_nodes, plain_pod, plan_doc, real_node, real_pod
 from tests.extender.support import Harness
 
@@ -229,3 +233,43 @@ def test_unusable_power_model_annotation_falls_back_to_default(harness: Harness)
     node["metadata"]["annotations"]["casa.dev/power-model"] = "{not json"
     reply = call(harness, "prioritize", args_nodes(real_pod(), [node, real_node("n2")]))
     assert scores(reply, ["n1", "n2"])["n1"] >= 6
+
+
+def test_decisions_return_the_placement_to_assume_and_change_nothing() -> None:
+    # The decision is pure: it names (pod, node) and the handler applies it. Plan: n2 has one
+    # slot, so filter keeps n2 alone (kube-scheduler binds to a lone node) and names it; with
+    # the plan full (x bound on n2), prioritize's unique top node is named instead: n2, whose
+    # 2 allocated cores sit where the default curve is flatter than on idle n1 and n3.
+    state = ExtenderState(clock=lambda: 0.0)
+    state.set_plan(Plan.from_json(plan_doc({F: ["n2"]})), "ok", "test")
+    pod = parse_pod(real_pod(uid="u1"))
+    now = 1_893_456_300.0  # inside the plan's epoch
+    out = decide_filter(state, pod, NODES, None, now)
+    assert (out.kept, out.assume, out.fail_open) == ([1], (pod, "n2"), None)
+    assert decide_filter(state, pod, NODES, None, now) == out  # nothing was assumed in between
+    assert state.assumed == {}
+    assert state.free_slots == {F: {"n2": 1}}
+    state.replace_pods([bound("x", "n2")])
+    scored = decide_prioritize(state, pod, ["n1", "n2", "n3"], None, now)
+    assert scored.assume == (pod, "n2")
+    assert scored.scores == {"n2": 5}
+    assert state.assumed == {}
+
+
+@pytest.mark.parametrize(
+    ("function", "kept", "assume"),
+    [
+        # a pod of no function passes through: every node, nothing to assume
+        pytest.param(None, NODES, None, id="no-function"),
+        # several capacity-feasible nodes and no plan for it: kube-scheduler will score them
+        pytest.param("resize", NODES, None, id="not-planned"),
+    ],
+)
+def test_filter_assumes_nothing_when_several_nodes_stay(function: str | None, kept: list[str], assume: None) -> None:
+    state = ExtenderState(clock=lambda: 0.0)
+    state.set_plan(Plan.from_json(plan_doc({F: ["n2"]})), "ok", "test")
+    pod = bound("p", "n1", function=function)
+    pod["spec"].pop("nodeName")
+    out = decide_filter(state, parse_pod(pod), NODES, None, 1_893_456_300.0)
+    assert [NODES[i] for i in out.kept] == kept
+    assert out.assume is assume
