@@ -1,6 +1,6 @@
 """Scheduling throughput of the real kube-scheduler with and without the casa extender.
 
-Starts a local control plane (``tests/kube/harness.py``; binaries from ``make k8s-bins``),
+Starts a local control plane (``casa_sched/devcluster/controlplane.py``; binaries from ``make k8s-bins``),
 creates ``--nodes`` fake Ready nodes and, per round, ``--pods`` pending function pods; then
 starts kube-scheduler (with or without the extender) and measures, from a watch on the pods,
 the bind rate between the first and the last binding (scheduler start-up excluded). Rounds
@@ -38,15 +38,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.kube.harness import (
+from casa_sched.devcluster.controlplane import (
     ControlPlane,
     ExtenderSpec,
     HarnessError,
     Process,
-    StubExtender,
     free_port,
     pod_manifest,
 )
+from casa_sched.devcluster.stub_extender import StubExtender
 
 FUNCTION = "bench-fn"
 NAMESPACE_PLAN = "casa-system"

@@ -1,4 +1,4 @@
-"""Fixtures for tests against a real local Kubernetes control plane (see ``harness.py``).
+"""Fixtures for tests against a real local Kubernetes control plane (see ``casa_sched/devcluster/controlplane.py``).
 
 Session scope: one control plane (``k8s_control_plane``) whose kube-scheduler is configured
 with an ignorable casa extender at ``http://127.0.0.1:<reserved port>``; nothing listens there
@@ -26,7 +26,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .harness import ControlPlane, ExtenderSpec, HarnessError, Process, find_binaries, free_port
+from casa_sched.devcluster.controlplane import (
+    ControlPlane,
+    ExtenderSpec,
+    HarnessError,
+    Process,
+    find_binaries,
+    free_port,
+)
 
 NodeFactory = Callable[..., dict[str, Any]]
 

@@ -12,14 +12,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .harness import (
+from casa_sched.devcluster.controlplane import (
     DEFAULT_K8S_VERSION,
     ControlPlane,
-    StubExtender,
     bound_nodes,
     pod_manifest,
     wait_bound,
 )
+from casa_sched.devcluster.stub_extender import StubExtender
 
 pytestmark = pytest.mark.k8s
 
@@ -156,7 +156,7 @@ def test_second_scheduler_profile_with_extender(k8s_control_plane: ControlPlane,
     casa-scheduler, extender attached; only pods naming that scheduler go through it."""
     import yaml
 
-    from .harness import REPO_ROOT, ExtenderSpec, free_port
+    from casa_sched.devcluster.controlplane import REPO_ROOT, ExtenderSpec, free_port
 
     cp = k8s_control_plane
     shipped = yaml.safe_load((REPO_ROOT / "manifests/second-scheduler/kube-scheduler-config.yaml").read_text())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import REPO_ROOT, ControlPlane
+from casa_sched.devcluster.controlplane import REPO_ROOT, ControlPlane
 
 pytestmark = pytest.mark.k8s
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .harness import REPO_ROOT, ControlPlane, HarnessError
+from casa_sched.devcluster.controlplane import REPO_ROOT, ControlPlane, HarnessError
 
 pytestmark = pytest.mark.k8s
 

@@ -1,4 +1,4 @@
-"""casa-profiler publish / show against a real kube-apiserver (tests/kube harness): the Node
+"""casa-profiler publish / show against a real kube-apiserver (casa_sched.devcluster control plane): the Node
 annotation round trip, a merge patch that leaves other annotations alone, one-line errors."""
 
 from __future__ import annotations

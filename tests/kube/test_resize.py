@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .harness import ControlPlane, HarnessError, pod_manifest, wait_bound
+from casa_sched.devcluster.controlplane import ControlPlane, HarnessError, pod_manifest, wait_bound
 
 pytestmark = pytest.mark.k8s
 
