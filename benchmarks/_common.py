@@ -14,7 +14,9 @@ from casa_sched.simulator.forecast import Forecast
 from casa_sched.traces import Workload, load_workload
 from casa_sched.traces.synthetic import synthetic_workload
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "azure-functions-2019-sample500"
+# The real data lives in ../shared/data beside the repository (absent from a fresh clone).
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SAMPLE = SHARED_DATA / "azure-functions-2019-sample500"
 
 
 def sample_or_synthetic(intensity: float, seed: int = 1) -> Workload:

@@ -1,6 +1,6 @@
 """Arrival generation rate: one 15-minute epoch of the 500-function sample at R = 20×.
 
-Usage: python benchmarks/arrivals.py [trace-dir]. Uses ../shared/data's sample when present,
+Usage: python -m benchmarks.arrivals [trace-dir]. Uses ../shared/data's sample when present,
 else the embedded synthetic default (same shape). Prints arrivals generated per second for
 Workload.arrivals (merged, time-ordered) and Workload.arrivals_by_function.
 """
@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks._common import SAMPLE
 from casa_sched.traces import Workload, load_workload, synthetic_workload
 
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "azure-functions-2019-sample500"
 R = 20.0
 REPEATS = 5
 
@@ -34,7 +34,7 @@ def _best_rate(w: Workload, merged: bool) -> tuple[int, float]:
 
 
 def main() -> None:
-    directory = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_DIR
+    directory = Path(sys.argv[1]) if len(sys.argv) > 1 else SAMPLE
     base = load_workload(directory) if directory.is_dir() else synthetic_workload(seed=0)
     w = base.scaled(R, seed=0)
     print(f"workload: {base.source}; {w.n_functions} functions × {w.n_minutes} min at R = {R:g}×")

@@ -20,8 +20,6 @@ from casa_sched.models.power import (
     fit_power_curve,
 )
 
-SHARED_POWER = Path(__file__).resolve().parents[3] / "shared" / "data" / "power"
-
 
 @pytest.mark.parametrize(
     ("coeffs", "cores", "u", "expected_w"),
@@ -110,9 +108,8 @@ def test_fit_rejects_unusable_samples(u, p, message):
         fit_power_curve(u, p, cores=8)
 
 
-@pytest.mark.skipif(not SHARED_POWER.is_dir(), reason="../shared/data/power is not present beside the repository")
-def test_fit_on_real_specpower_11_point_curves():
-    with (SHARED_POWER / "specpower_11point_curves_from_opendc.csv").open(newline="") as fh:
+def test_fit_on_real_specpower_11_point_curves(specpower_csv: Path) -> None:
+    with specpower_csv.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) >= 4
     keys = ["w_active_idle"] + [f"w_{p}pct" for p in range(10, 101, 10)]

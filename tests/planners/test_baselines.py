@@ -23,7 +23,6 @@ from casa_sched.planners.rl import LIMITS, RLPlanner, q_update, reward_of, util_
 from casa_sched.simulator import ClusterSpec, EpochRequests, HourlySignals, NodeSpec, SimParams, Simulator
 from casa_sched.simulator.forecast import EpochSignals, Forecast
 
-SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "azure-functions-2019-sample500"
 CURVE = PowerCurve((0.0, 0.0, 0.0, 2.0, 100.0), 16)
 SIG = EpochSignals(np.full(15, 400.0), np.full(15, 0.1), np.full(15, 0.3))
 
@@ -99,12 +98,11 @@ def test_plans_never_exceed_node_capacity():
             assert cores <= 16, name
 
 
-@pytest.mark.skipif(not SAMPLE.is_dir(), reason="../shared/data/azure-functions-2019-sample500 is not present")
 @pytest.mark.parametrize("policy", ["score", "score-mostallocated", "binpack", "hybrid", "rl", "milp"])
-def test_baselines_run_on_the_real_sample(policy):
+def test_baselines_run_on_the_real_sample(azure_sample_dir: Path, policy: str) -> None:
     from casa_sched.traces import load_workload
 
-    wl = load_workload(SAMPLE).top_k(40).scaled(5.0, seed=0)
+    wl = load_workload(azure_sample_dir).top_k(40).scaled(5.0, seed=0)
     cl = ClusterSpec.uniform(2)
     params = SimParams()
     sim = Simulator(cl, params, HourlySignals.constant(1, 400.0, 0.05, 0.3), 1800.0)

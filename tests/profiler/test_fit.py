@@ -15,12 +15,6 @@ from typer.testing import CliRunner
 
 from casa_sched.models.power import PowerCurve
 
-SPECPOWER = (
-    Path(__file__).resolve().parents[3] / "shared" / "data" / "power" / "specpower_11point_curves_from_opendc.csv"
-)
-needs_specpower = pytest.mark.skipif(
-    not SPECPOWER.is_file(), reason=f"{SPECPOWER} is absent (../shared beside the repository holds the real curves)"
-)
 KEYS = ["w_active_idle"] + [f"w_{p}pct" for p in range(10, 101, 10)]
 runner = CliRunner()
 
@@ -35,14 +29,11 @@ def _write(tmp_path: Path, rows: Sequence[Sequence[object]], header: Sequence[st
     return path
 
 
-def _specpower() -> list[dict[str, str]]:
-    if not SPECPOWER.is_file():
-        return []
-    with SPECPOWER.open(newline="") as fh:
+def _specpower(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
         return list(csv.DictReader(fh))
 
 
-@needs_specpower
 @pytest.mark.parametrize(
     ("system", "max_error_pct"),
     [
@@ -54,8 +45,8 @@ def _specpower() -> list[dict[str, str]]:
         pytest.param("HPE ProLiant DL380 Gen10 Plus", 3.7, id="DL380-2x8380"),  # 3.64 %
     ],
 )
-def test_fit_reproduces_real_specpower_curves(tmp_path, system, max_error_pct):
-    (row,) = [r for r in _specpower() if r["system"] == system]
+def test_fit_reproduces_real_specpower_curves(specpower_csv: Path, tmp_path: Path, system: str, max_error_pct: float) -> None:
+    (row,) = [r for r in _specpower(specpower_csv) if r["system"] == system]
     cores = int(row["cores"])
     # SPECpower's load levels read as shares of the cores: 0, 10 %, ..., 100 % → U = cores·i/10
     points = [(cores * i / 10, float(row[k])) for i, k in enumerate(KEYS)]
@@ -79,9 +70,8 @@ def test_fit_reproduces_real_specpower_curves(tmp_path, system, max_error_pct):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@needs_specpower
-def test_a_threshold_below_the_real_error_refuses_the_curve(tmp_path):
-    (row,) = [r for r in _specpower() if r["system"] == "Dell PowerEdge R7525"]
+def test_a_threshold_below_the_real_error_refuses_the_curve(specpower_csv: Path, tmp_path: Path) -> None:
+    (row,) = [r for r in _specpower(specpower_csv) if r["system"] == "Dell PowerEdge R7525"]
     points = [(128 * i / 10, float(row[k])) for i, k in enumerate(KEYS)]
     result = runner.invoke(app, ["fit", "--input", str(_write(tmp_path, points)), "--output", str(tmp_path / "m.json"),
                                  "--max-error-pct", "5"])  # fmt: skip

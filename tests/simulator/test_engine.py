@@ -20,8 +20,6 @@ from casa_sched.simulator import (
     plan_from_mapping,
 )
 
-SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "azure-functions-2019-sample500"
-
 # P(U) = 100 W + 10 W per busy core on an 8-core node; no storage/network power, no cooling.
 LINEAR = PowerCurve((0.0, 0.0, 0.0, 10.0, 100.0), 8)
 
@@ -181,11 +179,10 @@ def test_signals_must_cover_the_horizon():
         Simulator(cluster, params, HourlySignals.constant(1, 1.0, 1.0, 0.0), 7200.0)
 
 
-@pytest.mark.skipif(not SAMPLE.is_dir(), reason="../shared/data/azure-functions-2019-sample500 is not present")
-def test_real_sample_conserves_requests_and_is_deterministic():
+def test_real_sample_conserves_requests_and_is_deterministic(azure_sample_dir: Path) -> None:
     from casa_sched.traces import load_workload
 
-    wl = load_workload(SAMPLE).top_k(60).scaled(5.0, seed=3).window(480, 30)
+    wl = load_workload(azure_sample_dir).top_k(60).scaled(5.0, seed=3).window(480, 30)
     cluster = ClusterSpec.uniform(2)
     params = SimParams()
     plans = [

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -17,7 +15,6 @@ from casa_sched.simulator.forecast import EpochSignals, Forecast
 from casa_sched.simulator.kernel import queue_drops
 
 LINEAR = PowerCurve((0.0, 0.0, 0.0, 10.0, 100.0), 16)
-SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "azure-functions-2019-sample500"
 
 
 def cluster(n: int = 2) -> ClusterSpec:
@@ -108,8 +105,8 @@ def test_incremental_moves_equal_a_full_re_evaluation(start, fn, new_layout, war
     assert est.prediction().sl_ave == pytest.approx(again.sl_ave, abs=1e-9)
 
 
-@pytest.mark.skipif(not SAMPLE.is_dir(), reason="../shared/data/azure-functions-2019-sample500 is not present")
-def test_estimator_agrees_with_the_simulator_on_the_real_sample():
+@pytest.mark.usefixtures("azure_sample_dir")  # measure() reads the sample from benchmarks._common.SAMPLE
+def test_estimator_agrees_with_the_simulator_on_the_real_sample() -> None:
     """Bounds from benchmarks/estimator_accuracy.py at R=5x, N=2 over 30 plans (measured: SL |error|
     median 0.02, p95 0.05; carbon median 5 %, p95 9 %), with a margin for the smaller sample here."""
     from benchmarks.estimator_accuracy import measure
