@@ -11,6 +11,11 @@ NAMESPACE = "casa-system"
 PLAN_CONFIGMAP_NAME = "casa-plan"
 PLAN_CONFIGMAP_KEY = "plan.json"
 POWER_MODEL_ANNOTATION = "casa.dev/power-model"
+# On a function's workload: which container of the pod is the function's own (the resize target);
+# without it, the first container of the pod template.
+CONTAINER_ANNOTATION = "casa.dev/container"
+# Set by the autoscaler on pods the plan no longer places, so a scale-down removes them first.
+POD_DELETION_COST_ANNOTATION = "controller.kubernetes.io/pod-deletion-cost"
 
 FUNCTION_LABEL = "casa.dev/function"
 KNATIVE_SERVICE_LABEL = "serving.knative.dev/service"

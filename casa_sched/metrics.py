@@ -143,6 +143,71 @@ class CasaMetrics:
             ["signal", "reason"],
             registry=r,
         )
+        self.signal_age_seconds = Gauge(
+            "casa_signal_age_seconds",
+            "Age of the signal value in use: 0 while its provider answers, else since the last good read, s.",
+            ["signal"],
+            registry=r,
+        )
+
+        # -- autoscaler (the live epoch loop) -------------------------------------------------------
+        self.autoscaler_api_writes_total = Counter(
+            "casa_autoscaler_api_writes_total",
+            "Write calls (POST, PUT, PATCH, DELETE) the autoscaler made to the Kubernetes API, by verb.",
+            ["verb"],
+            registry=r,
+        )
+        self.autoscaler_phase_seconds = Gauge(
+            "casa_autoscaler_phase_seconds",
+            "Wall-clock time of each phase of the last epoch (snapshot, forecast, signals, plan, store, apply), s.",
+            ["phase"],
+            registry=r,
+        )
+        self.autoscaler_epoch = Gauge("casa_autoscaler_epoch", "Last epoch the autoscaler applied.", registry=r)
+        self.autoscaler_leader = Gauge(
+            "casa_autoscaler_leader", "1 while this replica holds the autoscaler Lease, else 0.", registry=r
+        )
+        self.autoscaler_actions_total = Counter(
+            "casa_autoscaler_actions_total",
+            "Actions executed, by kind (scale | deletion_cost | resize) and outcome (applied | unchanged | "
+            "skipped | failed).",
+            ["kind", "outcome"],
+            registry=r,
+        )
+        self.autoscaler_resize_total = Counter(
+            "casa_autoscaler_resize_total",
+            "In-place resizes by how they ended (applied | deferred | infeasible | error).",
+            ["outcome"],
+            registry=r,
+        )
+        self.autoscaler_api_retries_total = Counter(
+            "casa_autoscaler_api_retries_total",
+            "Retryable API failures (timeouts, 409, 429, 5xx) the autoscaler backed off from, by phase.",
+            ["phase"],
+            registry=r,
+        )
+        self.autoscaler_plan_fallback_total = Counter(
+            "casa_autoscaler_plan_fallback_total",
+            "Epochs whose planner did not give a plan (error | overrun) and that kept D_{e-1} instead.",
+            ["reason"],
+            registry=r,
+        )
+        self.autoscaler_held_functions = Gauge(
+            "casa_autoscaler_held_functions",
+            "Functions left out of the last plan because the metrics source had no data for them.",
+            registry=r,
+        )
+        self.autoscaler_intra_grows_total = Counter(
+            "casa_autoscaler_intra_grows_total",
+            "Intra-epoch in-place growths of a saturated function's pod by one unit (paper §V.D).",
+            registry=r,
+        )
+        self.node_power_model_invalid = Gauge(
+            "casa_node_power_model_invalid",
+            "1 when the node's casa.dev/power-model annotation is malformed and the default curve is used.",
+            ["node"],
+            registry=r,
+        )
 
         for reason in FAIL_OPEN_REASONS:  # export zeros so alerts can use rate() from the start
             self.extender_fail_open_total.labels(reason=reason)

@@ -1,0 +1,235 @@
+"""The next epoch's workload per function (paper §IV: F_e and R_e), from a metrics source.
+
+Two small protocols so better forecasters and real metrics back-ends plug in without touching
+the loop:
+
+- :class:`MetricsSource` answers what happened: requests per minute over a past window, mean
+  execution time, requests in flight now, and pods' CPU usage (the last two feed intra-epoch
+  autoscaling, paper §V.D);
+- :class:`Forecaster` turns a source's history into a :class:`~casa_sched.simulator.forecast.Forecast`.
+
+:class:`LastValueForecaster` (the default) plans the next epoch on the last one: the previous
+epoch's per-minute counts, as ``casa simulate --forecast last`` does. A function the source has
+no data for is *held*: it is left out of the forecast and its pods are left as they are (its
+capacity is reserved), because a missing series is not a zero (planning on zero would scale it
+away). :class:`FileMetricsSource` reads a JSON document (re-read when it changes): it serves
+operators without Prometheus (a static forecast) and the tests.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from casa_sched.simulator.forecast import Forecast
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class MetricsError(ValueError):
+    """A metrics document or answer that cannot be used; the message names the file and field."""
+
+
+class MetricsSource(Protocol):
+    """What the cluster's functions did and do (Prometheus, a file, ...)."""
+
+    def request_counts(self, functions: Sequence[str], end: datetime, minutes: int) -> Mapping[str, FloatArray]:
+        """Requests per minute of each function over the ``minutes`` minutes before ``end``
+        (arrays of length ``minutes``); functions without data are absent, never zero-filled."""
+        ...
+
+    def mean_duration_s(self, functions: Sequence[str], end: datetime, minutes: int) -> Mapping[str, float]:
+        """Mean execution time T_ave per function over the window, s (absent: unknown)."""
+        ...
+
+    def in_flight(self, functions: Sequence[str]) -> Mapping[str, float]:
+        """Requests each function has in flight now (absent: unknown)."""
+        ...
+
+    def cpu_usage_cores(self, pods: Sequence[str]) -> Mapping[str, float]:
+        """CPU cores each pod (``namespace/name``) uses now (absent: unknown)."""
+        ...
+
+
+@dataclass(frozen=True)
+class FunctionInfo:
+    """What the forecaster knows of a function besides its metrics."""
+
+    function: str
+    memory_mb: float  # the function container's memory request, MB (plan units are MiB)
+
+
+@dataclass(frozen=True)
+class ForecastResult:
+    """The forecast of the functions with data, and those held out for lack of it."""
+
+    forecast: Forecast
+    held: tuple[str, ...]
+
+
+class Forecaster(Protocol):
+    def forecast(self, epoch: int, start: datetime, epoch_s: float, functions: Sequence[FunctionInfo]) -> ForecastResult:
+        """The workload of epoch ``epoch`` starting at ``start`` for ``functions``."""
+        ...
+
+
+@dataclass(frozen=True)
+class LastValueForecaster:
+    """The next epoch repeats the last one, minute by minute (``--forecast last``)."""
+
+    source: MetricsSource
+    default_t_ave_s: float  # used when the source knows no execution time for a function, s
+
+    def forecast(self, epoch: int, start: datetime, epoch_s: float, functions: Sequence[FunctionInfo]) -> ForecastResult:
+        minutes = max(1, round(epoch_s / 60.0))
+        names = [f.function for f in functions]
+        counts = self.source.request_counts(names, start, minutes)
+        durations = self.source.mean_duration_s(names, start, minutes)
+        known = [f for f in functions if f.function in counts]
+        held = tuple(f.function for f in functions if f.function not in counts)
+        rows = [np.asarray(counts[f.function], dtype=np.float64) for f in known]
+        for f, row in zip(known, rows, strict=True):
+            if row.shape != (minutes,) or not np.all(np.isfinite(row)) or np.any(row < 0):
+                raise MetricsError(f"request counts of {f.function}: need {minutes} finite values >= 0")
+        t_ave = [durations.get(f.function, self.default_t_ave_s) for f in known]
+        t_ave = [t if math.isfinite(t) and t > 0 else self.default_t_ave_s for t in t_ave]
+        return ForecastResult(
+            forecast=Forecast(
+                epoch=epoch,
+                start_s=start.timestamp(),
+                function_ids=tuple(f.function for f in known),
+                counts=np.vstack(rows) if rows else np.zeros((0, minutes)),
+                t_ave_s=np.asarray(t_ave, dtype=np.float64),
+                memory_mb=np.asarray([f.memory_mb for f in known], dtype=np.float64),
+            ),
+            held=held,
+        )
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise MetricsError(f"{where}: expected a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class _FunctionMetrics:
+    requests_per_minute: tuple[float, ...]  # one value: held flat over any window
+    t_ave_s: float | None
+    in_flight: float | None
+
+
+def parse_metrics_document(data: Any, where: str) -> tuple[dict[str, _FunctionMetrics], dict[str, float]]:
+    """Pure parser of the metrics file format::
+
+        {"functions": {"<id>": {"requests_per_minute": 120 | [120, 130, ...],
+                                "t_ave_s": 0.2, "in_flight": 14}},
+         "pods": {"<namespace>/<name>": {"cpu_cores": 1.9}}}
+
+    Every field is optional except ``requests_per_minute`` per listed function.
+    """
+    if not isinstance(data, dict):
+        raise MetricsError(f"{where}: the top level must be an object")
+    functions: dict[str, _FunctionMetrics] = {}
+    raw_functions = data.get("functions") or {}
+    if not isinstance(raw_functions, dict):
+        raise MetricsError(f"{where}: functions must be an object")
+    for name, raw in raw_functions.items():
+        w = f"{where}: functions.{name}"
+        if not isinstance(raw, dict) or "requests_per_minute" not in raw:
+            raise MetricsError(f"{w}: needs requests_per_minute")
+        rpm = raw["requests_per_minute"]
+        values = [_number(v, f"{w}.requests_per_minute[{i}]") for i, v in enumerate(rpm)] if isinstance(rpm, list) \
+            else [_number(rpm, f"{w}.requests_per_minute")]  # fmt: skip
+        if not values:
+            raise MetricsError(f"{w}.requests_per_minute: expected at least one value")
+        t_ave = _number(raw["t_ave_s"], f"{w}.t_ave_s") if raw.get("t_ave_s") is not None else None
+        if t_ave is not None and t_ave <= 0:
+            raise MetricsError(f"{w}.t_ave_s: expected a duration > 0 s, got {t_ave}")
+        in_flight = _number(raw["in_flight"], f"{w}.in_flight") if raw.get("in_flight") is not None else None
+        functions[str(name)] = _FunctionMetrics(tuple(values), t_ave, in_flight)
+    pods: dict[str, float] = {}
+    raw_pods = data.get("pods") or {}
+    if not isinstance(raw_pods, dict):
+        raise MetricsError(f"{where}: pods must be an object")
+    for key, raw in raw_pods.items():
+        if not isinstance(raw, dict) or "cpu_cores" not in raw:
+            raise MetricsError(f"{where}: pods.{key}: needs cpu_cores")
+        pods[str(key)] = _number(raw["cpu_cores"], f"{where}: pods.{key}.cpu_cores")
+    return functions, pods
+
+
+class FileMetricsSource:
+    """Metrics from a JSON file (:func:`parse_metrics_document`), re-read when it changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._signature: tuple[int, int] | None = None
+        self._functions: dict[str, _FunctionMetrics] = {}
+        self._pods: dict[str, float] = {}
+        self.load()
+
+    def load(self) -> None:
+        """(Re)read the file when its mtime or size changed; :class:`MetricsError` when unusable."""
+        try:
+            st = self.path.stat()
+            sig = (st.st_mtime_ns, st.st_size)
+            if sig == self._signature:
+                return
+            text = self.path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise MetricsError(f"metrics file {self.path}: {exc.strerror or exc}") from exc
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise MetricsError(f"metrics file {self.path}: not JSON ({exc.msg} at char {exc.pos})") from exc
+        self._functions, self._pods = parse_metrics_document(data, f"metrics file {self.path}")
+        self._signature = sig
+
+    def request_counts(self, functions: Sequence[str], end: datetime, minutes: int) -> Mapping[str, FloatArray]:
+        self.load()
+        out: dict[str, FloatArray] = {}
+        for f in functions:
+            m = self._functions.get(f)
+            if m is None:
+                continue
+            v = np.asarray(m.requests_per_minute, dtype=np.float64)
+            # one value: flat; a series: its last ``minutes`` values, repeated when shorter
+            out[f] = np.resize(v[-minutes:], minutes) if v.size > 1 else np.full(minutes, v[0])
+        return out
+
+    def mean_duration_s(self, functions: Sequence[str], end: datetime, minutes: int) -> Mapping[str, float]:
+        self.load()
+        return {f: m.t_ave_s for f in functions if (m := self._functions.get(f)) is not None and m.t_ave_s is not None}
+
+    def in_flight(self, functions: Sequence[str]) -> Mapping[str, float]:
+        self.load()
+        return {f: m.in_flight for f in functions if (m := self._functions.get(f)) is not None and m.in_flight is not None}
+
+    def cpu_usage_cores(self, pods: Sequence[str]) -> Mapping[str, float]:
+        self.load()
+        return {p: self._pods[p] for p in pods if p in self._pods}
+
+
+class NoMetrics:
+    """No metrics back-end configured: every function is held, nothing is invented."""
+
+    def request_counts(self, functions: Sequence[str], end: datetime, minutes: int) -> Mapping[str, FloatArray]:
+        return {}
+
+    def mean_duration_s(self, functions: Sequence[str], end: datetime, minutes: int) -> Mapping[str, float]:
+        return {}
+
+    def in_flight(self, functions: Sequence[str]) -> Mapping[str, float]:
+        return {}
+
+    def cpu_usage_cores(self, pods: Sequence[str]) -> Mapping[str, float]:
+        return {}

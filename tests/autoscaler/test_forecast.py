@@ -1,0 +1,76 @@
+"""Forecast: last-value forecaster over a metrics source; functions without data are held."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from casa_sched.autoscaler.forecast import (
+    FileMetricsSource,
+    FunctionInfo,
+    LastValueForecaster,
+    MetricsError,
+    NoMetrics,
+)
+
+START = datetime(2026, 7, 10, 12, 0, tzinfo=UTC)
+
+
+def _source(tmp_path, doc) -> FileMetricsSource:
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps(doc))
+    return FileMetricsSource(path)
+
+
+def test_last_value_repeats_the_last_epoch_and_holds_functions_without_data(tmp_path) -> None:
+    src = _source(tmp_path, {"functions": {
+        "a": {"requests_per_minute": 120, "t_ave_s": 0.5},
+        "b": {"requests_per_minute": [1, 2, 3, 4]},  # a series: its last 3 minutes for a 3-minute epoch
+    }})
+    got = LastValueForecaster(src, default_t_ave_s=1.0).forecast(
+        5, START, 180.0, [FunctionInfo("a", 150.0), FunctionInfo("b", 300.0), FunctionInfo("c", 150.0)])
+    f = got.forecast
+    assert (f.epoch, f.function_ids, f.minutes, got.held) == (5, ("a", "b"), 3, ("c",))
+    assert f.counts.tolist() == [[120.0] * 3, [2.0, 3.0, 4.0]]
+    assert f.t_ave_s.tolist() == [0.5, 1.0]  # b has no T_ave: the configured default
+    assert f.memory_mb.tolist() == [150.0, 300.0]
+
+
+def test_no_metrics_backend_holds_everything() -> None:
+    got = LastValueForecaster(NoMetrics(), 1.0).forecast(1, START, 900.0, [FunctionInfo("a", 150.0)])
+    assert got.held == ("a",)
+    assert got.forecast.function_ids == ()
+    assert got.forecast.counts.shape == (0, 15)
+
+
+def test_file_is_reread_when_it_changes(tmp_path) -> None:
+    src = _source(tmp_path, {"functions": {"a": {"requests_per_minute": 1, "in_flight": 3}},
+                             "pods": {"fn/p1": {"cpu_cores": 1.5}}})
+    assert src.in_flight(["a", "b"]) == {"a": 3.0}
+    assert src.cpu_usage_cores(["fn/p1", "fn/p2"]) == {"fn/p1": 1.5}
+    (tmp_path / "metrics.json").write_text(json.dumps({"functions": {"a": {"requests_per_minute": 1, "in_flight": 40}}}))
+    assert src.in_flight(["a"]) == {"a": 40.0}
+    np.testing.assert_array_equal(src.request_counts(["a"], START, 2)["a"], [1.0, 1.0])
+
+
+@pytest.mark.parametrize(("doc", "message"), [
+    pytest.param([], "top level must be an object", id="not-an-object"),
+    pytest.param({"functions": {"a": {}}}, "functions.a: needs requests_per_minute", id="no-rate"),
+    pytest.param({"functions": {"a": {"requests_per_minute": -1}}}, "finite number >= 0", id="negative-rate"),
+    pytest.param({"functions": {"a": {"requests_per_minute": 1, "t_ave_s": 0}}}, "duration > 0 s", id="zero-t-ave"),
+    pytest.param({"pods": {"p": {}}}, "pods.p: needs cpu_cores", id="pod-without-usage"),
+])
+def test_malformed_metrics_files_name_the_field(tmp_path, doc, message) -> None:
+    with pytest.raises(MetricsError, match=message):
+        _source(tmp_path, doc)
+
+
+def test_unreadable_metrics_file(tmp_path) -> None:
+    (tmp_path / "m.json").write_text("{")
+    with pytest.raises(MetricsError, match=r"m\.json: not JSON"):
+        FileMetricsSource(tmp_path / "m.json")
+    with pytest.raises(MetricsError, match=r"missing\.json"):
+        FileMetricsSource(tmp_path / "missing.json")
