@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from casa_sched.plan import Container, Plan
+from casa_sched.contract.cluster import SimParams
+from casa_sched.contract.forecast import Forecast
+from casa_sched.contract.plan import Container, Plan
 from casa_sched.settings import CasaSettings
-from casa_sched.simulator import SimParams
-from casa_sched.simulator.forecast import Forecast
 from casa_sched.traces import Workload, load_workload
 from casa_sched.traces.synthetic import synthetic_workload
 

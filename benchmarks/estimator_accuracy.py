@@ -17,10 +17,11 @@ import time
 import numpy as np
 
 from benchmarks._common import forecast_of, random_plan, sample_or_synthetic
+from casa_sched.contract.cluster import ClusterSpec, SimParams
+from casa_sched.contract.forecast import EpochSignals
 from casa_sched.settings import CasaSettings
-from casa_sched.simulator import ClusterSpec, EpochRequests, HourlySignals, SimParams, Simulator
+from casa_sched.simulator import EpochRequests, HourlySignals, Simulator
 from casa_sched.simulator.estimator import Estimator
-from casa_sched.simulator.forecast import EpochSignals
 
 
 def measure(plans: int, intensity: float, nodes: int, seed: int = 0, verbose: bool = False) -> dict[str, float]:

@@ -33,10 +33,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from casa_sched.contract.plan import Plan
 from casa_sched.extender.app import Extender
 from casa_sched.extender.state import ExtenderState
 from casa_sched.metrics import CasaMetrics
-from casa_sched.plan import Plan
 
 FUNCTION = "thumbnail"
 

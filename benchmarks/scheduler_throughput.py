@@ -166,7 +166,7 @@ def _publish_plan(cp: ControlPlane, nodes: list[str], slots_per_node: int) -> No
         "containers": {FUNCTION: [{"node": n, "size": 1} for n in nodes for _ in range(slots_per_node)]},
     }
     with contextlib.suppress(ImportError):  # prefer the real serialiser when casa_sched is installed
-        from casa_sched.plan import Container, Plan
+        from casa_sched.contract.plan import Container, Plan
 
         plan = json.loads(Plan(epoch=1, containers={FUNCTION: tuple(
             Container(n) for n in nodes for _ in range(slots_per_node))}, epoch_start=datetime.now(UTC),

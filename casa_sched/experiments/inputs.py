@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from casa_sched.contract.cluster import ClusterSpec, SimParams
+from casa_sched.contract.snapshot import PlannerConfig
 from casa_sched.experiments.runner import ForecastMode, Scenario
 from casa_sched.models.accounting import WaterFactors
-from casa_sched.planners import PlannerConfig
 from casa_sched.settings import CasaSettings
 from casa_sched.signals import (
     FileProvider,
@@ -30,7 +31,7 @@ from casa_sched.signals import (
     tampa_summer_carbon,
 )
 from casa_sched.signals.providers import SignalProvider
-from casa_sched.simulator import ClusterSpec, HourlySignals, SimParams
+from casa_sched.simulator import HourlySignals
 from casa_sched.traces import Workload, load_azure2019
 from casa_sched.traces.synthetic import synthetic_workload
 

@@ -18,11 +18,14 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from casa_sched.contract.cluster import ClusterSpec, SimParams
+from casa_sched.contract.forecast import EpochSignals, Forecast
+from casa_sched.contract.plan import Plan
+from casa_sched.contract.results import EpochResult
+from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
 from casa_sched.models.accounting import WaterFactors
-from casa_sched.plan import Plan
-from casa_sched.planners import ClusterSnapshot, Planner, PlannerConfig, create
-from casa_sched.simulator import ClusterSpec, EpochRequests, EpochResult, HourlySignals, SimParams, Simulator
-from casa_sched.simulator.forecast import EpochSignals, Forecast
+from casa_sched.planners import Planner, create
+from casa_sched.simulator import EpochRequests, HourlySignals, Simulator
 from casa_sched.simulator.results import SimulationResult
 from casa_sched.traces import Workload
 

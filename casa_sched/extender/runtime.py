@@ -16,13 +16,13 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from casa_sched.contract.plan import Plan
 from casa_sched.conventions import NAMESPACE, PLAN_CONFIGMAP_KEY, PLAN_CONFIGMAP_NAME
 from casa_sched.extender.app import DEFAULT_MAX_BODY_BYTES, Routes, create_app
 from casa_sched.extender.state import ExtenderState, NodeStore, PlanStatus, PodStore
 from casa_sched.kube.plan_source import ConfigMapPlanStore, FilePlanSource
 from casa_sched.kube.reflector import Reflector
 from casa_sched.metrics import CasaMetrics
-from casa_sched.plan import Plan
 from casa_sched.settings import ExtenderSettings
 
 log = logging.getLogger(__name__)

@@ -36,9 +36,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from casa_sched.contract.plan import Plan
 from casa_sched.kube.objects import NodeInfo, ObjectError, PodInfo, parse_node, parse_pod
 from casa_sched.models.power import DEFAULT_NODE_CURVE, PowerCurve, PowerModelError
-from casa_sched.plan import Plan
 
 PlanStatus = Literal["ok", "missing", "invalid"]
 _CURVE_CACHE_MAX = 4096

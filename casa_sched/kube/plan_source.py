@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
+from casa_sched.contract.plan import Plan, PlanError
 from casa_sched.conventions import PLAN_CONFIGMAP_KEY, PLAN_CONFIGMAP_NAME
-from casa_sched.plan import Plan, PlanError
 
 log = logging.getLogger(__name__)
 

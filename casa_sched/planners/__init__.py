@@ -1,13 +1,8 @@
-"""Planning policies behind one interface, found by name (casa, score, hybrid, rl, binpack, milp)."""
+"""Planning policies behind one interface, found by name (casa, score, hybrid, rl, binpack, milp).
 
-from casa_sched.planners.base import (
-    ClusterSnapshot,
-    Planner,
-    PlannerConfig,
-    PlannerError,
-    create,
-    policy_names,
-    register,
-)
+What a planner is given and returns lives in :mod:`casa_sched.contract`.
+"""
 
-__all__ = ["ClusterSnapshot", "Planner", "PlannerConfig", "PlannerError", "create", "policy_names", "register"]
+from casa_sched.planners.base import Planner, PlannerError, create, policy_names, register
+
+__all__ = ["Planner", "PlannerError", "create", "policy_names", "register"]

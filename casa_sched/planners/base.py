@@ -1,8 +1,9 @@
-"""The planner interface (DESIGN §2, §4) and the registry policies are found by name.
+"""The planner interface (paper §V) and the registry policies are found by name.
 
-A planner sees only a :class:`ClusterSnapshot`, a :class:`~casa_sched.simulator.forecast.Forecast`
-and :class:`~casa_sched.simulator.forecast.EpochSignals`, and returns a
-:class:`~casa_sched.plan.Plan`. It never imports Kubernetes, Prometheus or HTTP code (checked by
+A planner sees only a :class:`~casa_sched.contract.snapshot.ClusterSnapshot`, a
+:class:`~casa_sched.contract.forecast.Forecast` and
+:class:`~casa_sched.contract.forecast.EpochSignals`, and returns a
+:class:`~casa_sched.contract.plan.Plan` (all in :mod:`casa_sched.contract`). It never imports Kubernetes, Prometheus or HTTP code (checked by
 the import contract), so the same planner runs in the live autoscaler and in ``casa simulate``.
 """
 
@@ -11,45 +12,16 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Protocol
 
-from casa_sched.models.accounting import WaterFactors
-from casa_sched.plan import Plan
-from casa_sched.settings import CasaSettings
-from casa_sched.simulator.forecast import EpochSignals, Forecast
-from casa_sched.simulator.inputs import ClusterSpec, SimParams
-from casa_sched.simulator.results import EpochResult
+from casa_sched.contract.forecast import EpochSignals, Forecast
+from casa_sched.contract.plan import Plan
+from casa_sched.contract.results import EpochResult
+from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
 
 
 class PlannerError(ValueError):
     """A planner that cannot be built or run with the given inputs."""
-
-
-@dataclass(frozen=True)
-class ClusterSnapshot:
-    """The cluster as the planner sees it: nodes and power models, model parameters, D_{e-1}."""
-
-    cluster: ClusterSpec
-    params: SimParams
-    previous: Plan | None = None
-    water: WaterFactors = field(default_factory=lambda: WaterFactors(0.0, 0.0, 0.0))
-
-
-@dataclass(frozen=True)
-class PlannerConfig:
-    """Knobs shared by all policies (paper §V, §VI.A)."""
-
-    cstr: float = 0.05  # SLO constraint on SL_ave
-    k: int = 5  # failed local searches before a function is blacklisted
-    gen: int = 2000  # iteration ceiling
-    time_budget_s: float = 2.0  # wall-clock budget per epoch
-    seed: int = 0
-
-    @classmethod
-    def from_settings(cls, settings: CasaSettings) -> PlannerConfig:
-        p = settings.planner
-        return cls(cstr=settings.slo.cstr, k=p.k, gen=p.gen, time_budget_s=p.time_budget_s, seed=p.seed)
 
 
 class Planner(Protocol):

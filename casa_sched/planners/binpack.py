@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from casa_sched.plan import Plan
-from casa_sched.planners.base import ClusterSnapshot, PlannerConfig, register
+from casa_sched.contract.forecast import EpochSignals, Forecast
+from casa_sched.contract.plan import Plan
+from casa_sched.contract.results import EpochResult
+from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
+from casa_sched.planners.base import register
 from casa_sched.planners.common import fair_caps, free_units, peak_concurrency, split_units, to_plan, units_for
-from casa_sched.simulator.forecast import EpochSignals, Forecast
-from casa_sched.simulator.results import EpochResult
 
 HEADROOM = 1.2
 

@@ -41,13 +41,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from casa_sched.plan import Plan, PlanInputs, PredictedMetrics
-from casa_sched.planners.base import ClusterSnapshot, PlannerConfig, register
+from casa_sched.contract.forecast import EpochSignals, Forecast
+from casa_sched.contract.plan import Plan, PlanInputs, PredictedMetrics
+from casa_sched.contract.results import EpochResult
+from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
+from casa_sched.planners.base import register
 from casa_sched.planners.common import peak_concurrency, units_for
 from casa_sched.simulator import EpochRequests, HourlySignals, Simulator
 from casa_sched.simulator.estimator import Estimator, Layout, Prediction
-from casa_sched.simulator.forecast import EpochSignals, Forecast
-from casa_sched.simulator.results import EpochResult
 from casa_sched.traces import Workload
 
 _NEIGHBOURS = 4  # nodes tried per move on large clusters (emptiest / fullest)

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from casa_sched.plan import Container, Plan
-from casa_sched.simulator.forecast import Forecast
-from casa_sched.simulator.inputs import ClusterSpec, SimParams
+from casa_sched.contract.cluster import ClusterSpec, SimParams
+from casa_sched.contract.forecast import Forecast
+from casa_sched.contract.plan import Container, Plan
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -41,11 +41,12 @@ import math
 
 import numpy as np
 
-from casa_sched.plan import Plan
-from casa_sched.planners.base import ClusterSnapshot, PlannerConfig, register
+from casa_sched.contract.forecast import EpochSignals, Forecast
+from casa_sched.contract.plan import Plan
+from casa_sched.contract.results import EpochResult
+from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
+from casa_sched.planners.base import register
 from casa_sched.planners.common import fair_caps, free_units, peak_concurrency, to_plan
-from casa_sched.simulator.forecast import EpochSignals, Forecast
-from casa_sched.simulator.results import EpochResult
 
 START_LIMIT = 4  # GOLGI's initial max concurrency of an overcommitted instance
 RAISE_BELOW, LOWER_ABOVE = 0.03, 0.05  # GOLGI's violation-ratio thresholds

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from casa_sched.planners.base import ClusterSnapshot
+from casa_sched.contract.snapshot import ClusterSnapshot
 
 KPA_TARGET_UTILISATION = 0.7
 MAX_NODE_SCORE = 100

@@ -54,14 +54,15 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from casa_sched.contract.forecast import EpochSignals, Forecast
+from casa_sched.contract.plan import Plan, PlanInputs, PredictedMetrics
+from casa_sched.contract.results import EpochResult
+from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
 from casa_sched.models.power import PowerCurve
-from casa_sched.plan import Plan, PlanInputs, PredictedMetrics
-from casa_sched.planners.base import ClusterSnapshot, PlannerConfig, PlannerError, register
+from casa_sched.planners.base import PlannerError, register
 from casa_sched.planners.common import free_units, split_units, to_plan
 from casa_sched.simulator.estimator import Estimator
-from casa_sched.simulator.forecast import EpochSignals, Forecast
 from casa_sched.simulator.kernel import queue_drops
-from casa_sched.simulator.results import EpochResult
 
 MAX_FUNCTIONS = 60
 MAX_NODES = 8

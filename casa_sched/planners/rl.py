@@ -49,12 +49,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from casa_sched.plan import Plan
-from casa_sched.planners.base import ClusterSnapshot, PlannerConfig, register
+from casa_sched.contract.forecast import EpochSignals, Forecast
+from casa_sched.contract.plan import Plan
+from casa_sched.contract.results import EpochResult
+from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
+from casa_sched.planners.base import register
 from casa_sched.planners.common import peak_concurrency, to_plan
 from casa_sched.planners.kpa import kpa_replicas, kube_schedule
-from casa_sched.simulator.forecast import EpochSignals, Forecast
-from casa_sched.simulator.results import EpochResult
 
 LIMITS = tuple(range(10, 311, 20))  # concurrency limits 10, 30, …, 310
 ACTIONS = (0, -1, 1)  # steps on LIMITS (±20 requests); "stay" first so all-zero rows keep L

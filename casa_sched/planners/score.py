@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from casa_sched.plan import Plan
-from casa_sched.planners.base import ClusterSnapshot, PlannerConfig, register
+from casa_sched.contract.forecast import EpochSignals, Forecast
+from casa_sched.contract.plan import Plan
+from casa_sched.contract.results import EpochResult
+from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
+from casa_sched.planners.base import register
 from casa_sched.planners.common import peak_concurrency, to_plan
 from casa_sched.planners.kpa import kpa_replicas, kube_schedule
-from casa_sched.simulator.forecast import EpochSignals, Forecast
-from casa_sched.simulator.results import EpochResult
 
 
 class ScorePlanner:

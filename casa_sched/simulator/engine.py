@@ -35,13 +35,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from casa_sched.contract.cluster import ClusterSpec, SimParams, SimulationError
+from casa_sched.contract.plan import Container, Plan
+from casa_sched.contract.results import EpochResult, FunctionStats
 from casa_sched.models.accounting import Accounting, account_hours
 from casa_sched.models.coldstart import cold_start_s
 from casa_sched.models.slo import sl_ave
-from casa_sched.plan import Container, Plan
-from casa_sched.simulator.inputs import ClusterSpec, EpochRequests, HourlySignals, SimParams, SimulationError
+from casa_sched.simulator.inputs import EpochRequests, HourlySignals
 from casa_sched.simulator.kernel import heapify, replay
-from casa_sched.simulator.results import EpochResult, FunctionStats, SimulationResult
+from casa_sched.simulator.results import SimulationResult
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from casa_sched.contract.cluster import ClusterSpec, SimParams, SimulationError
+from casa_sched.contract.forecast import EpochSignals, Forecast
+from casa_sched.contract.plan import Container, Plan
 from casa_sched.models.accounting import J_PER_KWH, WaterFactors
-from casa_sched.plan import Container, Plan
-from casa_sched.simulator.forecast import EpochSignals, Forecast
-from casa_sched.simulator.inputs import ClusterSpec, SimParams, SimulationError
 from casa_sched.simulator.kernel import predict_aggregates, queue_drops
 
 FloatArray = npt.NDArray[np.float64]

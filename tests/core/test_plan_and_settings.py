@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from casa_sched.contract.plan import Container, Plan, PlanError, PredictedMetrics
 from casa_sched.conventions import function_of
-from casa_sched.plan import Container, Plan, PlanError, PredictedMetrics
 from casa_sched.settings import SettingsError, load_settings
 
 names = st.text(alphabet="abcdefghij-0123456789", min_size=1, max_size=12)

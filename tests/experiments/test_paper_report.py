@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from casa_sched.contract.results import EpochResult
 from casa_sched.experiments.paper import EXPERIMENTS, Claim, GridPoint, claim_ratio, markdown_report, target_check
 from casa_sched.experiments.runner import PolicyRun
 from casa_sched.models.accounting import Accounting
-from casa_sched.simulator.results import EpochResult, SimulationResult
+from casa_sched.simulator.results import SimulationResult
 
 
 def run(policy: str, carbon_g: float, sl_by_epoch: list[float], load: float = 0.5, cstr: float = 0.05) -> PolicyRun:

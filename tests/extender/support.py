@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
+from casa_sched.contract.plan import Plan
 from casa_sched.extender.state import ExtenderState
 from casa_sched.metrics import CasaMetrics
-from casa_sched.plan import Plan
 
 
 class FakeClock:

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from casa_sched.contract.plan import Plan
 from casa_sched.extender.state import ExtenderState, PodStore
 from casa_sched.kube.client import _iter_lines
 from casa_sched.kube.plan_source import ConfigMapPlanStore, FilePlanSource
 from casa_sched.kube.reflector import GoneError, ListResult, Reflector
-from casa_sched.plan import Plan
 from tests.extender.payloads import plan_doc, real_pod
 
 

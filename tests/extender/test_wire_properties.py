@@ -10,12 +10,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from casa_sched.contract.plan import Plan
 from casa_sched.extender.app import Extender
 from casa_sched.extender.state import ExtenderState
 from casa_sched.extender.wire import encode_prioritize
 from casa_sched.kube.quantity import QuantityError, parse_quantity
 from casa_sched.metrics import CasaMetrics
-from casa_sched.plan import Plan
 from tests.extender.payloads import plan_doc, real_node, real_pod
 from tests.extender.support import FakeClock
 

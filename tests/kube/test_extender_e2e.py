@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
+from casa_sched.contract.plan import Container, Plan
 from casa_sched.conventions import FUNCTION_LABEL, NAMESPACE, PLAN_CONFIGMAP_KEY, PLAN_CONFIGMAP_NAME
 from casa_sched.devcluster.controlplane import REPO_ROOT, ControlPlane, bound_nodes, pod_manifest, wait_bound
-from casa_sched.plan import Container, Plan
 
 pytestmark = pytest.mark.k8s
 

@@ -7,8 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from casa_sched.contract.cluster import ClusterSpec, NodeSpec, SimParams
+from casa_sched.contract.forecast import EpochSignals, Forecast
+from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
 from casa_sched.models.power import PowerCurve
-from casa_sched.planners import ClusterSnapshot, PlannerConfig, create
+from casa_sched.planners import create
 from casa_sched.planners.common import fair_caps
 from casa_sched.planners.hybrid import adjust_limit, overcommitted_slots
 from casa_sched.planners.kpa import (
@@ -20,8 +23,7 @@ from casa_sched.planners.kpa import (
     topology_spread,
 )
 from casa_sched.planners.rl import LIMITS, RLPlanner, q_update, reward_of, util_bucket
-from casa_sched.simulator import ClusterSpec, EpochRequests, HourlySignals, NodeSpec, SimParams, Simulator
-from casa_sched.simulator.forecast import EpochSignals, Forecast
+from casa_sched.simulator import EpochRequests, HourlySignals, Simulator
 
 CURVE = PowerCurve((0.0, 0.0, 0.0, 2.0, 100.0), 16)
 SIG = EpochSignals(np.full(15, 400.0), np.full(15, 0.1), np.full(15, 0.3))
@@ -222,8 +224,8 @@ def test_overcommitted_reservation():
 
 
 def test_hybrid_overcommits_only_functions_that_met_their_slo():
+    from casa_sched.contract.results import EpochResult, FunctionStats
     from casa_sched.models.accounting import ZERO
-    from casa_sched.simulator.results import EpochResult, FunctionStats
 
     # one busy minute at concurrency 60, idle otherwise: peak 60, mean 4
     counts = np.zeros((2, 15))

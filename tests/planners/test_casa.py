@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from casa_sched.contract.cluster import ClusterSpec, NodeSpec, SimParams
+from casa_sched.contract.forecast import EpochSignals, Forecast
+from casa_sched.contract.plan import Container, Plan
+from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
 from casa_sched.models.power import PowerCurve
-from casa_sched.plan import Container, Plan
-from casa_sched.planners import ClusterSnapshot, PlannerConfig, create
+from casa_sched.planners import create
 from casa_sched.planners.casa import CasaPlanner, _key, _Search, _warm_start
-from casa_sched.simulator import ClusterSpec, NodeSpec, SimParams
 from casa_sched.simulator.estimator import Estimator, Prediction
-from casa_sched.simulator.forecast import EpochSignals, Forecast
 
 LINEAR = PowerCurve((0.0, 0.0, 0.0, 10.0, 100.0), 16)
 

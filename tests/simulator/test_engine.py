@@ -8,17 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from casa_sched.contract.cluster import ClusterSpec, NodeSpec, SimParams, SimulationError
 from casa_sched.models.power import PowerCurve
-from casa_sched.simulator import (
-    ClusterSpec,
-    EpochRequests,
-    HourlySignals,
-    NodeSpec,
-    SimParams,
-    SimulationError,
-    Simulator,
-    plan_from_mapping,
-)
+from casa_sched.simulator import EpochRequests, HourlySignals, Simulator, plan_from_mapping
 
 # P(U) = 100 W + 10 W per busy core on an 8-core node; no storage/network power, no cooling.
 LINEAR = PowerCurve((0.0, 0.0, 0.0, 10.0, 100.0), 8)

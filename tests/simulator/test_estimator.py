@@ -7,11 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from casa_sched.contract.cluster import ClusterSpec, NodeSpec, SimParams
+from casa_sched.contract.forecast import EpochSignals, Forecast
+from casa_sched.contract.plan import Container, Plan
 from casa_sched.models.power import PowerCurve
-from casa_sched.plan import Container, Plan
-from casa_sched.simulator import ClusterSpec, EpochRequests, HourlySignals, NodeSpec, SimParams, Simulator
+from casa_sched.simulator import EpochRequests, HourlySignals, Simulator
 from casa_sched.simulator.estimator import Estimator
-from casa_sched.simulator.forecast import EpochSignals, Forecast
 from casa_sched.simulator.kernel import queue_drops
 
 LINEAR = PowerCurve((0.0, 0.0, 0.0, 10.0, 100.0), 16)

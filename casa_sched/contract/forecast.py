@@ -1,7 +1,7 @@
 """What a planner sees of the next epoch: the forecast workload and the epoch's signals.
 
-Both live in the simulator layer because the fast estimator consumes them; planners and the
-autoscaler build them (from a trace or from Prometheus).
+Part of the planner contract: the experiment runner builds them from a trace, the autoscaler
+will build them from Prometheus, and the estimator and every planner consume them.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from casa_sched.simulator.inputs import SimulationError
+from casa_sched.contract.cluster import SimulationError
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

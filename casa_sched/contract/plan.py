@@ -1,7 +1,7 @@
 """The epoch plan: which containers each function gets, on which node, at which size.
 
 A :class:`Plan` is the only thing a planner returns and the only thing the extender and the
-autoscaler act on (DESIGN §4). It is frozen and versioned; a search move returns a new plan.
+autoscaler act on. It is frozen and versioned; a search move returns a new plan.
 Container sizes are integer multiples ``k`` of the base allocation (paper §VI.A: 2 cores and
 150 MB per unit).
 """

@@ -1,0 +1,75 @@
+"""What an epoch turned out to be, per function and in total (frozen).
+
+Part of the planner contract: the simulator produces these today, the autoscaler will produce
+them from Prometheus, and learning policies read them in ``observe``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from casa_sched.models.accounting import Accounting
+
+
+@dataclass(frozen=True)
+class FunctionStats:
+    """One function in one epoch: requests, served (started in time), dropped (violations)."""
+
+    requests: int
+    served: int
+    dropped: int
+    wait_s_total: float = 0.0
+    waited: int = 0
+
+    @property
+    def violation_rate(self) -> float:
+        """Eq. (7): ``V / N``."""
+        return self.dropped / self.requests if self.requests else 0.0
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    epoch: int
+    requests: int
+    served: int
+    dropped: int
+    slo_violation_rate: float  # SL_ave over the epoch's active functions
+    functions: dict[str, FunctionStats]
+    accounting: Accounting
+    load: float
+    cold_starts: int
+    on_demand_starts: int
+    autoscale_grows: int
+    containers: int
+    planned_containers: int
+
+    @property
+    def carbon_g(self) -> float:
+        return self.accounting.carbon_g
+
+    @property
+    def energy_kwh(self) -> float:
+        return self.accounting.energy_kwh
+
+    @property
+    def cost_usd(self) -> float:
+        return self.accounting.cost_usd
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "requests": self.requests,
+            "dropped": self.dropped,
+            "slo_violation_rate": self.slo_violation_rate,
+            "carbon_g": self.carbon_g,
+            "energy_kwh": self.energy_kwh,
+            "cost_usd": self.cost_usd,
+            "water_l": self.accounting.water_l,
+            "load": self.load,
+            "cold_starts": self.cold_starts,
+            "on_demand_starts": self.on_demand_starts,
+            "autoscale_grows": self.autoscale_grows,
+            "containers": self.containers,
+            "active_functions": len(self.functions),
+        }
