@@ -33,8 +33,8 @@ from typing import Any, ClassVar, Literal
 
 from casa_sched.autoscaler.adapters.base import Workload
 from casa_sched.autoscaler.snapshot import MIB, LivePod, LiveState
-from casa_sched.plan import Plan
-from casa_sched.simulator.inputs import SimParams
+from casa_sched.contract.cluster import SimParams
+from casa_sched.contract.plan import Plan
 
 DELETION_COST_UNPLACED = "-1000"
 _CPU_EPS = 1e-6  # cores

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
+from casa_sched.contract.forecast import EpochSignals
 from casa_sched.metrics import CasaMetrics
 from casa_sched.settings import CasaSettings
 from casa_sched.signals import (
@@ -35,7 +36,6 @@ from casa_sched.signals import (
     summer_price,
     tampa_summer_carbon,
 )
-from casa_sched.simulator.forecast import EpochSignals
 
 log = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float64]

@@ -6,7 +6,7 @@ the loop:
 - :class:`MetricsSource` answers what happened: requests per minute over a past window, mean
   execution time, requests in flight now, and pods' CPU usage (the last two feed intra-epoch
   autoscaling, paper §V.D);
-- :class:`Forecaster` turns a source's history into a :class:`~casa_sched.simulator.forecast.Forecast`.
+- :class:`Forecaster` turns a source's history into a :class:`~casa_sched.contract.forecast.Forecast`.
 
 :class:`LastValueForecaster` (the default) plans the next epoch on the last one: the previous
 epoch's per-minute counts, as ``casa simulate --forecast last`` does. A function the source has
@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from casa_sched.simulator.forecast import Forecast
+from casa_sched.contract.forecast import Forecast
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -5,7 +5,7 @@ Two halves, kept apart:
 - **pure conversion** (:func:`node_from_json`, :func:`pod_from_json`, :func:`planner_snapshot`):
   Node and Pod JSON (as the API server serialises them) → frozen :class:`LiveNode` /
   :class:`LivePod` → the planner's :class:`~casa_sched.planners.base.ClusterSnapshot` with the
-  previous epoch's container distribution D_{e-1} as a :class:`~casa_sched.plan.Plan`;
+  previous epoch's container distribution D_{e-1} as a :class:`~casa_sched.contract.plan.Plan`;
 - **listing I/O** (:func:`read_state`): one LIST of nodes, one LIST of non-terminal pods and
   one discovery per platform adapter.
 
@@ -36,14 +36,14 @@ from types import MappingProxyType
 from typing import Any
 
 from casa_sched.autoscaler.adapters.base import PlatformAdapter, Workload
+from casa_sched.contract.cluster import ClusterSpec, NodeSpec, SimParams
+from casa_sched.contract.plan import Container, Plan
+from casa_sched.contract.snapshot import ClusterSnapshot
 from casa_sched.conventions import POD_DELETION_COST_ANNOTATION
 from casa_sched.kube.objects import ObjectError, parse_node, parse_pod
 from casa_sched.kube.quantity import QuantityError, parse_quantity
 from casa_sched.models.power import DEFAULT_NODE_CURVE, PowerCurve, PowerModelError
-from casa_sched.plan import Container, Plan
-from casa_sched.planners.base import ClusterSnapshot
 from casa_sched.settings import CasaSettings
-from casa_sched.simulator.inputs import ClusterSpec, NodeSpec, SimParams
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from casa_sched.autoscaler.adapters.base import AdapterError
+from casa_sched.contract.plan import Plan, PlanError
 from casa_sched.conventions import NAMESPACE, PLAN_CONFIGMAP_KEY, PLAN_CONFIGMAP_NAME
-from casa_sched.plan import Plan, PlanError
 
 PLAN_EPOCH_ANNOTATION = "casa.dev/plan-epoch"
 PLAN_HASH_ANNOTATION = "casa.dev/plan-hash"

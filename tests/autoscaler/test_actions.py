@@ -14,8 +14,8 @@ from casa_sched.autoscaler.actions import (
 )
 from casa_sched.autoscaler.adapters.deployment import workload_from_deployment
 from casa_sched.autoscaler.snapshot import MIB, build_state
-from casa_sched.plan import Container, Plan
-from casa_sched.simulator.inputs import SimParams
+from casa_sched.contract.cluster import SimParams
+from casa_sched.contract.plan import Container, Plan
 
 from .objects import deployment, node, pod
 

@@ -15,9 +15,9 @@ from casa_sched.autoscaler.store import (
     parse_configmap,
     plan_hash,
 )
+from casa_sched.contract.plan import Container, Plan
 from casa_sched.conventions import PLAN_CONFIGMAP_KEY
 from casa_sched.metrics import CasaMetrics
-from casa_sched.plan import Container, Plan
 from casa_sched.settings import load_settings
 
 START = datetime(2024, 7, 10, 12, 30, tzinfo=UTC)
