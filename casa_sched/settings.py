@@ -1,22 +1,24 @@
 """One typed settings object for every component (STYLE §6).
 
 Values come, in increasing precedence, from the defaults below, a YAML file (``--config`` or
-``CASA_CONFIG``), ``CASA_*`` environment variables (nested with ``__``, e.g.
-``CASA_SLO__CSTR=0.1``) and command-line flags (applied by the CLI as overrides). Every field
-states its unit and why its default is what it is; defaults the CASA paper does not give are
-marked *assumption* and are meant to be changed.
+``CASA_CONFIG``), ``CASA_*`` environment variables (section and field joined by ``__``, e.g.
+``CASA_SLO__CSTR=0.1``; tuple-valued fields take JSON, e.g. ``CASA_CLUSTER__SWITCH_HOPS=[2,4]``)
+and command-line flags (applied by the CLI as overrides). :func:`load_settings` is the one place
+that reads the file and the environment; ``CasaSettings()`` is the built-in defaults and nothing
+else. Every field states its unit and why its default is what it is; defaults the CASA paper does
+not give are marked *assumption* and are meant to be changed.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 # A hot-summer site's hourly cooling factor E_t = P_cooling / P_IT (paper eq. 3), local solar
 # hour 0..23. *Assumption*: air-cooled room with economiser off in summer; 0.30 at night rising
@@ -173,6 +175,25 @@ class ExtenderSettings(_Section):
     plan_stale_after_s: float = Field(
         1800.0, gt=0, description="A plan older than this (two 15-min epochs) is stale: fail open."
     )
+    filter_verb: str = Field(
+        "filter", description="filterVerb of the scheduler's extender configuration (manifests/scheduler/)."
+    )
+    prioritize_verb: str = Field(
+        "prioritize", description="prioritizeVerb of the scheduler's extender configuration (manifests/scheduler/)."
+    )
+    assume_ttl_s: float = Field(
+        30.0,
+        ge=0,
+        description="How long a placement the extender chose counts on its node before the pod watch shows it "
+        "bound, s. *Assumption*: far above the usual bind latency (ms), short enough that a failed binding frees "
+        "its slot quickly.",
+    )
+    max_body_bytes: int = Field(
+        64 * 2**20,
+        ge=1024,
+        description="Largest filter/prioritize request body accepted, bytes (413 above). 64 MiB: a NodeList of "
+        "5,000 real nodes (with managedFields and images) is ~40 MB of JSON.",
+    )
 
 
 class AutoscalerSettings(_Section):
@@ -193,16 +214,9 @@ class ProfilerSettings(_Section):
     max_fit_error_pct: float = Field(10.0, gt=0, description="Refuse a fit whose worst point is off by more, %.")
 
 
-class CasaSettings(BaseSettings):
-    """Everything casa-sched can be configured with."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="CASA_",
-        env_nested_delimiter="__",
-        extra="forbid",
-        frozen=True,
-        nested_model_default_partial_update=True,
-    )
+class CasaSettings(_Section):
+    """Everything casa-sched can be configured with: ``CasaSettings()`` is the built-in defaults
+    (no file, no environment); :func:`load_settings` layers a file, the environment and flags on them."""
 
     cluster: ClusterSettings = ClusterSettings()
     workload: WorkloadSettings = WorkloadSettings()
@@ -215,18 +229,9 @@ class CasaSettings(BaseSettings):
     autoscaler: AutoscalerSettings = AutoscalerSettings()
     profiler: ProfilerSettings = ProfilerSettings()
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # init (YAML merged with CLI overrides by load_settings) is passed in explicitly, but the
-        # environment must still beat the YAML file: load_settings handles that ordering.
-        return (init_settings, env_settings)
+
+ENV_PREFIX = "CASA_"
+CONFIG_ENV = "CASA_CONFIG"
 
 
 def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
@@ -240,31 +245,70 @@ def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _env_tree(environ: Mapping[str, str]) -> dict[str, Any]:
-    """``CASA_SLO__CSTR=0.1`` → ``{"slo": {"cstr": "0.1"}}`` (pydantic coerces the strings)."""
+    """``CASA_SLO__CSTR=0.1`` → ``{"slo": {"cstr": "0.1"}}`` (pydantic coerces the strings).
+
+    Only names with a ``__`` are settings: ``CASA_CONFIG`` and the build scripts' own variables
+    (``CASA_K8S_CACHE``, ``CASA_K8S_VERSION``) are not. Tuple-valued fields are parsed as JSON.
+    """
     tree: dict[str, Any] = {}
     for name, value in environ.items():
-        if not name.startswith("CASA_") or name == "CASA_CONFIG":
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
-        parts = name[len("CASA_") :].lower().split("__")
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
         node = tree
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = value
+            if not isinstance(node, dict):
+                raise SettingsError(f"{name}: {'.'.join(parts[:-1])} is a value, not a section")
+        node[parts[-1]] = _env_value(name, parts, value)
     return tree
+
+
+def _env_value(name: str, parts: list[str], raw: str) -> Any:
+    section = CasaSettings.model_fields.get(parts[0])
+    model = section.annotation if section is not None else None
+    if len(parts) != 2 or not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return raw  # not a setting: validation names it
+    field = model.model_fields.get(parts[1])
+    if field is None or get_origin(field.annotation) is not tuple:
+        return raw
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        raise SettingsError(f"{name} must be a JSON list, e.g. [2, 4, 6], got {raw!r}") from None
+
+
+_Layer = tuple[dict[str, Any], Callable[[str], str]]
+
+
+def _source_of(loc: tuple[str | int, ...], layers: list[_Layer]) -> str:
+    """Which layer (flag, environment variable, file) gave the value at ``loc``, for error messages."""
+    for tree, describe in reversed(layers):
+        node: Any = tree
+        for depth, part in enumerate(loc):
+            if not isinstance(node, Mapping) or part not in node:
+                break
+            node = node[part]
+            if not isinstance(node, Mapping) or depth == len(loc) - 1:
+                return describe(".".join(str(p) for p in loc[: depth + 1]))
+    return "the defaults"
 
 
 def load_settings(
     config_path: Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
+    flag_names: Mapping[str, str] | None = None,
 ) -> CasaSettings:
     """Defaults < YAML file < ``CASA_*`` environment < ``overrides`` (CLI flags).
 
-    ``config_path`` defaults to ``$CASA_CONFIG`` when set. Raises :class:`SettingsError` with one
-    readable line per bad field.
+    ``environ`` defaults to the process environment, read here and nowhere else; ``config_path``
+    defaults to ``$CASA_CONFIG`` when set. ``flag_names`` maps a dotted key of ``overrides`` to
+    the flag that set it (``{"slo.cstr": "--cstr"}``), so an error names what the user typed.
+    Raises :class:`SettingsError` with one readable line naming each bad field and its source.
     """
     env = dict(os.environ if environ is None else environ)
-    path = config_path or (Path(env["CASA_CONFIG"]) if env.get("CASA_CONFIG") else None)
+    path = config_path or (Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None)
     data: dict[str, Any] = {}
     if path is not None:
         try:
@@ -276,13 +320,23 @@ def load_settings(
         if loaded is not None and not isinstance(loaded, dict):
             raise SettingsError(f"config file {path} must hold a mapping at the top level")
         data = loaded or {}
-    data = _deep_merge(data, _env_tree(env))
-    data = _deep_merge(data, _nest_dotted(overrides or {}))
+    names = flag_names or {}
+    layers: list[_Layer] = [
+        (data, lambda key: str(path)),
+        (_env_tree(env), lambda key: ENV_PREFIX + key.replace(".", "__").upper()),
+        (_nest_dotted(overrides or {}), lambda key: names.get(key, f"override {key}")),
+    ]
+    merged: dict[str, Any] = {}
+    for tree, _ in layers:
+        merged = _deep_merge(merged, tree)
     try:
-        # Environment is already merged in above; skip pydantic-settings' own env pass.
-        return CasaSettings.model_validate(data)
+        return CasaSettings.model_validate(merged)
     except ValidationError as exc:
-        lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors()]
+        lines = [
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} "
+            f"(got {e.get('input')!r} from {_source_of(tuple(e['loc']), layers)})"
+            for e in exc.errors()
+        ]
         raise SettingsError("invalid settings: " + "; ".join(lines)) from exc
 
 

@@ -1,20 +1,37 @@
-"""The ``casa`` command: one entry point, one sub-command per component."""
+"""The ``casa`` command: one entry point, one sub-command per component.
+
+Every command is registered here, statically; each command module imports only typer and the
+settings at module level and defers its heavy imports (pandas, numba, the simulator, FastAPI,
+kubernetes) into the command's body, so the long-running ``casa extender`` never loads the
+simulator's stack. Usage errors print one line on stderr naming the flag (exit 2).
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 import typer
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
-from casa_sched.extender.cli import extender_command
+from casa_sched.cli.config_cmd import config_app
+from casa_sched.cli.extender_cmd import extender_command
+from casa_sched.cli.models_cmd import models_app
+from casa_sched.cli.simulate_cmd import experiment, simulate
 
 app = typer.Typer(
     name="casa",
     help="Carbon- and SLO-aware scheduling and autoscaling for serverless functions (CASA).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Plain help: typer's rich panels show every flag with a value placeholder (`--json <bool>`).
+    rich_markup_mode=None,
 )
+app.command("simulate")(simulate)
+app.command("experiment")(experiment)
 app.command("extender")(extender_command)
+app.add_typer(models_app, name="models")
+app.add_typer(config_app, name="config")
 
 
 @app.callback()
@@ -22,28 +39,18 @@ def _casa() -> None:
     """Carbon- and SLO-aware scheduling and autoscaling for serverless functions (CASA)."""
 
 
-_registered = False
-
-
-def full_app() -> typer.Typer:
-    """The app with every sub-command. simulate / models / config pull in pandas and the
-    simulator; the long-running extender does not need them, so ``casa extender`` skips them."""
-    global _registered  # noqa: PLW0603 - registration happens once per process
-    if _registered:
-        return app
-    _registered = True
-    from casa_sched.cli.config_cmd import config_app
-    from casa_sched.cli.models_cmd import models_app
-    from casa_sched.cli.simulate_cmd import simulate
-
-    app.command("simulate")(simulate)
-    app.add_typer(models_app, name="models")
-    app.add_typer(config_app, name="config")
-    return app
-
-
-def main() -> None:
-    if len(sys.argv) >= 2 and sys.argv[1] == "extender":
-        app()
-    else:
-        full_app()()
+def main(argv: Sequence[str] | None = None) -> None:
+    """The ``casa`` console script."""
+    try:
+        code = app(args=argv, prog_name="casa", standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "casa"
+        typer.echo(f"{where}: {exc.format_message()} (see {where} --help)", err=True)
+        sys.exit(exc.exit_code)
+    except ClickException as exc:
+        typer.echo(f"casa: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
-from rich.table import Table
-
-from casa_sched.models.power import default_node_fit
 
 models_app = typer.Typer(help="Inspect the physical models and their calibration.", no_args_is_help=True)
 
@@ -14,6 +10,11 @@ models_app = typer.Typer(help="Inspect the physical models and their calibration
 @models_app.command("power")
 def power() -> None:
     """Show the default node's power curve P(U) against its SPECpower points, with the error at each."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from casa_sched.models.power import default_node_fit
+
     report = default_node_fit()
     curve = report.curve
     console = Console()

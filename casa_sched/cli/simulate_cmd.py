@@ -1,175 +1,253 @@
-"""``casa simulate``: replay a trace on a simulated cluster under CASA and its baselines."""
+"""``casa simulate`` (one run) and ``casa experiment NAME`` (one of the paper's sweeps).
+
+Both replay a trace on a simulated cluster under CASA and its baselines. Their flags are derived
+(:mod:`casa_sched.cli.flags`): the settings flags from the settings fields, the input flags from
+:class:`ScenarioInputs`. The simulator, planners and pandas are imported when a command runs,
+not when ``casa`` starts.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 import time
-from datetime import datetime
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from casa_sched.experiments.inputs import ScenarioError, build_scenario
-from casa_sched.experiments.paper import EXPERIMENTS, PAPER_POLICIES, run_experiment, write_report
-from casa_sched.experiments.report import SUMMARY_KEYS, summary, write_outputs
-from casa_sched.experiments.runner import Scenario, run_policies
-from casa_sched.planners import PlannerError, policy_names
-from casa_sched.settings import SettingsError, load_settings
+from casa_sched.cli.flags import Overrides, SettingFlag, flag, with_default, with_flags
+from casa_sched.experiments.defaults import DEFAULT_EPOCHS, DEFAULT_START_LOCAL
+from casa_sched.experiments.paper import EXPERIMENTS, PAPER_POLICIES
+from casa_sched.settings import load_settings
 
-# The paper's policies plus bin-packing, those this build registers (one module per policy).
-DEFAULT_POLICIES = "default"
-_DEFAULT_ORDER = ("casa", "score", "hybrid", "rl", "binpack")
+if TYPE_CHECKING:
+    from casa_sched.experiments.runner import Scenario
+    from casa_sched.planners import Planner
+
+# The paper's policies plus bin-packing: what `casa simulate` compares when --policies is unset.
+DEFAULT_POLICIES = ("casa", "score", "hybrid", "rl", "binpack")
+
+SCENARIO_SETTINGS = (
+    SettingFlag("cluster.nodes"),
+    SettingFlag("workload.intensity"),
+    SettingFlag("slo.laxity"),
+    SettingFlag("slo.cstr"),
+    SettingFlag("planner.seed"),
+    SettingFlag("planner.time_budget_s", "--time-budget"),
+    SettingFlag("workload.utilisation"),
+)
 
 
+@dataclass(frozen=True)
+class ScenarioInputs:
+    """The flags that pick the workload, its signals and the run's length (inputs, not settings)."""
+
+    trace: Literal["synthetic", "azure2019"] = flag(
+        "synthetic", "The embedded synthetic workload (no download) or the Azure Functions 2019 trace."
+    )
+    trace_dir: Path | None = flag(None, "Directory of the Azure Functions 2019 trace or its sample.", exists=True)
+    trace_day: int | None = flag(None, "Day dNN of the public Azure trace.")
+    functions: int | None = flag(None, "Keep a seeded random subset of this many functions.")
+    epochs: int | None = flag(None, f"Epochs to simulate; unset: {DEFAULT_EPOCHS}, or every epoch of a shorter trace.")
+    ci_csv: Path | None = flag(
+        None, "Hourly carbon intensity, Electricity Maps CSV export; unset: Tampa's summer profile.", exists=True
+    )
+    price_csv: Path | None = flag(
+        None, "Hourly price, ISO CSV (USD/MWh); unset: an embedded summer profile.", exists=True
+    )
+    start: str = flag(DEFAULT_START_LOCAL, "Local date-time of the trace's first minute, ISO 8601.")
+    forecast: Literal["oracle", "last"] = flag(
+        "oracle", "Plan on the epoch's true counts (the paper's assumption) or on the previous epoch's."
+    )
+    config: Path | None = flag(None, "YAML settings file; unset: $CASA_CONFIG, if set.", exists=True)
+
+
+ScenarioFactory = Callable[[Mapping[str, Any]], "tuple[Scenario, dict[str, Any]]"]
+
+
+@contextmanager
+def _bad_input(command: str) -> Iterator[None]:
+    """Bad flags, files or settings: one line on stderr naming them, exit 2."""
+    from casa_sched.experiments.inputs import ScenarioError
+    from casa_sched.planners import PlannerError
+    from casa_sched.settings import SettingsError
+
+    try:
+        yield
+    except (SettingsError, ScenarioError, PlannerError, ValueError, OSError) as exc:
+        message = str(exc).replace("\n", " ")
+        typer.echo(f"casa {command}: {message}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _scenario_factory(inputs: ScenarioInputs, overrides: Overrides) -> ScenarioFactory:
+    """Builds the scenario for extra settings overrides (an experiment's grid point) on top of the flags."""
+    from datetime import datetime
+
+    from casa_sched.experiments.inputs import ScenarioError, build_scenario
+
+    try:
+        start = datetime.fromisoformat(inputs.start)
+    except ValueError:
+        raise ScenarioError(
+            f"--start must be an ISO 8601 date-time such as 2024-07-10T08:00, got {inputs.start!r}"
+        ) from None
+
+    def make(point: Mapping[str, Any]) -> tuple[Scenario, dict[str, Any]]:
+        settings = load_settings(inputs.config, {**overrides.values, **point}, flag_names=overrides.flag_names)
+        return build_scenario(
+            settings,
+            trace=inputs.trace,
+            trace_dir=inputs.trace_dir,
+            trace_day=inputs.trace_day,
+            functions=inputs.functions,
+            epochs=inputs.epochs,
+            ci_csv=inputs.ci_csv,
+            price_csv=inputs.price_csv,
+            start_local=start,
+            forecast=inputs.forecast,
+        )
+
+    return make
+
+
+def _policy_names(policies: str | None, default: tuple[str, ...]) -> list[str]:
+    from casa_sched.experiments.inputs import ScenarioError
+    from casa_sched.planners import policy_names
+
+    if policies is None:
+        known = policy_names()
+        return [p for p in default if p in known]
+    names = [p.strip() for p in policies.split(",") if p.strip()]
+    if not names:
+        raise ScenarioError("--policies is empty")
+    return names
+
+
+def _planners(names: list[str]) -> dict[str, Planner]:
+    from casa_sched.experiments.inputs import ScenarioError
+    from casa_sched.planners import PlannerError, create
+
+    try:
+        return {n: create(n) for n in names}
+    except PlannerError as exc:
+        raise ScenarioError(f"--policies: {exc}") from None
+
+
+_POLICIES_HELP = "Comma-separated policies by registry name (casa, score, hybrid, rl, binpack, milp)."
+OutFlag = Annotated[Path, typer.Option(help="Directory for CSV, JSON and PNG outputs.")]
+
+
+@with_flags(ScenarioInputs, SCENARIO_SETTINGS)
 def simulate(
-    policies: Annotated[
-        str,
-        typer.Option(
-            help="Comma-separated policies (casa, score, hybrid, rl, binpack, milp, ...); default: casa and every registered baseline.",
-            show_default=False,
-        ),
-    ] = DEFAULT_POLICIES,
-    nodes: Annotated[int | None, typer.Option(help="Compute nodes N (default 4).")] = None,
-    intensity: Annotated[float | None, typer.Option(help="Request-intensity multiplier R (default 20).")] = None,
-    laxity: Annotated[float | None, typer.Option(help="Deadline laxity (eq. 6) (default 10).")] = None,
-    cstr: Annotated[float | None, typer.Option(help="SLO constraint on SL_ave, a ratio (default 0.05).")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Epochs to simulate (default 16 (4 h)).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of every random choice (default 0).")] = None,
-    trace: Annotated[str, typer.Option(help="'synthetic' (embedded default) or 'azure2019'.")] = "synthetic",
-    trace_dir: Annotated[
-        Path | None, typer.Option(help="Directory of the Azure Functions 2019 trace or its sample.")
-    ] = None,
-    trace_day: Annotated[int | None, typer.Option(help="Day dNN of the public Azure trace.")] = None,
-    functions: Annotated[int | None, typer.Option(help="Keep a seeded random subset of this many functions.")] = None,
-    ci_csv: Annotated[Path | None, typer.Option(help="Hourly carbon intensity, Electricity Maps CSV export.")] = None,
-    price_csv: Annotated[Path | None, typer.Option(help="Hourly price, ISO CSV (USD/MWh).")] = None,
-    start: Annotated[
-        str | None,
-        typer.Option(help="Local date-time of the trace's first minute, ISO 8601 (default 2024-07-10T08:00)."),
-    ] = None,
-    forecast: Annotated[
-        str, typer.Option(help="'oracle' (the epoch's true counts) or 'last' (previous epoch's).")
-    ] = "oracle",
-    time_budget: Annotated[
-        float | None, typer.Option(help="Planner wall-clock budget per epoch, s (default 2).")
-    ] = None,
-    utilisation: Annotated[str | None, typer.Option(help="U_i: 'busy' (default) or 'allocated' cores.")] = None,
-    config: Annotated[Path | None, typer.Option(help="YAML settings file.")] = None,
-    out: Annotated[Path, typer.Option(help="Directory for CSV, JSON and PNG outputs.")] = Path("out"),
+    policies: Annotated[str | None, typer.Option(help=with_default(_POLICIES_HELP, ",".join(DEFAULT_POLICIES)))] = None,
+    *,
+    inputs: ScenarioInputs,
+    overrides: Overrides,
+    out: OutFlag = Path("out"),
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the JSON summary on stdout instead of the table.")
     ] = False,
-    experiment: Annotated[
-        str | None, typer.Option(help=f"Run one of the paper's experiments: {', '.join(EXPERIMENTS)}.")
-    ] = None,
+    experiment: Annotated[str | None, typer.Option(help="Deprecated: use `casa experiment NAME`.", hidden=True)] = None,
 ) -> None:
     """Replay a workload on a simulated cluster under each policy and compare carbon, cost and SLO."""
-    console = Console(stderr=as_json)
-    flags: dict[str, Any] = {
-        "cluster.nodes": nodes,
-        "workload.intensity": intensity,
-        "slo.laxity": laxity,
-        "slo.cstr": cstr,
-        "planner.seed": seed,
-        "planner.time_budget_s": time_budget,
-        "workload.utilisation": utilisation,
-    }
-
-    def make(overrides: dict[str, Any]) -> tuple[Scenario, dict[str, Any]]:
-        if forecast not in ("oracle", "last"):
-            raise ScenarioError(f"--forecast must be 'oracle' or 'last', got {forecast!r}")
-        settings = load_settings(config, overrides={**flags, **overrides})
-        return build_scenario(
-            settings,
-            trace=trace,
-            trace_dir=trace_dir,
-            trace_day=trace_day,
-            functions=functions,
-            epochs=epochs,
-            ci_csv=ci_csv,
-            price_csv=price_csv,
-            start_local=datetime.fromisoformat(start) if start else None,
-            forecast=forecast,  # type: ignore[arg-type]
-        )
-
-    try:
-        if experiment is not None:
-            if experiment not in EXPERIMENTS:
-                raise ScenarioError(f"unknown --experiment {experiment!r}; known: {', '.join(EXPERIMENTS)}")
-            if policies == DEFAULT_POLICIES:
-                policies = ",".join(PAPER_POLICIES)
-        scenario, meta = make({})
-        if policies == DEFAULT_POLICIES:
-            known = policy_names()
-            policies = ",".join(p for p in _DEFAULT_ORDER if p in known)
-        names = [p.strip() for p in policies.split(",") if p.strip()]
-        if not names:
-            raise ScenarioError("--policies is empty")
-        from casa_sched.planners import create
-
-        planners = {n: create(n) for n in names}
-    except (SettingsError, ScenarioError, PlannerError, ValueError, OSError) as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
-
     if experiment is not None:
-        exp = EXPERIMENTS[experiment]
-        results = run_experiment(
-            exp,
-            lambda overrides: make(dict(overrides))[0],
-            names,
-            on_point=lambda label: console.print(f"[bold]{exp.name}[/bold]: {label}"),
-        )
-        for point, runs in results:
-            write_outputs(runs, out / experiment / _slug(point.label), {**meta, "point": point.label})
-        report = write_report(exp, results, out)
-        console.print(f"wrote {report}")
+        typer.echo(f"casa simulate: --experiment is deprecated; use `casa experiment {experiment}`", err=True)
+        _experiment(experiment, policies, out, inputs, overrides, command="simulate")
         return
+    with _bad_input("simulate"):
+        scenario, meta = _scenario_factory(inputs, overrides)({})
+        names = _policy_names(policies, DEFAULT_POLICIES)
+        planners = _planners(names)
+    _run_once(scenario, meta, planners, out, as_json)
 
+
+@with_flags(ScenarioInputs, SCENARIO_SETTINGS)
+def experiment(
+    name: Annotated[
+        str, typer.Argument(help=f"One of the paper's experiments: {', '.join(EXPERIMENTS)}.", show_default=False)
+    ],
+    policies: Annotated[str | None, typer.Option(help=with_default(_POLICIES_HELP, ",".join(PAPER_POLICIES)))] = None,
+    *,
+    inputs: ScenarioInputs,
+    overrides: Overrides,
+    out: OutFlag = Path("out"),
+) -> None:
+    """Run one of the paper's experiments (§VI.B, Figs. 8-11): a sweep of runs and a markdown report
+    with the paper's ratios beside ours; each grid point's settings override the flags'."""
+    _experiment(name, policies, out, inputs, overrides, command="experiment")
+
+
+def _experiment(
+    name: str, policies: str | None, out: Path, inputs: ScenarioInputs, overrides: Overrides, *, command: str
+) -> None:
+    from rich.console import Console
+
+    from casa_sched.experiments.inputs import ScenarioError
+    from casa_sched.experiments.paper import run_experiment, write_report
+    from casa_sched.experiments.report import write_outputs
+
+    with _bad_input(command):
+        if name not in EXPERIMENTS:
+            raise ScenarioError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
+        make = _scenario_factory(inputs, overrides)
+        _, meta = make({})  # checks the flags before the sweep starts
+        names = _policy_names(policies, PAPER_POLICIES)
+        _planners(names)
+    exp = EXPERIMENTS[name]
+    console = Console()
+    results = run_experiment(
+        exp,
+        lambda point: make(point)[0],
+        names,
+        on_point=lambda label: console.print(f"[bold]{exp.name}[/bold]: {label}"),
+    )
+    for point, runs in results:
+        write_outputs(runs, out / name / _slug(point.label), {**meta, "point": point.label})
+    console.print(f"wrote {write_report(exp, results, out)}")
+
+
+def _run_once(scenario: Scenario, meta: dict[str, Any], planners: dict[str, Planner], out: Path, as_json: bool) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from casa_sched.experiments.report import (
+        SUMMARY_KEYS,
+        TABLE_UNITS,
+        summary,
+        summary_table,
+        time_bound_notes,
+        write_outputs,
+    )
+    from casa_sched.experiments.runner import run_policies
+
+    console = Console(stderr=as_json)
     started = time.perf_counter()
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console, disable=not sys.stderr.isatty() and as_json,
     ) as progress:  # fmt: skip
-        task = progress.add_task("simulating", total=scenario.epochs * len(names))
+        task = progress.add_task("simulating", total=scenario.epochs * len(planners))
 
         def on_epoch(policy: str, epoch: int, *_: Any) -> None:
             progress.update(task, advance=1, description=f"{policy} epoch {epoch + 1}/{scenario.epochs}")
 
-        runs = run_policies(scenario, names, on_epoch=on_epoch, planners=planners)
+        runs = run_policies(scenario, list(planners), on_epoch=on_epoch, planners=planners)
     meta = {**meta, "wall_seconds": round(time.perf_counter() - started, 2)}
     paths = write_outputs(runs, out, meta)
     result = summary(runs)
     if as_json:
         sys.stdout.write(json.dumps({n: {k: v[k] for k in SUMMARY_KEYS} for n, v in result.items()}, indent=2) + "\n")
         return
-    table = Table(
-        title=f"{meta['workload']} · N={meta['nodes']} · R={meta['intensity']}x · Cstr={meta['cstr']:.0%} · {scenario.epochs} epochs"
-    )
-    for col in ("policy", "carbon (g)", "energy (kWh)", "cost ($)", "SL_ave", "epochs ≤ Cstr", "dropped", "load", "plan s (mean)"):
-        table.add_column(col, justify="right" if col != "policy" else "left")
-    for name, s in result.items():
-        table.add_row(
-            name, f"{s['carbon_g']:.1f}", f"{s['energy_kwh']:.3f}", f"{s['cost_usd']:.4f}",
-            f"{s['slo_violation_rate']:.2%}", f"{int(s['epochs_meeting_cstr'])}/{scenario.epochs}",
-            f"{s['dropped'] / max(s['requests'], 1):.2%}", f"{s['load']:.1%}", f"{s['plan_seconds_mean']:.2f}",
-        )  # fmt: skip
-    console.print(table)
-    for name, s in result.items():
-        if s["plan_epochs_time_bound"]:
-            console.print(
-                f"{name}: the {scenario.config.time_budget_s:g} s planning budget, not planner.gen, ended the search in "
-                f"{int(s['plan_epochs_time_bound'])}/{scenario.epochs} epochs, so these numbers depend on this "
-                "machine's speed and load; for a reproducible run raise --time-budget until this note goes away "
-                "(or lower planner.gen).",
-                highlight=False,
-            )
-    console.print("wrote " + ", ".join(str(p) for p in paths))
+    console.print(summary_table(result, meta, scenario.epochs))
+    console.print(TABLE_UNITS, highlight=False)
+    for note in time_bound_notes(result, scenario.epochs, scenario.config.time_budget_s):
+        console.print(note, highlight=False)
+    console.print("wrote " + ", ".join(str(p) for p in paths), highlight=False)
 
 
 def _slug(label: str) -> str:

@@ -18,6 +18,7 @@ import numpy as np
 
 from casa_sched.contract.cluster import ClusterSpec, SimParams
 from casa_sched.contract.snapshot import PlannerConfig
+from casa_sched.experiments.defaults import DEFAULT_EPOCHS, DEFAULT_START_LOCAL
 from casa_sched.experiments.runner import ForecastMode, Scenario
 from casa_sched.models.accounting import WaterFactors
 from casa_sched.settings import CasaSettings
@@ -34,10 +35,6 @@ from casa_sched.signals.providers import SignalProvider
 from casa_sched.simulator import HourlySignals
 from casa_sched.traces import Workload, load_azure2019
 from casa_sched.traces.synthetic import synthetic_workload
-
-DEFAULT_EPOCHS = 16
-# A summer weekday in Tampa, at the trace's first minute (the sample starts at 08:00).
-DEFAULT_START_LOCAL = "2024-07-10T08:00"
 
 
 class ScenarioError(ValueError):

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from casa_sched.experiments.runner import PolicyRun, Scenario, run_policies
+if TYPE_CHECKING:  # the definitions stay light: ``casa experiment --help`` lists them
+    from casa_sched.experiments.runner import PolicyRun, Scenario
 
 PAPER_POLICIES = ("casa", "score", "hybrid", "rl")
 
@@ -181,6 +182,8 @@ def run_experiment(
     on_point: Callable[[str], None] | None = None,
 ) -> list[tuple[GridPoint, dict[str, PolicyRun]]]:
     """Run every grid point; ``make_scenario`` builds the scenario for a point's overrides."""
+    from casa_sched.experiments.runner import run_policies
+
     results = []
     for point in experiment.points:
         if on_point is not None:

@@ -8,14 +8,53 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rich import box
+from rich.table import Table
+
 from casa_sched.experiments.runner import PolicyRun
 
 SUMMARY_KEYS = ("carbon_g", "energy_kwh", "cost_usd", "slo_violation_rate", "load", "plan_seconds_mean")
+
+# The table's columns: short headers so that it fits an 80-column terminal; units in TABLE_UNITS.
+_COLUMNS = ("policy", "carbon", "energy", "cost", "SL_ave", "≤Cstr", "dropped", "load", "plan")
+TABLE_UNITS = (
+    "carbon g CO2eq · energy kWh · cost $ · SL_ave: mean SLO violation ratio over functions · "
+    "≤Cstr: epochs meeting Cstr · dropped: share of requests · load: mean node CPU use · "
+    "plan: mean planning time per epoch, s"
+)
 
 
 def summary(runs: Mapping[str, PolicyRun]) -> dict[str, dict[str, float]]:
     """Per policy: the JSON summary's keys (``casa simulate --json``) and a few more counts."""
     return {name: run.summary() for name, run in runs.items()}
+
+
+def summary_table(result: Mapping[str, Mapping[str, float]], meta: Mapping[str, Any], epochs: int) -> Table:
+    """One row per policy (``result`` is :func:`summary`'s); the units are :data:`TABLE_UNITS`."""
+    title = (
+        f"{meta['workload']} · N={meta['nodes']} · R={meta['intensity']:g}x · Cstr={meta['cstr']:.0%} · {epochs} epochs"
+    )
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
+    for col in _COLUMNS:
+        table.add_column(col, justify="left" if col == "policy" else "right", no_wrap=True)
+    for name, s in result.items():
+        table.add_row(
+            name, f"{s['carbon_g']:.1f}", f"{s['energy_kwh']:.3f}", f"{s['cost_usd']:.4f}",
+            f"{s['slo_violation_rate']:.2%}", f"{int(s['epochs_meeting_cstr'])}/{epochs}",
+            f"{s['dropped'] / max(s['requests'], 1):.2%}", f"{s['load']:.1%}", f"{s['plan_seconds_mean']:.2f}",
+        )  # fmt: skip
+    return table
+
+
+def time_bound_notes(result: Mapping[str, Mapping[str, float]], epochs: int, time_budget_s: float) -> list[str]:
+    """One line per policy whose search the wall clock ended (so its numbers depend on the machine)."""
+    return [
+        f"{name}: the {time_budget_s:g} s planning budget, not planner.gen, ended the search in "
+        f"{int(s['plan_epochs_time_bound'])}/{epochs} epochs, so these numbers depend on this machine's speed "
+        "and load; for a reproducible run raise --time-budget until this note goes away (or lower planner.gen)."
+        for name, s in result.items()
+        if s["plan_epochs_time_bound"]
+    ]
 
 
 def write_outputs(runs: Mapping[str, PolicyRun], out_dir: Path, meta: Mapping[str, Any]) -> list[Path]:

@@ -3,5 +3,6 @@
 Outer layer: may use FastAPI, uvicorn and the Kubernetes client. Modules:
 :mod:`~casa_sched.extender.wire` (protocol), :mod:`~casa_sched.extender.state` (live view and
 assumed placements), :mod:`~casa_sched.extender.decide` (the policy), :mod:`~casa_sched.extender.app`
-(HTTP), :mod:`~casa_sched.extender.runtime` (wiring), :mod:`~casa_sched.extender.cli` (``casa extender``).
+(HTTP), :mod:`~casa_sched.extender.runtime` (wiring); the ``casa extender`` command is
+:mod:`casa_sched.cli.extender_cmd`.
 """

@@ -42,11 +42,12 @@ from casa_sched.extender.wire import (
 )
 from casa_sched.kube.objects import NodeInfo, PodInfo
 from casa_sched.metrics import CONTENT_TYPE_LATEST, CasaMetrics, FailOpenReason
+from casa_sched.settings import ExtenderSettings
 
 log = logging.getLogger(__name__)
 
-# A NodeList of 5,000 real nodes (with managedFields and images) is ~40 MB of JSON.
-DEFAULT_MAX_BODY_BYTES = 64 * 2**20
+# The setting extender.max_body_bytes says why it is what it is.
+DEFAULT_MAX_BODY_BYTES = ExtenderSettings().max_body_bytes
 JSON = "application/json"
 VERBS = ("filter", "prioritize")
 

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from casa_sched.contract.plan import Plan
 from casa_sched.conventions import NAMESPACE, PLAN_CONFIGMAP_KEY, PLAN_CONFIGMAP_NAME
-from casa_sched.extender.app import DEFAULT_MAX_BODY_BYTES, Routes, create_app
+from casa_sched.extender.app import Routes, create_app
 from casa_sched.extender.state import ExtenderState, NodeStore, PlanStatus, PodStore
 from casa_sched.kube.plan_source import ConfigMapPlanStore, FilePlanSource
 from casa_sched.kube.reflector import Reflector
@@ -88,16 +88,14 @@ def build_runtime(
     settings: ExtenderSettings,
     *,
     api_client: Any | None,
-    filter_verb: str = "filter",
-    prioritize_verb: str = "prioritize",
-    assume_ttl_s: float = 30.0,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     metrics: CasaMetrics | None = None,
 ) -> Runtime:
-    """Everything for one process; call :meth:`Runtime.start` before serving."""
+    """Everything for one process, configured by ``settings``; call :meth:`Runtime.start` before serving."""
     metrics = metrics or CasaMetrics()
     state = ExtenderState(
-        plan_stale_after_s=settings.plan_stale_after_s, assume_ttl_s=assume_ttl_s, on_plan=_mirror_plan(metrics)
+        plan_stale_after_s=settings.plan_stale_after_s,
+        assume_ttl_s=settings.assume_ttl_s,
+        on_plan=_mirror_plan(metrics),
     )
 
     def restarted(resource: str, reason: str) -> None:
@@ -123,7 +121,9 @@ def build_runtime(
     else:
         log.warning("no cluster credentials: no pod/node watch; live counts come from assumed placements only")
 
-    routes = Routes(url_prefix=settings.url_prefix, filter_verb=filter_verb, prioritize_verb=prioritize_verb)
+    routes = Routes(
+        url_prefix=settings.url_prefix, filter_verb=settings.filter_verb, prioritize_verb=settings.prioritize_verb
+    )
     readiness = readiness_checks(reflectors, plan_file)
-    app = create_app(state, metrics, routes=routes, readiness=readiness, max_body_bytes=max_body_bytes)
+    app = create_app(state, metrics, routes=routes, readiness=readiness, max_body_bytes=settings.max_body_bytes)
     return Runtime(state=state, metrics=metrics, app=app, reflectors=reflectors, plan_file=plan_file)

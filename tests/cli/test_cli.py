@@ -1,38 +1,37 @@
-"""The ``casa`` command line: the main job's JSON summary, the model and settings views, bad flags."""
+"""The ``casa`` command line: the main job's JSON summary and table, the paper's experiments, help
+derived from the settings, the model and settings views, and bad input as one line on stderr."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
-from casa_sched.cli.main import full_app
+from casa_sched.cli.main import app, main
+from casa_sched.cli.simulate_cmd import SCENARIO_SETTINGS
+from casa_sched.experiments.report import TABLE_UNITS, summary_table
+from casa_sched.settings import CasaSettings
 
 runner = CliRunner()
-app = full_app()
 SUMMARY_KEYS = {"carbon_g", "energy_kwh", "cost_usd", "slo_violation_rate", "load", "plan_seconds_mean"}
+# Small and quick: one epoch, light load, a short planning budget.
+QUICK = ["--epochs", "1", "--intensity", "2", "--time-budget", "0.5"]
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """The console script as a user runs it: exit code, stdout, stderr."""
+    with pytest.raises(SystemExit) as exit_:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    return int(exit_.value.code or 0), out, err
 
 
 def test_simulate_json_summary_and_files(tmp_path):
     out = tmp_path / "out"
-    result = runner.invoke(
-        app,
-        [
-            "simulate",
-            "--policies",
-            "casa",
-            "--epochs",
-            "1",
-            "--intensity",
-            "2",
-            "--time-budget",
-            "0.5",
-            "--json",
-            "--out",
-            str(out),
-        ],
-    )
+    result = runner.invoke(app, ["simulate", "--policies", "casa", *QUICK, "--json", "--out", str(out)])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert set(summary) == {"casa"}
@@ -46,23 +45,96 @@ def test_simulate_json_summary_and_files(tmp_path):
     assert meta["epochs"] == 1
 
 
+def test_simulate_table_fits_80_columns(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    result = runner.invoke(app, ["simulate", "--policies", "casa,binpack", *QUICK, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if "policy" in line)
+    assert header.split() == ["policy", "carbon", "energy", "cost", "SL_ave", "≤Cstr", "dropped", "load", "plan"]
+    assert any(line.lstrip().startswith("binpack") for line in lines)
+    assert "carbon g CO2eq" in result.stdout  # the units line below the table
+
+
+def test_summary_table_keeps_whole_headers_at_80_columns_with_wide_values():
+    # Widest plausible cells: 6-digit carbon, 2-digit kWh, 100 % rates, 32/32 epochs, 10 s plans.
+    row = {
+        "carbon_g": 123456.7, "energy_kwh": 99.999, "cost_usd": 12.3456, "slo_violation_rate": 1.0,
+        "epochs_meeting_cstr": 32.0, "dropped": 1.0, "requests": 1.0, "load": 1.0, "plan_seconds_mean": 10.0,
+    }  # fmt: skip
+    meta = {"workload": "Azure Functions 2019 sample (500 functions)", "nodes": 32, "intensity": 320.0, "cstr": 0.05}
+    console = Console(width=80, record=True)
+    console.print(summary_table({"hybrid": row, "binpack": row}, meta, 32))
+    console.print(TABLE_UNITS)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "…" not in text
+    assert "123456.7" in text
+    assert "32/32" in text
+
+
+def test_experiment_writes_the_report_and_the_deprecated_flag_still_works(tmp_path, capsys):
+    args = ["paper-fig8", "--policies", "casa,score", *QUICK, "--functions", "20"]
+    code, out, err = run_main(capsys, "experiment", *args, "--out", str(tmp_path / "new"))
+    assert code == 0, err
+    assert "wrote" in out
+    report = (tmp_path / "new" / "paper-fig8.md").read_text()
+    assert report.startswith("# Baseline configuration")
+    assert (tmp_path / "new" / "paper-fig8" / "r-20x-n-4" / "summary.json").exists()
+    code, _, err = run_main(capsys, "simulate", "--experiment", *args, "--out", str(tmp_path / "old"))
+    assert code == 0, err
+    assert err.splitlines()[0] == "casa simulate: --experiment is deprecated; use `casa experiment paper-fig8`"
+    assert (tmp_path / "old" / "paper-fig8.md").exists()
+
+
+def test_simulate_help_is_derived_from_the_settings():
+    result = runner.invoke(app, ["simulate", "--help"], terminal_width=400)
+    assert result.exit_code == 0
+    lines = {line.split()[0]: " ".join(line.split()) for line in result.stdout.splitlines() if line.strip()}
+    defaults = CasaSettings()
+    for flag in SCENARIO_SETTINGS:
+        section, name = flag.key.split(".")
+        field = type(getattr(defaults, section)).model_fields[name]
+        assert " ".join((field.description or "").split()) in lines[flag.option], flag.option
+        assert lines[flag.option].endswith(f"[default: {getattr(getattr(defaults, section), name)}]"), flag.option
+    assert lines["--json"].startswith("--json Print")  # a flag, not "--json <bool>"
+    assert "(default" not in result.stdout  # no default restated by hand
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        pytest.param(["--policies", "nope"], "unknown policy 'nope'", id="unknown-policy"),
-        pytest.param(["--cstr", "2"], "slo.cstr", id="cstr-out-of-range"),
+        pytest.param(["--policies", "nope"], "--policies: unknown policy 'nope'", id="unknown-policy"),
+        pytest.param(["--cstr", "2"], r"slo\.cstr: .* \(got 2\.0 from --cstr\)", id="cstr-out-of-range"),
+        pytest.param(["--nodes", "many"], r"Invalid value for '--nodes'", id="nodes-not-int"),
+        pytest.param(["--nodez", "4"], r"No such option: --nodez", id="unknown-flag"),
         pytest.param(["--trace", "azure2019"], "needs --trace-dir", id="no-trace-dir"),
         pytest.param(["--epochs", "999"], "--epochs must be in 1..32", id="too-many-epochs"),
-        pytest.param(["--forecast", "psychic"], "--forecast must be", id="bad-forecast"),
-        pytest.param(["--ci-csv", "/nonexistent.csv"], "no such file", id="missing-ci-csv"),
-        pytest.param(["--experiment", "fig99"], "unknown --experiment", id="bad-experiment"),
+        pytest.param(["--forecast", "psychic"], r"Invalid value for '--forecast'", id="bad-forecast"),
+        pytest.param(["--start", "yesterday"], "--start must be an ISO 8601", id="bad-start"),
+        pytest.param(["--ci-csv", "/nonexistent.csv"], r"'--ci-csv'.*does not exist", id="missing-ci-csv"),
     ],
 )
-def test_simulate_refuses_bad_flags_with_one_line(args, message):
-    result = runner.invoke(app, ["simulate", *args])
-    assert result.exit_code == 2
-    assert message in result.output
-    assert "Traceback" not in result.output
+def test_simulate_refuses_bad_flags_with_one_line(capsys, args, message):
+    code, out, err = run_main(capsys, "simulate", *args)
+    assert code == 2
+    assert out == ""
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("casa simulate: ")
+    assert re.search(message, err), err
+
+
+def test_bad_environment_value_names_the_variable(capsys, monkeypatch):
+    monkeypatch.setenv("CASA_SLO__CSTR", "2")
+    code, _, err = run_main(capsys, "simulate", "--epochs", "1")
+    assert code == 2
+    assert "from CASA_SLO__CSTR" in err
+
+
+def test_unknown_experiment_is_one_line(capsys):
+    code, _, err = run_main(capsys, "experiment", "fig99")
+    assert code == 2
+    assert err == "casa experiment: unknown experiment 'fig99'; known: paper-fig8, paper-fig9, paper-fig10, paper-fig11\n"
 
 
 def test_models_power_and_config_views():

@@ -1,0 +1,73 @@
+"""``casa extender``: serve kube-scheduler's filter/prioritize calls.
+
+Flags (contract with the manifests and the end-to-end tests): ``--host``, ``--port``,
+``--kubeconfig``, ``--plan-file``, ``--url-prefix``, ``--config``; optional ``--filter-verb``,
+``--prioritize-verb``, ``--assume-ttl-s``, ``--max-body-bytes``, ``--log-level``. Every flag but
+``--kubeconfig``, ``--config`` and ``--log-level`` overrides an ``extender.*`` setting (its help is
+the setting's). Heavy imports (FastAPI, uvicorn, kubernetes) happen only when the command runs.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+
+from casa_sched.cli.flags import Overrides, SettingFlag, flag, with_flags
+
+EXTENDER_SETTINGS = tuple(
+    SettingFlag(f"extender.{name}")
+    for name in (
+        "host", "port", "plan_file", "url_prefix", "filter_verb", "prioritize_verb", "assume_ttl_s", "max_body_bytes"
+    )
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ExtenderInputs:
+    """The flags of ``casa extender`` that are not settings."""
+
+    kubeconfig: Path | None = flag(None, "kubeconfig for the pod/node/plan watches; unset: in-cluster, else none.")
+    config: Path | None = flag(None, "casa YAML settings file (section `extender:`); unset: $CASA_CONFIG, if set.")
+    log_level: str = flag("INFO", "Python log level.")
+
+
+@with_flags(ExtenderInputs, EXTENDER_SETTINGS)
+def extender_command(*, inputs: ExtenderInputs, overrides: Overrides) -> None:
+    """Run the carbon- and SLO-aware kube-scheduler extender (filter + prioritize)."""
+    from casa_sched.settings import SettingsError, load_settings
+
+    logging.basicConfig(level=inputs.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings(inputs.config, overrides.values, flag_names=overrides.flag_names).extender
+    except SettingsError as exc:
+        typer.echo(f"casa extender: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+    import uvicorn
+
+    from casa_sched.extender.app import HotPathApp
+    from casa_sched.extender.runtime import build_runtime
+    from casa_sched.kube.client import load_api_client
+
+    try:
+        api_client = load_api_client(inputs.kubeconfig)
+    except Exception as exc:  # kubernetes.config.ConfigException, OSError, YAML errors
+        typer.echo(f"casa extender: cannot load kubeconfig {inputs.kubeconfig}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    runtime = build_runtime(settings, api_client=api_client)
+    runtime.start()
+    # Long-lived server: move start-up objects out of the collector's way and collect the
+    # youngest generation less often (each request allocates a whole Pod tree).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 100)
+    try:
+        uvicorn.run(
+            HotPathApp(runtime.app), host=settings.host, port=settings.port, log_level="warning", access_log=False
+        )
+    finally:
+        runtime.stop()
