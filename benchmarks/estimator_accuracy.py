@@ -20,7 +20,7 @@ from benchmarks._common import forecast_of, random_plan, sample_or_synthetic
 from casa_sched.contract.cluster import ClusterSpec, SimParams
 from casa_sched.contract.forecast import EpochSignals
 from casa_sched.settings import CasaSettings
-from casa_sched.simulator import EpochRequests, HourlySignals, Simulator
+from casa_sched.simulator import EpochRequests, Simulator
 from casa_sched.simulator.estimator import Estimator
 
 
@@ -31,7 +31,6 @@ def measure(plans: int, intensity: float, nodes: int, seed: int = 0, verbose: bo
     wl = sample_or_synthetic(intensity)
     rng = np.random.default_rng(seed)
     sig = EpochSignals(np.full(15, 400.0), np.full(15, 0.05), np.full(15, 0.4))
-    hourly = HourlySignals.constant(2, 400.0, 0.05, 0.4)
     sl_err: list[float] = []
     co_err: list[float] = []
     for k in range(plans):
@@ -41,11 +40,11 @@ def measure(plans: int, intensity: float, nodes: int, seed: int = 0, verbose: bo
         warm = k % 2 == 0
         est = Estimator(cluster, params, fc, sig, plan if warm else None)
         pred = est.load(plan)
-        sim = Simulator(cluster, params, hourly, 900.0)
+        sim = Simulator(cluster, params, 900.0)
         if warm:
             sim.preload(plan)
         arrivals = [a - e * 900.0 for a in wl.arrivals_by_function(e, seed=k)]
-        res = sim.run_epoch(plan, EpochRequests(e, 0.0, wl.function_ids, wl.t_ave_s, tuple(arrivals)))
+        res = sim.run_epoch(plan, EpochRequests(e, 0.0, wl.function_ids, wl.t_ave_s, tuple(arrivals)), sig)
         sl_err.append(pred.sl_ave - res.slo_violation_rate)
         if verbose:
             print(

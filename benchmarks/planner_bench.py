@@ -20,7 +20,7 @@ from casa_sched.contract.forecast import EpochSignals
 from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
 from casa_sched.planners.casa import CasaPlanner
 from casa_sched.settings import CasaSettings
-from casa_sched.simulator import EpochRequests, HourlySignals, Simulator
+from casa_sched.simulator import EpochRequests, Simulator
 from casa_sched.simulator.estimator import Estimator
 
 
@@ -69,9 +69,9 @@ def main() -> None:
         plan = CasaPlanner().plan(
             ClusterSnapshot(cluster, params, previous), fc, sig, PlannerConfig(time_budget_s=budget, gen=100_000)
         )
-        sim = Simulator(cluster, params, HourlySignals.constant(1, 400.0, 0.05, 0.4), 900.0)
+        sim = Simulator(cluster, params, 900.0)
         sim.preload(previous)
-        r = sim.run_epoch(plan, requests)
+        r = sim.run_epoch(plan, requests, sig)
         print(f"  budget {budget:4.1f} s: simulated SL_ave {r.slo_violation_rate:.3f}, carbon {r.carbon_g:.1f} g, "
               f"dropped {r.dropped / r.requests:.2%} of requests")  # fmt: skip
     milp_gap(args.epoch)

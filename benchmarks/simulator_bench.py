@@ -10,7 +10,6 @@ numpy's sort of the same number of arrival times (a floor for any per-request wo
 from __future__ import annotations
 
 import argparse
-import math
 import time
 
 import numpy as np
@@ -19,7 +18,7 @@ from benchmarks._common import forecast_of, random_plan, sample_or_synthetic
 from casa_sched.contract.cluster import ClusterSpec, SimParams
 from casa_sched.contract.forecast import EpochSignals
 from casa_sched.settings import CasaSettings
-from casa_sched.simulator import EpochRequests, HourlySignals, Simulator
+from casa_sched.simulator import EpochRequests, Simulator
 from casa_sched.simulator.estimator import Estimator
 
 
@@ -34,7 +33,8 @@ def main() -> None:
     wl = sample_or_synthetic(20.0)
     rng = np.random.default_rng(0)
     n_ep = min(args.epochs, wl.n_epochs())
-    sim = Simulator(cluster, params, HourlySignals.constant(math.ceil(n_ep / 4) + 1, 400.0, 0.05, 0.4), n_ep * 900.0)
+    sim = Simulator(cluster, params, n_ep * 900.0)
+    signals = EpochSignals.constant(15, 400.0, 0.05, 0.4)
     gen_s = sim_s = sort_s = 0.0
     total = 0
     for e in range(n_ep):
@@ -44,7 +44,7 @@ def main() -> None:
         gen_s += time.perf_counter() - t
         req = EpochRequests(e, e * 900.0, wl.function_ids, wl.t_ave_s, tuple(arrivals))
         t = time.perf_counter()
-        result = sim.run_epoch(plan, req)
+        result = sim.run_epoch(plan, req, signals)
         sim_s += time.perf_counter() - t
         flat = np.concatenate(arrivals)
         t = time.perf_counter()

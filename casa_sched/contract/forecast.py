@@ -68,5 +68,14 @@ class EpochSignals:
             raise SimulationError("epoch signals must have one value per minute each")
 
     @property
+    def minutes(self) -> int:
+        return int(self.ci_g_per_kwh.size)
+
+    @property
     def mean_ci_g_per_kwh(self) -> float:
         return float(self.ci_g_per_kwh.mean())
+
+    @classmethod
+    def constant(cls, minutes: int, ci_g_per_kwh: float, price_usd_per_kwh: float, cooling_factor: float) -> EpochSignals:
+        """The same CI, price and E_t in each of ``minutes`` minutes."""
+        return cls(np.full(minutes, ci_g_per_kwh), np.full(minutes, price_usd_per_kwh), np.full(minutes, cooling_factor))

@@ -83,14 +83,8 @@ class Scenario:
         )
 
     def signals_for(self, epoch: int) -> EpochSignals:
-        m = self.epoch_minutes
-        minute_hours = (epoch * m + np.arange(m)) // 60
-        h = self.hourly
-        return EpochSignals(
-            ci_g_per_kwh=h.ci_g_per_kwh[minute_hours],
-            price_usd_per_kwh=h.price_usd_per_kwh[minute_hours],
-            cooling_factor=h.cooling_factor[minute_hours],
-        )
+        """The epoch's per-minute signals: what its planner and its simulator are both given."""
+        return self.hourly.window(epoch * self.params.epoch_s, self.epoch_minutes)
 
     def requests_for(self, epoch: int) -> EpochRequests:
         wl = self.workload
@@ -154,27 +148,22 @@ def training_epochs(scenario: Scenario) -> tuple[list[int], int]:
 def training_episodes(scenario: Scenario) -> list[Callable[[Any], None]]:
     """Episodes that plan and simulate the held-out epochs in order, feeding results back."""
     epochs, seed = training_epochs(scenario)
-    # rewards do not depend on carbon, so constant signals at the scenario's means suffice
-    h = scenario.hourly
     horizon = (max(epochs) + 1) * scenario.params.epoch_s
-    signals = HourlySignals.constant(
-        math.ceil(horizon / 3600.0) + 1,
-        float(h.ci_g_per_kwh.mean()),
-        float(h.price_usd_per_kwh.mean()),
-        float(h.cooling_factor.mean()),
-    )
+    # held-out epochs past the signal data hold its last hour (rewards do not depend on carbon)
     held_out = Scenario(
-        workload=scenario.workload, cluster=scenario.cluster, params=scenario.params, hourly=signals,
-        config=scenario.config, epochs=max(epochs) + 1, forecast=scenario.forecast, seed=seed,
+        workload=scenario.workload, cluster=scenario.cluster, params=scenario.params,
+        hourly=scenario.hourly.extended(math.ceil(horizon / 3600.0)), config=scenario.config,
+        epochs=max(epochs) + 1, forecast=scenario.forecast, seed=seed,
     )  # fmt: skip
 
     def episode(planner: Any) -> None:
-        sim = Simulator(scenario.cluster, scenario.params, signals, horizon)
+        sim = Simulator(scenario.cluster, scenario.params, horizon, scenario.water)
         previous: Plan | None = None
         for e in epochs:
             snapshot = ClusterSnapshot(scenario.cluster, scenario.params, previous, scenario.water)
-            plan = planner.plan(snapshot, held_out.forecast_for(e), held_out.signals_for(e), scenario.config)
-            planner.observe(sim.run_epoch(plan, held_out.requests_for(e)))
+            signals = held_out.signals_for(e)
+            plan = planner.plan(snapshot, held_out.forecast_for(e), signals, scenario.config)
+            planner.observe(sim.run_epoch(plan, held_out.requests_for(e), signals))
             previous = plan
 
     return [episode] * TRAIN_PASSES
@@ -194,7 +183,7 @@ def run_policies(
         if callable(trainer):
             trainer(training_episodes(scenario))
     horizon_s = scenario.epochs * scenario.params.epoch_s
-    sims = {name: Simulator(scenario.cluster, scenario.params, scenario.hourly, horizon_s) for name in policies}
+    sims = {name: Simulator(scenario.cluster, scenario.params, horizon_s, scenario.water) for name in policies}
     runs = {name: PolicyRun(name, scenario.config.cstr) for name in policies}
     previous: dict[str, Plan | None] = dict.fromkeys(policies)
     for epoch in range(scenario.epochs):
@@ -206,7 +195,7 @@ def run_policies(
             started = time.perf_counter()
             plan = planners[name].plan(snapshot, forecast, signals, scenario.config)
             elapsed = time.perf_counter() - started
-            result = sims[name].run_epoch(plan, requests)
+            result = sims[name].run_epoch(plan, requests, signals)
             planners[name].observe(result)
             previous[name] = plan
             runs[name].plan_seconds.append(elapsed)

@@ -27,6 +27,9 @@ class WaterFactors:
     price_usd_per_l: float
 
 
+NO_WATER = WaterFactors(0.0, 0.0, 0.0)  # water not accounted (the settings hold the site's factors)
+
+
 @dataclass(frozen=True)
 class Accounting:
     """Totals over the accounted hours. ``carbon_g`` is eq. (4), grid carbon only;

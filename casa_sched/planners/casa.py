@@ -47,7 +47,7 @@ from casa_sched.contract.results import EpochResult
 from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
 from casa_sched.planners.base import register
 from casa_sched.planners.common import peak_concurrency, units_for
-from casa_sched.simulator import EpochRequests, HourlySignals, Simulator
+from casa_sched.simulator import EpochRequests, Simulator
 from casa_sched.simulator.estimator import Estimator, Layout, Prediction
 from casa_sched.traces import Workload
 
@@ -202,9 +202,7 @@ def _key(pred: Prediction, cstr: float, violators: int = 0) -> tuple[int, float,
 
 def _violators(est: Estimator, cstr: float) -> int:
     """Functions whose own predicted violation rate exceeds Cstr."""
-    totals = est.totals
-    rates = np.divide(est.function_violations(), totals, out=np.zeros_like(totals), where=totals > 0)
-    return int(np.count_nonzero(rates > cstr + 1e-9))
+    return int(np.count_nonzero(est.function_rates() > cstr + 1e-9))
 
 
 def _key_of(sl_ave: float, carbon_g: float, cstr: float, violators: int = 0) -> tuple[int, float, float, float]:
@@ -235,38 +233,19 @@ class _Validator:
         )
         arrivals = wl.arrivals_by_function(0, seed=[seed, forecast.epoch], epoch_min=forecast.minutes)
         self.requests = EpochRequests(0, 0.0, forecast.function_ids, forecast.t_ave_s, tuple(arrivals))
-        hours = int(np.ceil(forecast.minutes * forecast.minute_s / 3600.0)) + 1
-        self.signals = HourlySignals.constant(
-            hours,
-            signals.mean_ci_g_per_kwh,
-            float(signals.price_usd_per_kwh.mean()),
-            float(signals.cooling_factor.mean()),
-        )
+        self.signals = signals
 
     def calibrate(self, est: Estimator, plan: Plan, cstr: float) -> tuple[float, int, Prediction]:
         """Simulate ``plan``; returns its simulated SL_ave, how many functions missed Cstr there,
         and the estimator's calibrated prediction."""
-        sim = Simulator(
-            self.snapshot.cluster, self.snapshot.params, self.signals, self.forecast.minutes * self.forecast.minute_s
-        )
+        epoch_s = self.forecast.minutes * self.forecast.minute_s
+        sim = Simulator(self.snapshot.cluster, self.snapshot.params, epoch_s, self.snapshot.water)
         if self.snapshot.previous is not None:
             sim.preload(_known_nodes(self.snapshot.previous, self.snapshot))
-        result = sim.run_epoch(plan, self.requests)
-        est.load(plan)
-        predicted = est.function_violations()
-        planned = est.bias_planned.copy()
-        unplanned = est.bias_unplanned.copy()
-        for i, f in enumerate(self.forecast.function_ids):
-            stats = result.functions.get(f)
-            if stats is None or stats.requests == 0:
-                continue
-            diff = stats.dropped - predicted[i]
-            if f in plan.containers:
-                planned[i] += diff
-            else:
-                unplanned[i] += diff
+        result = sim.run_epoch(plan, self.requests, self.signals)
+        calibrated = est.calibrate_from(result, plan)
         violators = sum(1 for st in result.functions.values() if st.requests and st.violation_rate > cstr + 1e-9)
-        return result.slo_violation_rate, violators, est.calibrate(planned, unplanned)
+        return result.slo_violation_rate, violators, calibrated
 
 
 def _known_nodes(plan: Plan, snapshot: ClusterSnapshot) -> Plan:
@@ -311,8 +290,7 @@ class _Search:
         paper's introduction states it) a function not yet blacklisted misses Cstr on its own."""
         if pred.sl_ave > self.config.cstr:
             return True
-        totals = self.est.totals
-        rates = np.divide(self.est.function_violations(), totals, out=np.zeros_like(totals), where=totals > 0)
+        rates = self.est.function_rates()
         return any(rates[f] > self.config.cstr + 1e-9 and f not in self.b_sl for f in self.active.tolist())
 
     def exhausted(self, slo_mode: bool) -> bool:
@@ -370,8 +348,7 @@ class _Search:
         self.cursor += 1
         best_ok: tuple[float, Layout] | None = None
         best_any: tuple[float, Layout] | None = None
-        total = self.est.totals[f]
-        rate_now = float(self.est.function_violations()[f] / total) if total > 0 else 0.0
+        rate_now = float(self.est.function_rates()[f])
         cap = max(self.config.cstr, rate_now)
         for layout in self._carbon_moves(f):
             p, rate = self.est.try_move_rate(f, layout)

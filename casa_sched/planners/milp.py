@@ -138,7 +138,7 @@ def solve(
         )
     est = Estimator(snapshot.cluster, p, forecast, signals, None, snapshot.water)
     est.load(Plan(epoch=forecast.epoch, containers={}))
-    crowded = est._od_eval()  # every function scales from zero: the most image-link sharing
+    crowded = est.scale_from_zero_all()  # every function scales from zero: the most image-link sharing
     od_rows = {int(f): i for i, f in enumerate(crowded.functions)}
     minutes = forecast.minutes
     windows = max(1, round(forecast.minute_s / p.autoscale_interval_s))  # as the estimator

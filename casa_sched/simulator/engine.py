@@ -17,7 +17,9 @@ their seed is set once, where they are generated). For each epoch:
    wait budget ``(laxity − 1)·T_ave``) grow one container by one unit in place, busiest first,
    on nodes with unallocated cores (paper §V.D: stop at 100 % of the node).
 4. **account** — per-node busy cores per second (+ container overheads) → P_i(U) (eq. 2) →
-   P_IT + cooling (eqs. 1, 3) → hourly energy → carbon, cost and water (eqs. 4-5).
+   P_IT + cooling (eqs. 1, 3) → energy per run of minutes with equal signals (the epoch's
+   per-minute window the planner saw; one run per hour for hourly signals) → carbon, cost and
+   water (eqs. 4-5).
 
 Dispatch policy: a central FIFO queue per function; a request takes the slot (one request's CPU
 share in a container) that is free earliest, and among free slots the one idle longest, which
@@ -36,12 +38,13 @@ import numpy as np
 import numpy.typing as npt
 
 from casa_sched.contract.cluster import ClusterSpec, SimParams, SimulationError
+from casa_sched.contract.forecast import EpochSignals
 from casa_sched.contract.plan import Container, Plan
 from casa_sched.contract.results import EpochResult, FunctionStats
-from casa_sched.models.accounting import Accounting, account_hours
+from casa_sched.models.accounting import NO_WATER, Accounting, WaterFactors, account_hours
 from casa_sched.models.coldstart import cold_start_s
 from casa_sched.models.slo import sl_ave
-from casa_sched.simulator.inputs import EpochRequests, HourlySignals
+from casa_sched.simulator.inputs import EpochRequests
 from casa_sched.simulator.kernel import heapify, replay
 from casa_sched.simulator.results import SimulationResult
 
@@ -77,14 +80,14 @@ class _FunctionState:
 class Simulator:
     """Replays epochs of requests on a simulated cluster under a plan per epoch."""
 
-    def __init__(self, cluster: ClusterSpec, params: SimParams, signals: HourlySignals, horizon_s: float) -> None:
+    def __init__(
+        self, cluster: ClusterSpec, params: SimParams, horizon_s: float, water: WaterFactors = NO_WATER
+    ) -> None:
         if horizon_s <= 0:
             raise SimulationError(f"horizon must be > 0 s, got {horizon_s}")
-        if signals.hours * 3600.0 < horizon_s:
-            raise SimulationError(f"signals cover {signals.hours} h but the simulation runs {horizon_s / 3600.0:.2f} h")
         self.cluster = cluster
         self.params = params
-        self.signals = signals
+        self.water = water
         self.n_nodes = len(cluster.nodes)
         self.n_bins = math.ceil(horizon_s)
         shape = (self.n_nodes, self.n_bins + 1)
@@ -106,20 +109,28 @@ class Simulator:
         self.epochs: list[EpochResult] = []
 
     # ------------------------------------------------------------------------------------------
-    def run_epoch(self, plan: Plan, requests: EpochRequests) -> EpochResult:
-        """Simulate one epoch of ``requests`` under ``plan`` and return its results."""
+    def run_epoch(self, plan: Plan, requests: EpochRequests, signals: EpochSignals) -> EpochResult:
+        """Simulate one epoch of ``requests`` under ``plan`` and return its results.
+
+        ``signals`` are the epoch's per-minute CI, price and E_t: the same window the planner
+        was given (one value per ``epoch_s / minutes`` seconds).
+        """
         p = self.params
         t0 = requests.start_s
         t1 = t0 + p.epoch_s
         if t1 > self.n_bins + 1e-9:
             raise SimulationError(f"epoch {requests.epoch} ends at {t1} s, beyond the horizon {self.n_bins} s")
+        if signals.minutes < 1 or abs(p.epoch_s / signals.minutes - round(p.epoch_s / signals.minutes)) > 1e-9:
+            raise SimulationError(
+                f"epoch signals must split the {p.epoch_s} s epoch into whole seconds, got {signals.minutes} values"
+            )
         self._check_feasible(plan)
         self.epoch_t0 = t0
         self.awake_from = self._wake_nodes(plan, t0)
         cold = self._apply_plan(plan, t0, t1)
         stats, grows, on_demand = self._replay(requests, t0, t1)
         self._close_epoch(t0, t1)
-        account, load = self._account(t0, t1)
+        account, load = self._account(t0, t1, signals)
         result = self._epoch_result(plan, requests, stats, account, load, cold, on_demand, grows)
         self.epochs.append(result)
         return result
@@ -422,7 +433,7 @@ class Simulator:
                 c.alloc = [(t1, c.size * self.params.base_cpu_cores)]
         self.transfers = [tr for tr in self.transfers if tr[2] > t1]
 
-    def _account(self, t0: float, t1: float) -> tuple[Accounting, float]:
+    def _account(self, t0: float, t1: float, signals: EpochSignals) -> tuple[Accounting, float]:
         b0, b1 = int(t0), math.ceil(t1)
         if self.params.utilisation == "allocated":
             cores = self._window(self.alloc_acc, self.alloc_diff, b0, b1)
@@ -440,16 +451,18 @@ class Simulator:
                     power[i] = self.cluster.sleep_power_w
                     self.asleep[i] = True
         it_w = power.sum(axis=0) + self.cluster.storage_power_w + self.cluster.network_power_w
-        hours = (np.arange(b0, b1) // 3600).astype(np.int64)
-        h_lo, h_hi = int(hours[0]), int(hours[-1]) + 1
-        energy_j = np.bincount(hours - h_lo, weights=it_w, minlength=h_hi - h_lo)  # 1-s bins: W·s = J
-        sig = self.signals
+        # Eqs. (4)-(5) are linear in energy, so runs of minutes with the same signals are
+        # accounted together (an hourly signal gives one run per hour, as the paper accounts).
+        step_s = round(self.params.epoch_s / signals.minutes)
+        minute = np.minimum((np.arange(b0, b1) - b0) // step_s, signals.minutes - 1)
+        run, first = _signal_runs(signals)
+        energy_j = np.bincount(run[minute], weights=it_w, minlength=first.size)  # 1-s bins: W·s = J
         account = account_hours(
             energy_j,
-            sig.cooling_factor[h_lo:h_hi],
-            sig.ci_g_per_kwh[h_lo:h_hi],
-            sig.price_usd_per_kwh[h_lo:h_hi],
-            sig.water,
+            signals.cooling_factor[first],
+            signals.ci_g_per_kwh[first],
+            signals.price_usd_per_kwh[first],
+            self.water,
         )
         load = float(np.mean(cores / self.node_cores[:, None]))
         return account, load
@@ -526,3 +539,12 @@ class Simulator:
 def plan_from_mapping(epoch: int, containers: dict[str, list[tuple[str, int]]]) -> Plan:
     """Convenience for tests and tools: ``{"f": [("node-0", 2)]}`` → :class:`Plan`."""
     return Plan(epoch=epoch, containers={f: tuple(Container(n, k) for n, k in cs) for f, cs in containers.items()})
+
+
+def _signal_runs(signals: EpochSignals) -> tuple[IntArray, IntArray]:
+    """Per minute, the index of its run of equal (CI, price, E_t) values; and each run's first minute."""
+    values = np.stack([signals.ci_g_per_kwh, signals.price_usd_per_kwh, signals.cooling_factor])
+    change = np.any(values[:, 1:] != values[:, :-1], axis=0)
+    run = np.concatenate([[0], np.cumsum(change)]).astype(np.int64)
+    first = np.flatnonzero(np.concatenate([[True], change])).astype(np.int64)
+    return run, first

@@ -33,6 +33,7 @@ import numpy.typing as npt
 from casa_sched.contract.cluster import ClusterSpec, SimParams, SimulationError
 from casa_sched.contract.forecast import EpochSignals, Forecast
 from casa_sched.contract.plan import Container, Plan
+from casa_sched.contract.results import EpochResult
 from casa_sched.models.accounting import J_PER_KWH, WaterFactors
 from casa_sched.simulator.kernel import predict_aggregates, queue_drops
 
@@ -226,6 +227,15 @@ class Estimator:
         out[u] = od.violations + (od.served_share * phi).sum(axis=1) * self.totals[u]
         return np.asarray(out, dtype=np.float64)
 
+    def function_rates(self) -> FloatArray:
+        """Eq. (7) per function under the current plan: expected violations over forecast
+        requests (0 for a function without requests)."""
+        totals = self.totals
+        return np.asarray(
+            np.divide(self.function_violations(), totals, out=np.zeros_like(totals), where=totals > 0),
+            dtype=np.float64,
+        )
+
     def plan(self, epoch: int, base: Plan | None = None) -> Plan:
         """The current layouts as a :class:`Plan`."""
         names = self.cluster.node_names
@@ -246,6 +256,30 @@ class Estimator:
         self._od_cache.clear()
         self.sl_planned_sum = float(sum(self._sl_of(f) for f in self.layout))
         return self.prediction()
+
+    def calibrate_from(self, result: EpochResult, plan: Plan) -> Prediction:
+        """Calibrate against the request-level simulator's ``result`` of ``plan`` (which becomes
+        the current plan): each function's simulated minus predicted violations is added to its
+        correction, the planned one if ``plan`` gives it containers, else the scale-from-zero one."""
+        self.load(plan)
+        predicted = self.function_violations()
+        planned = self.bias_planned.copy()
+        unplanned = self.bias_unplanned.copy()
+        for i, f in enumerate(self.forecast.function_ids):
+            stats = result.functions.get(f)
+            if stats is None or stats.requests == 0:
+                continue
+            diff = stats.dropped - predicted[i]
+            if f in plan.containers:
+                planned[i] += diff
+            else:
+                unplanned[i] += diff
+        return self.calibrate(planned, unplanned)
+
+    def scale_from_zero_all(self) -> _OnDemand:
+        """The scale-from-zero model of every function the current plan leaves without a
+        container, together (their cold starts share the image links)."""
+        return self._od_eval()
 
     def scale_from_zero_alone(self, function: int) -> _OnDemand:
         """The scale-from-zero model of ``function`` as if no other function were left without a

@@ -1,18 +1,22 @@
-"""Frozen inputs of the request-level simulator: hourly signals and the requests of an epoch."""
+"""Frozen inputs of the request-level simulator: the requests of an epoch, and the hourly
+signals from which each epoch's per-minute window (:class:`~casa_sched.contract.forecast.EpochSignals`)
+is cut."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from casa_sched.contract.cluster import SimulationError
+from casa_sched.contract.forecast import EpochSignals
 from casa_sched.models.accounting import WaterFactors
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+MINUTE_S = 60.0  # the resolution of forecasts and epoch signals
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,34 @@ class HourlySignals:
     @property
     def hours(self) -> int:
         return int(self.ci_g_per_kwh.size)
+
+    def window(self, start_s: float, minutes: int) -> EpochSignals:
+        """The per-minute signals of ``minutes`` minutes from ``start_s`` (each minute carries its
+        hour's values): what a planner and the simulator are given for one epoch."""
+        first = round(start_s / MINUTE_S)
+        hour = (first + np.arange(minutes)) // round(3600.0 / MINUTE_S)
+        if minutes < 1 or first < 0 or int(hour[-1]) >= self.hours:
+            raise SimulationError(
+                f"signals cover {self.hours} h; a window of {minutes} min from {start_s} s lies outside them"
+            )
+        return EpochSignals(
+            ci_g_per_kwh=self.ci_g_per_kwh[hour],
+            price_usd_per_kwh=self.price_usd_per_kwh[hour],
+            cooling_factor=self.cooling_factor[hour],
+        )
+
+    def extended(self, hours: int) -> HourlySignals:
+        """These signals over ``hours`` hours, the last hour's values held past the end (for
+        epochs beyond the signal data, such as a learning policy's held-out training epochs)."""
+        if hours <= self.hours:
+            return self
+        pad = hours - self.hours
+        return replace(
+            self,
+            ci_g_per_kwh=np.concatenate([self.ci_g_per_kwh, np.full(pad, self.ci_g_per_kwh[-1])]),
+            price_usd_per_kwh=np.concatenate([self.price_usd_per_kwh, np.full(pad, self.price_usd_per_kwh[-1])]),
+            cooling_factor=np.concatenate([self.cooling_factor, np.full(pad, self.cooling_factor[-1])]),
+        )
 
     @classmethod
     def constant(

@@ -23,7 +23,7 @@ from casa_sched.planners.kpa import (
     topology_spread,
 )
 from casa_sched.planners.rl import LIMITS, RLPlanner, q_update, reward_of, util_bucket
-from casa_sched.simulator import EpochRequests, HourlySignals, Simulator
+from casa_sched.simulator import EpochRequests, Simulator
 
 CURVE = PowerCurve((0.0, 0.0, 0.0, 2.0, 100.0), 16)
 SIG = EpochSignals(np.full(15, 400.0), np.full(15, 0.1), np.full(15, 0.3))
@@ -107,7 +107,7 @@ def test_baselines_run_on_the_real_sample(azure_sample_dir: Path, policy: str) -
     wl = load_workload(azure_sample_dir).top_k(40).scaled(5.0, seed=0)
     cl = ClusterSpec.uniform(2)
     params = SimParams()
-    sim = Simulator(cl, params, HourlySignals.constant(1, 400.0, 0.05, 0.3), 1800.0)
+    sim = Simulator(cl, params, 1800.0)
     planner = create(policy)
     previous = None
     for e in range(2):
@@ -115,7 +115,7 @@ def test_baselines_run_on_the_real_sample(azure_sample_dir: Path, policy: str) -
         fc = Forecast(e, 900.0 * e, wl.function_ids, counts, wl.t_ave_s, wl.memory_mb)
         plan = planner.plan(ClusterSnapshot(cl, params, previous), fc, SIG, PlannerConfig())
         res = sim.run_epoch(
-            plan, EpochRequests(e, 900.0 * e, wl.function_ids, wl.t_ave_s, tuple(wl.arrivals_by_function(e)))
+            plan, EpochRequests(e, 900.0 * e, wl.function_ids, wl.t_ave_s, tuple(wl.arrivals_by_function(e))), SIG
         )
         planner.observe(res)
         previous = plan
@@ -257,7 +257,7 @@ def test_rl_learns_only_while_training_then_acts_greedily():
     snap = ClusterSnapshot(cluster(), SimParams())
     planner = RLPlanner(seed=3)
     params = SimParams()
-    sim = Simulator(cluster(), params, HourlySignals.constant(2, 400.0, 0.05, 0.3), 3600.0)
+    sim = Simulator(cluster(), params, 3600.0)
 
     def episode(p: RLPlanner) -> None:
         for e in range(2):
@@ -265,7 +265,7 @@ def test_rl_learns_only_while_training_then_acts_greedily():
             plan = p.plan(snap, fce, SIG, PlannerConfig())
             rng = np.random.default_rng(e)
             arrivals = tuple(np.sort(900.0 * e + rng.uniform(0, 900.0, int(c.sum()))) for c in fc.counts)
-            p.observe(sim.run_epoch(plan, EpochRequests(e, 900.0 * e, fc.function_ids, fc.t_ave_s, arrivals)))
+            p.observe(sim.run_epoch(plan, EpochRequests(e, 900.0 * e, fc.function_ids, fc.t_ave_s, arrivals), SIG))
 
     planner.train([episode])
     assert planner.trained_epochs == 2
@@ -276,7 +276,9 @@ def test_rl_learns_only_while_training_then_acts_greedily():
     plan = planner.plan(snap, fc, SIG, PlannerConfig())
     planner.observe(
         sim.run_epoch(
-            plan, EpochRequests(2, 1800.0, fc.function_ids, fc.t_ave_s, tuple(np.array([1800.0 + i]) for i in range(2)))
+            plan,
+            EpochRequests(2, 1800.0, fc.function_ids, fc.t_ave_s, tuple(np.array([1800.0 + i]) for i in range(2))),
+            SIG,
         )
     )
     assert planner.trained_epochs == 2  # frozen

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from casa_sched.contract.cluster import ClusterSpec, NodeSpec, SimParams, SimulationError
+from casa_sched.contract.forecast import EpochSignals
 from casa_sched.models.power import PowerCurve
 from casa_sched.simulator import EpochRequests, HourlySignals, Simulator, plan_from_mapping
 
@@ -39,11 +40,10 @@ def tiny(n_nodes: int = 1, **overrides: object) -> tuple[ClusterSpec, SimParams]
     return cluster, SimParams(**values)  # type: ignore[arg-type]
 
 
-def run(cluster, params, plans_and_requests, ci=500.0, hours=1):
-    sim = Simulator(
-        cluster, params, HourlySignals.constant(hours, ci, 0.1, 0.0), params.epoch_s * len(plans_and_requests)
-    )
-    results = [sim.run_epoch(plan, req) for plan, req in plans_and_requests]
+def run(cluster, params, plans_and_requests, ci=500.0):
+    sim = Simulator(cluster, params, params.epoch_s * len(plans_and_requests))
+    signals = EpochSignals.constant(1, ci, 0.1, 0.0)  # one value for the whole 100 s epoch
+    results = [sim.run_epoch(plan, req, signals) for plan, req in plans_and_requests]
     return sim, results
 
 
@@ -160,15 +160,72 @@ def test_allocated_utilisation_counts_allocated_cores():
 )
 def test_infeasible_plans_are_refused(containers, message):
     cluster, params = tiny()
-    sim = Simulator(cluster, params, HourlySignals.constant(1, 1.0, 1.0, 0.0), 100.0)
+    sim = Simulator(cluster, params, 100.0)
     with pytest.raises(SimulationError, match=message):
-        sim.run_epoch(plan_from_mapping(0, containers), req(0, {"f": [1.0]}))
+        sim.run_epoch(plan_from_mapping(0, containers), req(0, {"f": [1.0]}), EpochSignals.constant(1, 1.0, 1.0, 0.0))
 
 
-def test_signals_must_cover_the_horizon():
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param(3, id="100 s / 3 values = 33.3 s each"),
+        pytest.param(0, id="no values"),
+    ],
+)
+def test_epoch_signals_must_split_the_epoch_into_whole_seconds(values):
     cluster, params = tiny()
-    with pytest.raises(SimulationError, match="signals cover 1 h"):
-        Simulator(cluster, params, HourlySignals.constant(1, 1.0, 1.0, 0.0), 7200.0)
+    sim = Simulator(cluster, params, 100.0)
+    with pytest.raises(SimulationError, match=r"split the 100\.0 s epoch"):
+        sim.run_epoch(plan_from_mapping(0, {}), req(0, {}), EpochSignals.constant(values, 1.0, 1.0, 0.0))
+
+
+@pytest.mark.parametrize(
+    ("ci_first_half", "ci_second_half", "cooling_factor"),
+    [
+        # an idle 1-node cluster draws P(0) = 100 W: 50 s halves of 100·50 J = 5000 J each
+        # carbon = 5000 J / 3.6e6 J/kWh · (200 + 600) g/kWh = 1.111 g
+        pytest.param(200.0, 600.0, 0.0, id="two CIs, no cooling"),
+        # the same with E_t = 0.5: every kWh draws half a kWh of cooling → 1.5 · 1.111 = 1.667 g
+        pytest.param(200.0, 600.0, 0.5, id="two CIs, E_t=0.5"),
+        # equal halves are one run: 10000 J / 3.6e6 · 400 = 1.111 g
+        pytest.param(400.0, 400.0, 0.0, id="one CI"),
+    ],
+)
+def test_carbon_follows_the_epoch_signals_value_by_value(ci_first_half, ci_second_half, cooling_factor):
+    cluster, params = tiny()
+    sim = Simulator(cluster, params, 100.0)
+    signals = EpochSignals(
+        np.array([ci_first_half, ci_second_half]), np.array([0.1, 0.1]), np.full(2, cooling_factor)
+    )
+    r = sim.run_epoch(plan_from_mapping(0, {}), req(0, {}), signals)
+    assert r.accounting.it_energy_kwh == pytest.approx(100.0 * 100.0 / 3.6e6)
+    half_kwh = 100.0 * 50.0 / 3.6e6 * (1.0 + cooling_factor)
+    assert r.carbon_g == pytest.approx(half_kwh * (ci_first_half + ci_second_half))
+
+
+@pytest.mark.parametrize(
+    ("start_s", "minutes", "hours_of_minutes"),
+    [
+        pytest.param(0.0, 15, [0] * 15, id="epoch 0: hour 0"),
+        pytest.param(3300.0, 10, [0] * 5 + [1] * 5, id="minute 55: 5 min of hour 0, 5 of hour 1"),
+        pytest.param(5400.0, 30, [1] * 30, id="1.5 h: hour 1"),
+    ],
+)
+def test_hourly_signals_window_gives_each_minute_its_hour(start_s, minutes, hours_of_minutes):
+    hourly = HourlySignals(np.array([100.0, 200.0]), np.array([0.1, 0.2]), np.array([0.3, 0.4]))
+    w = hourly.window(start_s, minutes)
+    np.testing.assert_array_equal(w.ci_g_per_kwh, hourly.ci_g_per_kwh[hours_of_minutes])
+    np.testing.assert_array_equal(w.price_usd_per_kwh, hourly.price_usd_per_kwh[hours_of_minutes])
+    np.testing.assert_array_equal(w.cooling_factor, hourly.cooling_factor[hours_of_minutes])
+
+
+def test_hourly_signals_window_must_lie_inside_them_and_extended_holds_the_last_hour():
+    hourly = HourlySignals(np.array([100.0, 200.0]), np.array([0.1, 0.2]), np.array([0.3, 0.4]))
+    with pytest.raises(SimulationError, match="signals cover 2 h"):
+        hourly.window(3600.0, 61)  # minutes 60..120: minute 120 is in hour 2
+    longer = hourly.extended(4)
+    np.testing.assert_array_equal(longer.ci_g_per_kwh, [100.0, 200.0, 200.0, 200.0])
+    assert hourly.extended(1) is hourly
 
 
 def test_real_sample_conserves_requests_and_is_deterministic(azure_sample_dir: Path) -> None:
@@ -182,10 +239,11 @@ def test_real_sample_conserves_requests_and_is_deterministic(azure_sample_dir: P
     ]
 
     def simulate():
-        sim = Simulator(cluster, params, HourlySignals.constant(1, 400.0, 0.05, 0.4), 1800.0)
+        sim = Simulator(cluster, params, 1800.0)
+        signals = EpochSignals.constant(15, 400.0, 0.05, 0.4)
         for e in range(2):
             arr = wl.arrivals_by_function(e, seed=11)
-            sim.run_epoch(plans[e], EpochRequests(e, 900.0 * e, wl.function_ids, wl.t_ave_s, tuple(arr)))
+            sim.run_epoch(plans[e], EpochRequests(e, 900.0 * e, wl.function_ids, wl.t_ave_s, tuple(arr)), signals)
         return sim.finish()
 
     a, b = simulate(), simulate()

@@ -11,7 +11,7 @@ from casa_sched.contract.cluster import ClusterSpec, NodeSpec, SimParams
 from casa_sched.contract.forecast import EpochSignals, Forecast
 from casa_sched.contract.plan import Container, Plan
 from casa_sched.models.power import PowerCurve
-from casa_sched.simulator import EpochRequests, HourlySignals, Simulator
+from casa_sched.simulator import EpochRequests, Simulator
 from casa_sched.simulator.estimator import Estimator
 from casa_sched.simulator.kernel import queue_drops
 
@@ -126,10 +126,10 @@ def test_signals_and_forecast_must_have_the_same_minutes():
 
 
 def test_simulator_preload_makes_containers_warm():
-    sim = Simulator(cluster(1), SimParams(image_mb=300.0), HourlySignals.constant(1, 1.0, 1.0, 0.0), 900.0)
+    sim = Simulator(cluster(1), SimParams(image_mb=300.0), 900.0)
     plan = Plan(epoch=0, containers={"a": (Container("n0"),)})
     sim.preload(plan)
-    r = sim.run_epoch(plan, EpochRequests.build(0, 0.0, ["a"], [0.1], [[0.5]]))
+    r = sim.run_epoch(plan, EpochRequests.build(0, 0.0, ["a"], [0.1], [[0.5]]), SIG)
     assert r.cold_starts == 0
     assert r.functions["a"].waited == 0
 
