@@ -243,8 +243,10 @@ def _run_once(scenario: Scenario, meta: dict[str, Any], planners: dict[str, Plan
     if as_json:
         sys.stdout.write(json.dumps({n: {k: v[k] for k in SUMMARY_KEYS} for n, v in result.items()}, indent=2) + "\n")
         return
+    console.print(f"workload: {meta['workload']}", highlight=False)
     console.print(summary_table(result, meta, scenario.epochs))
-    console.print(TABLE_UNITS, highlight=False)
+    for line in TABLE_UNITS:
+        console.print(line, highlight=False)
     for note in time_bound_notes(result, scenario.epochs, scenario.config.time_budget_s):
         console.print(note, highlight=False)
     console.print("wrote " + ", ".join(str(p) for p in paths), highlight=False)

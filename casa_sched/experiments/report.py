@@ -15,12 +15,13 @@ from casa_sched.experiments.runner import PolicyRun
 
 SUMMARY_KEYS = ("carbon_g", "energy_kwh", "cost_usd", "slo_violation_rate", "load", "plan_seconds_mean")
 
-# The table's columns: short headers so that it fits an 80-column terminal; units in TABLE_UNITS.
+# The table's columns: short headers so that it fits an 80-column terminal; TABLE_UNITS explains
+# them in lines of under 80 characters, printed under the table.
 _COLUMNS = ("policy", "carbon", "energy", "cost", "SL_ave", "≤Cstr", "dropped", "load", "plan")
 TABLE_UNITS = (
-    "carbon g CO2eq · energy kWh · cost $ · SL_ave: mean SLO violation ratio over functions · "
-    "≤Cstr: epochs meeting Cstr · dropped: share of requests · load: mean node CPU use · "
-    "plan: mean planning time per epoch, s"
+    "units: carbon g CO2eq · energy kWh · cost $ · plan s (mean per epoch)",
+    "SL_ave: mean SLO violation ratio over functions · ≤Cstr: epochs meeting Cstr",
+    "dropped: share of all requests · load: mean node CPU use",
 )
 
 
@@ -30,10 +31,9 @@ def summary(runs: Mapping[str, PolicyRun]) -> dict[str, dict[str, float]]:
 
 
 def summary_table(result: Mapping[str, Mapping[str, float]], meta: Mapping[str, Any], epochs: int) -> Table:
-    """One row per policy (``result`` is :func:`summary`'s); the units are :data:`TABLE_UNITS`."""
-    title = (
-        f"{meta['workload']} · N={meta['nodes']} · R={meta['intensity']:g}x · Cstr={meta['cstr']:.0%} · {epochs} epochs"
-    )
+    """One row per policy (``result`` is :func:`summary`'s) under the run's N, R, Cstr and length;
+    the workload is ``meta["workload"]`` (print it above), the units :data:`TABLE_UNITS`."""
+    title = f"N={meta['nodes']} · R={meta['intensity']:g}x · Cstr={meta['cstr']:.0%} · {epochs} epochs"
     table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
     for col in _COLUMNS:
         table.add_column(col, justify="left" if col == "policy" else "right", no_wrap=True)
