@@ -29,12 +29,16 @@ def _rows(model: BaseModel, prefix: str = "") -> list[tuple[str, Any, str]]:
 
 
 @config_app.command("show")
-def show(config: Annotated[Path | None, typer.Option(help="YAML settings file.")] = None) -> None:
+def show(
+    config: Annotated[
+        Path | None, typer.Option(help="YAML settings file; unset: $CASA_CONFIG, if set.", exists=True)
+    ] = None,
+) -> None:
     """Every setting: its effective value and what it means (unit, reason for the default)."""
     try:
         settings = load_settings(config)
     except SettingsError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
+        typer.echo(f"casa config show: {exc}", err=True)
         raise typer.Exit(2) from None
     table = Table("setting", "value", "meaning", show_lines=False)
     for key, value, desc in _rows(settings):

@@ -31,7 +31,9 @@ class ExtenderInputs:
     """The flags of ``casa extender`` that are not settings."""
 
     kubeconfig: Path | None = flag(None, "kubeconfig for the pod/node/plan watches; unset: in-cluster, else none.")
-    config: Path | None = flag(None, "casa YAML settings file (section `extender:`); unset: $CASA_CONFIG, if set.")
+    config: Path | None = flag(
+        None, "casa YAML settings file (section `extender:`); unset: $CASA_CONFIG, if set.", exists=True
+    )
     log_level: str = flag("INFO", "Python log level.")
 
 

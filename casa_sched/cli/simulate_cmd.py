@@ -177,8 +177,8 @@ def experiment(
     overrides: Overrides,
     out: OutFlag = Path("out"),
 ) -> None:
-    """Run one of the paper's experiments (§VI.B, Figs. 8-11): a sweep of runs and a markdown report
-    with the paper's ratios beside ours; each grid point's settings override the flags'."""
+    """Run one of the paper's experiments, figures 8-11 of §VI.B: a sweep of runs and a markdown
+    report with the paper's ratios beside ours; each grid point's settings override the flags'."""
     _experiment(name, policies, out, inputs, overrides, command="experiment")
 
 
