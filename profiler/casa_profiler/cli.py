@@ -12,7 +12,6 @@ Every failure exits ≠ 0 with one line that says what is wrong and how to fix i
 from __future__ import annotations
 
 import json
-import os
 import signal
 from pathlib import Path
 from types import FrameType
@@ -194,13 +193,15 @@ def fit_cmd(
 @app.command("publish")
 def publish_cmd(
     model: Annotated[Path, typer.Option(help="Model JSON written by run or fit.")],
-    node: Annotated[str | None, typer.Option(help="Node name (default: $NODE_NAME from the downward API).")] = None,
+    node: Annotated[
+        str | None, typer.Option(envvar="NODE_NAME", help="Node name; unset: $NODE_NAME (the downward API's spec.nodeName).")
+    ] = None,
     kubeconfig: Annotated[
         Path | None, typer.Option(help="kubeconfig (default: the in-cluster service account).")
     ] = None,
 ) -> None:
     """Write the model to the Node annotation casa.dev/power-model (a merge patch)."""
-    name = node or os.environ.get("NODE_NAME")
+    name = node
     if not name:
         raise _fail("no node name: pass --node or set NODE_NAME (downward API fieldRef spec.nodeName)")
     try:
@@ -216,11 +217,11 @@ def publish_cmd(
 
 @app.command("show")
 def show_cmd(
-    node: Annotated[str | None, typer.Option(help="Node name (default: $NODE_NAME).")] = None,
+    node: Annotated[str | None, typer.Option(envvar="NODE_NAME", help="Node name; unset: $NODE_NAME.")] = None,
     kubeconfig: Annotated[Path | None, typer.Option(help="kubeconfig.")] = None,
 ) -> None:
     """Print a node's published power model."""
-    name = node or os.environ.get("NODE_NAME")
+    name = node
     if not name:
         raise _fail("no node name: pass --node or set NODE_NAME")
     try:
