@@ -73,11 +73,6 @@ class SettingFlag:
         annotation = Annotated[field.annotation | None, option]  # type: ignore[name-defined]
         return inspect.Parameter(self.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
 
-    def option_info(self) -> Any:
-        """A typer option for a hand-written parameter ``<name>: <type> | None = None``."""
-        field = setting_field(self.key)
-        return typer.Option(self.option, help=with_default(field.description or "", field.default), show_default=False)
-
 
 @dataclass(frozen=True)
 class Overrides:
@@ -119,7 +114,8 @@ def with_flags(inputs: type[Any], settings: Sequence[SettingFlag]) -> Callable[[
         at = list(signature.parameters).index("inputs")
         own = [p for name, p in signature.parameters.items() if name not in ("inputs", "overrides")]
         clash = names & {p.name for p in own}
-        assert not clash, f"{command.__name__}: flags declared twice: {sorted(clash)}"
+        if clash:
+            raise TypeError(f"{command.__name__}: flags declared twice: {sorted(clash)}")
 
         @functools.wraps(command)
         def wrapper(**kwargs: Any) -> R:
