@@ -309,20 +309,21 @@ def load_settings(
     """
     env = dict(os.environ if environ is None else environ)
     path = config_path or (Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None)
+    named = f"{CONFIG_ENV}={path}" if config_path is None else str(path)  # how the user gave the file
     data: dict[str, Any] = {}
     if path is not None:
         try:
             loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
         except OSError as exc:
-            raise SettingsError(f"cannot read config file {path}: {exc.strerror}") from exc
+            raise SettingsError(f"cannot read config file {named}: {exc.strerror}") from exc
         except yaml.YAMLError as exc:
-            raise SettingsError(f"config file {path} is not valid YAML: {exc}") from exc
+            raise SettingsError(f"config file {named} is not valid YAML: {exc}") from exc
         if loaded is not None and not isinstance(loaded, dict):
-            raise SettingsError(f"config file {path} must hold a mapping at the top level")
+            raise SettingsError(f"config file {named} must hold a mapping at the top level")
         data = loaded or {}
     names = flag_names or {}
     layers: list[_Layer] = [
-        (data, lambda key: str(path)),
+        (data, lambda key: named),
         (_env_tree(env), lambda key: ENV_PREFIX + key.replace(".", "__").upper()),
         (_nest_dotted(overrides or {}), lambda key: names.get(key, f"override {key}")),
     ]

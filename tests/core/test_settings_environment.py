@@ -77,3 +77,13 @@ def test_errors_name_the_source_of_the_bad_value(tmp_path, yaml_text, environ, o
     cfg.write_text(yaml_text)
     with pytest.raises(SettingsError, match=message):
         load_settings(cfg, overrides=overrides, environ=environ, flag_names={"slo.cstr": "--cstr"})
+
+
+def test_a_config_file_named_by_the_environment_is_named_so(tmp_path) -> None:
+    absent = tmp_path / "absent.yaml"
+    with pytest.raises(SettingsError, match=f"cannot read config file CASA_CONFIG={absent}"):
+        load_settings(environ={"CASA_CONFIG": str(absent)})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("slo: {cstr: 2}")
+    with pytest.raises(SettingsError, match=f"got 2 from CASA_CONFIG={bad}"):
+        load_settings(environ={"CASA_CONFIG": str(bad)})
