@@ -124,6 +124,13 @@ class CasaMetrics:
             ["reason"],
             registry=r,
         )
+        self.extender_plan_info = Gauge(
+            "casa_extender_plan_info",
+            "1 for the extender's plan status (ok | missing | invalid) and why (the plan source's own "
+            "words, e.g. the validation error of an invalid plan; at most 200 characters).",
+            ["status", "reason"],
+            registry=r,
+        )
         self.extender_assumed_pods = Gauge(
             "casa_extender_assumed_pods",
             "Pods placed by the scheduler but not yet seen bound by the pod watch.",

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # A hot-summer site's hourly cooling factor E_t = P_cooling / P_IT (paper eq. 3), local solar
 # hour 0..23. *Assumption*: air-cooled room with economiser off in summer; 0.30 at night rising
@@ -168,7 +168,11 @@ class PlannerSettings(_Section):
 
 
 class ExtenderSettings(_Section):
-    host: str = Field("0.0.0.0", description="Listen address. In-cluster the Service fronts it.")
+    host: str = Field(
+        "0.0.0.0",
+        description="Listen address. All interfaces: in a pod the Service forwards to the pod IP; the "
+        "NetworkPolicy in manifests/ admits only kube-scheduler. Outside a cluster use 127.0.0.1.",
+    )
     port: int = Field(8888, ge=1, le=65535, description="Listen port.")
     url_prefix: str = Field("", description="Path prefix before /filter and /prioritize.")
     plan_file: Path | None = Field(None, description="Read the plan from a file instead of the ConfigMap.")
@@ -194,6 +198,19 @@ class ExtenderSettings(_Section):
         description="Largest filter/prioritize request body accepted, bytes (413 above). 64 MiB: a NodeList of "
         "5,000 real nodes (with managedFields and images) is ~40 MB of JSON.",
     )
+    max_nodes: int = Field(
+        15_000, ge=1, description="Most nodes one request may name (400 above): 3x Kubernetes' 5,000-node limit."
+    )
+    tls_cert_file: Path | None = Field(
+        None, description="Serve HTTPS with this PEM certificate (chain); needs tls_key_file. Unset: plain HTTP."
+    )
+    tls_key_file: Path | None = Field(None, description="PEM private key of tls_cert_file.")
+
+    @model_validator(mode="after")
+    def _tls_files_together(self) -> ExtenderSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file must be set together (HTTPS needs both)")
+        return self
 
 
 class AutoscalerSettings(_Section):

@@ -8,9 +8,14 @@ validation of the (large) Pod and NodeList; the body is read with a size cap, pa
 :mod:`json` and only the fields we use are checked (:mod:`casa_sched.extender.wire`). Their
 OpenAPI operations are written by hand from the same schemas the parser enforces.
 
-Error contract: a malformed request is answered ``400 {"error": "..."}`` (``413`` when the body
-exceeds ``max_body_bytes``); anything that goes wrong *inside* a decision fails open: ``200``
-with every node and neutral scores, counted in ``casa_extender_fail_open_total{reason}``.
+Error contract: a malformed request is answered ``400 {"error": "..."}`` — including node names
+that are not Kubernetes node names and more than ``max_nodes`` nodes (:mod:`casa_sched.extender.wire`)
+— and ``413`` when the body exceeds ``max_body_bytes``; anything that goes wrong *inside* a
+decision fails open: ``200`` with every node and neutral scores, counted in
+``casa_extender_fail_open_total{reason}``. Every answer of a verb, whatever its status, is counted
+in ``casa_extender_requests_total{verb,code}``; ``casa_extender_request_seconds`` times those
+whose body was read whole. A client that disconnects before sending its body gets no answer and
+is not counted.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from starlette.types import Receive
 from casa_sched.extender.decide import FilterOutcome, PrioritizeOutcome, decide_filter, decide_prioritize
 from casa_sched.extender.state import ExtenderState
 from casa_sched.extender.wire import (
+    DEFAULT_MAX_NODES,
     BadRequestError,
     ExtenderArgs,
     encode_error,
@@ -58,7 +64,8 @@ class Health(BaseModel):
 
 class Readiness(BaseModel):
     ready: bool
-    plan: str
+    plan: str  # ok | missing | invalid
+    plan_reason: str  # the plan source's words, e.g. why the plan is invalid
     detail: dict[str, bool]
 
 
@@ -120,9 +127,10 @@ def _neutral_prioritize(_: ExtenderArgs) -> bytes:
 class Extender:
     """Turns request bodies into replies; owns timing, counting and failing open."""
 
-    def __init__(self, state: ExtenderState, metrics: CasaMetrics) -> None:
+    def __init__(self, state: ExtenderState, metrics: CasaMetrics, *, max_nodes: int = DEFAULT_MAX_NODES) -> None:
         self.state = state
         self.metrics = metrics
+        self.max_nodes = max_nodes
         self._latency = {v: metrics.extender_request_seconds.labels(verb=v) for v in VERBS}
         self._codes: dict[tuple[str, int], Any] = {}
         self._fail_open = {r: metrics.extender_fail_open_total.labels(reason=r) for r in FailOpenReason}
@@ -157,7 +165,7 @@ class Extender:
         any error inside (200, ``neutral_payload``), never a 500."""
         started = time.perf_counter()
         try:
-            args = parse_args(body)
+            args = parse_args(body, self.max_nodes)
         except BadRequestError as exc:
             status, payload = exc.status, encode_error(str(exc))
         except Exception as exc:  # a parser bug must still not become a 500
@@ -287,7 +295,7 @@ class HotPathApp:
         await self.app(scope, receive, send)
 
 
-def _verb_operation(op_id: str, summary: str, reply: str, limit: int) -> dict[str, Any]:
+def _verb_operation(op_id: str, summary: str, reply: str, limit: int, max_nodes: int) -> dict[str, Any]:
     def err(desc: str) -> dict[str, Any]:
         return {"description": desc, "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
@@ -305,7 +313,10 @@ def _verb_operation(op_id: str, summary: str, reply: str, limit: int) -> dict[st
                     "description": "Decision (also when failing open: all nodes, neutral scores).",
                     "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{reply}"}}},
                 },
-                "400": err("Malformed ExtenderArgs: not JSON, or a field we read has the wrong type."),
+                "400": err(
+                    "Malformed ExtenderArgs: not JSON, a field we read has the wrong type, a node name is not "
+                    f"a Kubernetes node name, or more than {max_nodes} nodes."
+                ),
                 "413": err(f"Request body larger than {limit} bytes."),
             },
         }
@@ -319,10 +330,12 @@ def create_app(
     routes: Routes | None = None,
     readiness: Callable[[], dict[str, bool]] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_nodes: int = DEFAULT_MAX_NODES,
 ) -> FastAPI:
-    """The ASGI app. ``readiness`` returns named checks; /readyz is 200 when all are true."""
+    """The ASGI app. ``readiness`` returns named checks; /readyz is 200 when all are true.
+    Requests with a body over ``max_body_bytes`` get 413, with more than ``max_nodes`` nodes 400."""
     routes = routes or Routes()
-    extender = Extender(state, metrics)
+    extender = Extender(state, metrics, max_nodes=max_nodes)
     app = FastAPI(
         title="casa-sched scheduler extender",
         version="0.1.0",
@@ -353,7 +366,11 @@ def create_app(
     async def readyz() -> Response:
         checks = readiness() if readiness is not None else {}
         ok = all(checks.values())
-        body = Readiness(ready=ok, plan=state.plan_status, detail=checks).model_dump_json().encode()
+        body = (
+            Readiness(ready=ok, plan=state.plan_status, plan_reason=state.plan_detail, detail=checks)
+            .model_dump_json()
+            .encode()
+        )
         return Response(body, status_code=200 if ok else 503, media_type=JSON)
 
     @app.get(
@@ -369,13 +386,13 @@ def create_app(
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(openapi_components())
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(openapi_components(max_nodes))
             paths = schema.setdefault("paths", {})
             paths[routes.filter_path] = _verb_operation(
-                "filter", "Keep the nodes the pod may go to.", "ExtenderFilterResult", max_body_bytes
+                "filter", "Keep the nodes the pod may go to.", "ExtenderFilterResult", max_body_bytes, max_nodes
             )
             paths[routes.prioritize_path] = _verb_operation(
-                "prioritize", "Score each node 0..10.", "HostPriorityList", max_body_bytes
+                "prioritize", "Score each node 0..10.", "HostPriorityList", max_body_bytes, max_nodes
             )
             app.openapi_schema = schema
         return app.openapi_schema

@@ -1,5 +1,10 @@
 """Wiring of one extender process: state, plan source, watches, metrics, app.
 
+Transport: plain HTTP, or HTTPS when ``tls_cert_file`` and ``tls_key_file`` are set (the
+scheduler's extender config then says ``enableHTTPS: true`` with a ``tlsConfig`` that trusts the
+certificate; see manifests/README.md). Both files are loaded once before anything starts, so a
+wrong path or a key that does not match the certificate is reported at once, naming the setting.
+
 Plan source: ``plan_file`` when set (polled, reloaded on change), else the plan ConfigMap
 (``casa-system/casa-plan``, key ``plan.json``) through a watch. Cluster connection: ``kubeconfig``
 when given, else in-cluster credentials, else none (standalone: no pod/node watch; live counts
@@ -9,6 +14,7 @@ then come only from the extender's own assumed placements, which expire after th
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +24,7 @@ from fastapi import FastAPI
 
 from casa_sched.contract.plan import Plan
 from casa_sched.conventions import NAMESPACE, PLAN_CONFIGMAP_KEY, PLAN_CONFIGMAP_NAME
-from casa_sched.extender.app import Routes, create_app
+from casa_sched.extender.app import HotPathApp, Routes, create_app
 from casa_sched.extender.state import ExtenderState, NodeStore, PlanStatus, PodStore
 from casa_sched.kube.plan_source import ConfigMapPlanStore, FilePlanSource
 from casa_sched.kube.reflector import Reflector
@@ -40,6 +46,34 @@ def readiness_checks(reflectors: list[Reflector], plan_file: FilePlanSource | No
     return checks
 
 
+class TLSConfigError(ValueError):
+    """``tls_cert_file`` / ``tls_key_file`` unusable; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    cert_file: Path
+    key_file: Path
+
+    @classmethod
+    def from_settings(cls, settings: ExtenderSettings) -> TLSFiles | None:
+        """The TLS files to serve HTTPS with, None for plain HTTP; raises :class:`TLSConfigError`."""
+        cert, key = settings.tls_cert_file, settings.tls_key_file
+        if cert is None or key is None:  # ExtenderSettings allows only both or neither
+            return None
+        for name, path in (("tls_cert_file", cert), ("tls_key_file", key)):
+            if not path.is_file():
+                raise TLSConfigError(f"extender.{name} {path}: no such file")
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+        except (ssl.SSLError, OSError) as exc:
+            raise TLSConfigError(
+                f"extender.tls_cert_file {cert} / extender.tls_key_file {key}: "
+                f"not a PEM certificate and its matching private key ({exc})"
+            ) from None
+        return cls(cert_file=cert, key_file=key)
+
+
 @dataclass
 class Runtime:
     state: ExtenderState
@@ -47,6 +81,20 @@ class Runtime:
     app: FastAPI
     reflectors: list[Reflector] = field(default_factory=list)
     plan_file: FilePlanSource | None = None
+    tls: TLSFiles | None = None
+
+    def uvicorn_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``uvicorn.run``/``uvicorn.Config`` beyond app, host and port."""
+        options: dict[str, Any] = {"log_level": "warning", "access_log": False}
+        if self.tls is not None:
+            options.update(ssl_certfile=str(self.tls.cert_file), ssl_keyfile=str(self.tls.key_file))
+        return options
+
+    def serve(self, host: str, port: int) -> None:
+        """Serve the verbs (through :class:`HotPathApp`) and the probes until interrupted."""
+        import uvicorn
+
+        uvicorn.run(HotPathApp(self.app), host=host, port=port, **self.uvicorn_options())
 
     def start(self) -> None:
         if self.plan_file is not None:
@@ -61,8 +109,11 @@ class Runtime:
             r.stop(timeout_s=0.5)
 
 
-def _mirror_plan(metrics: CasaMetrics) -> Any:
-    def on_plan(plan: Plan | None, status: PlanStatus) -> None:
+PLAN_REASON_CHARS = 200  # of the reason label of casa_extender_plan_info
+
+
+def _mirror_plan(metrics: CasaMetrics) -> Callable[[Plan | None, PlanStatus, str], None]:
+    def on_plan(plan: Plan | None, status: PlanStatus, detail: str) -> None:
         if plan is not None:
             log.info(
                 "plan epoch %d loaded: %d functions, %d containers",
@@ -71,8 +122,10 @@ def _mirror_plan(metrics: CasaMetrics) -> Any:
                 plan.container_count(),
             )
         else:
-            log.warning("no usable plan (%s): function pods fail open", status)
+            log.warning("no usable plan (%s: %s): function pods fail open", status, detail)
         metrics.plan_reloads_total.labels(outcome=status).inc()
+        metrics.extender_plan_info.clear()  # one series: the current status and its reason
+        metrics.extender_plan_info.labels(status=status, reason=detail[:PLAN_REASON_CHARS]).set(1)
         metrics.plan_containers.clear()
         if plan is None:
             return
@@ -90,13 +143,16 @@ def build_runtime(
     api_client: Any | None,
     metrics: CasaMetrics | None = None,
 ) -> Runtime:
-    """Everything for one process, configured by ``settings``; call :meth:`Runtime.start` before serving."""
+    """Everything for one process, configured by ``settings``; call :meth:`Runtime.start` before
+    serving. Raises :class:`TLSConfigError` for unusable TLS settings before anything is built."""
+    tls = TLSFiles.from_settings(settings)
     metrics = metrics or CasaMetrics()
     state = ExtenderState(
         plan_stale_after_s=settings.plan_stale_after_s,
         assume_ttl_s=settings.assume_ttl_s,
         on_plan=_mirror_plan(metrics),
     )
+    metrics.extender_plan_info.labels(status=state.plan_status, reason=state.plan_detail).set(1)
 
     def restarted(resource: str, reason: str) -> None:
         metrics.watch_restarts_total.labels(resource=resource, reason=reason).inc()
@@ -125,5 +181,12 @@ def build_runtime(
         url_prefix=settings.url_prefix, filter_verb=settings.filter_verb, prioritize_verb=settings.prioritize_verb
     )
     readiness = readiness_checks(reflectors, plan_file)
-    app = create_app(state, metrics, routes=routes, readiness=readiness, max_body_bytes=settings.max_body_bytes)
-    return Runtime(state=state, metrics=metrics, app=app, reflectors=reflectors, plan_file=plan_file)
+    app = create_app(
+        state,
+        metrics,
+        routes=routes,
+        readiness=readiness,
+        max_body_bytes=settings.max_body_bytes,
+        max_nodes=settings.max_nodes,
+    )
+    return Runtime(state=state, metrics=metrics, app=app, reflectors=reflectors, plan_file=plan_file, tls=tls)

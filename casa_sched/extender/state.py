@@ -30,18 +30,28 @@ per-process state: run one extender replica (the manifests do).
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from casa_sched.contract.plan import Plan
+from casa_sched.extender.memo import ByteBoundedMemo
 from casa_sched.kube.objects import NodeInfo, ObjectError, PodInfo, parse_node, parse_pod
 from casa_sched.models.power import DEFAULT_NODE_CURVE, PowerCurve, PowerModelError
 
 PlanStatus = Literal["ok", "missing", "invalid"]
-_CURVE_CACHE_MAX = 4096
+# Byte budgets of the hot-path caches (see casa_sched.extender.memo). The per-node memos hold
+# ~250 bytes per node (a 5,000-node cluster: ~1.2 MB); power curves are keyed by the annotation's
+# JSON text (~300 bytes; a node sends at most 256 KiB of annotations).
+NODE_MEMO_BYTES = 8 * 2**20
+CURVE_MEMO_BYTES = 4 * 2**20
+_CURVE_BYTES = 2048  # a parsed PowerCurve with its coefficient arrays, estimated
+# Assumptions last assume_ttl_s; kube-scheduler binds a few hundred pods per second, so 30 s of
+# them stays far below this. Past it the oldest assumption ends early (hostile pod streams).
+MAX_ASSUMED = 20_000
 
 
 @dataclass(frozen=True)
@@ -72,8 +82,10 @@ class NodeUsage:
     cpu_cores: float = 0.0
     memory_bytes: float = 0.0
     functions: dict[str, int] = field(default_factory=dict)
+    pods: int = 0  # counted pods; at 0 the entry is dropped (node names come from requests too)
 
     def add(self, pod: PodInfo, sign: int) -> None:
+        self.pods += sign
         self.cpu_cores += sign * pod.cpu_cores
         self.memory_bytes += sign * pod.memory_bytes
         if pod.function is not None and not pod.terminating:
@@ -101,7 +113,7 @@ class ExtenderState:
         plan_stale_after_s: float = 1800.0,
         assume_ttl_s: float = 30.0,
         clock: Callable[[], float] = time.time,
-        on_plan: Callable[[Plan | None, PlanStatus], None] | None = None,
+        on_plan: Callable[[Plan | None, PlanStatus, str], None] | None = None,
     ) -> None:
         self.lock = threading.Lock()
         self.clock = clock
@@ -115,10 +127,13 @@ class ExtenderState:
         self.pods: dict[str, PodInfo] = {}  # bound pods (have a node), by key
         self.usage: dict[str, NodeUsage] = {}
         self.assumed: dict[str, _Assumed] = {}  # insertion order == expiry order (constant TTL)
-        self._curves: dict[str, PowerCurve] = {}
+        self._curves: ByteBoundedMemo[PowerCurve] = ByteBoundedMemo(
+            _parse_curve, CURVE_MEMO_BYTES, cost=lambda text, _: sys.getsizeof(text) + _CURVE_BYTES
+        )
         # Hot-path caches, invalidated per node whenever that node's usage or Node object changes.
-        self.slopes: _Memo[float] = _Memo(self._slope)  # dP/dU at the node's allocated cores, W per core
-        self.free: _Memo[tuple[float, float]] = _Memo(self._free)  # (free cpu cores, free memory bytes); inf = unknown
+        self.slopes: ByteBoundedMemo[float] = ByteBoundedMemo(self._slope, NODE_MEMO_BYTES)  # dP/dU, W per core
+        # (free cpu cores, free memory bytes) on the node; inf = unknown
+        self.free: ByteBoundedMemo[tuple[float, float]] = ByteBoundedMemo(self._free, NODE_MEMO_BYTES)
         # function → node → free planned slots (planned − live, only > 0), kept up to date on
         # every pod change, so that a decision reads it instead of scanning the plan.
         self.free_slots: dict[str, dict[str, int]] = {}
@@ -132,7 +147,7 @@ class ExtenderState:
             self.plan_detail = detail
             self._recompute_free_slots()
         if self._on_plan is not None:
-            self._on_plan(plan, self.plan_status)
+            self._on_plan(plan, self.plan_status, detail)
 
     # -- pods (watch) ------------------------------------------------------------------------
     def _usage(self, node: str) -> NodeUsage:
@@ -144,8 +159,10 @@ class ExtenderState:
     def _add(self, node: str, pod: PodInfo, sign: int) -> None:
         u = self._usage(node)
         u.add(pod, sign)
-        self.slopes.pop(node, None)
-        self.free.pop(node, None)
+        if u.pods <= 0:
+            del self.usage[node]
+        self.slopes.discard(node)
+        self.free.discard(node)
         f = pod.function
         if f is not None and self.plan_view is not None:
             planned = self.plan_view.slots.get(f, {}).get(node, 0)
@@ -233,8 +250,8 @@ class ExtenderState:
                 self.nodes.pop(node.name, None)
             else:
                 self.nodes[node.name] = node
-            self.slopes.pop(node.name, None)
-            self.free.pop(node.name, None)
+            self.slopes.discard(node.name)
+            self.free.discard(node.name)
 
     # -- assumptions (request path; caller holds the lock) -----------------------------------
     def expire_assumed_locked(self, now: float) -> None:
@@ -251,6 +268,8 @@ class ExtenderState:
         if pod.key in self.pods:
             return  # already bound: the watch counts it
         self._unassume(pod.key)
+        if len(self.assumed) >= MAX_ASSUMED:
+            self._unassume(next(iter(self.assumed)))  # the oldest: it would expire first
         self.assumed[pod.key] = _Assumed(pod=pod, node=node, expires_at=now + self.assume_ttl_s)
         self._add(node, pod, +1)
 
@@ -269,16 +288,7 @@ class ExtenderState:
         text = node.power_model if node is not None else None
         if not text:
             return DEFAULT_NODE_CURVE
-        curve = self._curves.get(text)
-        if curve is None:
-            try:
-                curve = PowerCurve.from_json(text)
-            except PowerModelError:
-                curve = DEFAULT_NODE_CURVE
-            if len(self._curves) >= _CURVE_CACHE_MAX:
-                self._curves.clear()
-            self._curves[text] = curve
-        return curve
+        return self._curves[text]
 
     # -- small read-only helpers ---------------------------------------------------------------
     def plan_is_stale(self, now: float) -> bool:
@@ -286,23 +296,11 @@ class ExtenderState:
         return v is not None and now > v.stale_after_unix_s
 
 
-V = TypeVar("V")
-
-
-class _Memo(dict[str, V]):
-    """Per-node cache filled on a miss (``memo[name]`` computes, stores and returns), so that the
-    hot path can ``map(memo.__getitem__, names)`` at C speed. Bounded: node names come from
-    requests too."""
-
-    def __init__(self, compute: Callable[[str], V]) -> None:
-        super().__init__()
-        self._compute = compute
-
-    def __missing__(self, name: str) -> V:
-        if len(self) > 100_000:
-            self.clear()
-        value = self[name] = self._compute(name)
-        return value
+def _parse_curve(text: str) -> PowerCurve:
+    try:
+        return PowerCurve.from_json(text)
+    except PowerModelError:
+        return DEFAULT_NODE_CURVE
 
 
 class PodStore:

@@ -15,6 +15,14 @@ The hot path does not validate whole Pods and Nodes with pydantic: it ``json.loa
 and checks only the fields it reads (:mod:`casa_sched.kube.objects`). :func:`openapi_components`
 publishes exactly those checks as JSON Schema, so the OpenAPI document describes what is
 accepted: every other field is allowed and ignored.
+
+**Limits on hostile input.** Everything the extender keeps beyond one request is keyed by text
+from requests, so that text is checked before anything is cached: node names (``NodeNames[i]``,
+``Nodes.items[i].metadata.name``) must be Kubernetes node names — DNS-1123 subdomains of at most
+253 characters, which the API server enforces for every real Node — and the strings a pod's
+assumed placement keeps are length-checked (name, ``spec.nodeName``: ≤ 253; namespace, function
+label: ≤ 63, the Kubernetes limits; uid: ≤ 317, the length of namespace/name). A request naming more than ``max_nodes`` nodes is refused
+(400), as is one whose body exceeds the byte limit (413, :mod:`casa_sched.extender.app`).
 """
 
 from __future__ import annotations
@@ -22,13 +30,27 @@ from __future__ import annotations
 import json
 import json.encoder
 import operator
+import re
 from dataclasses import dataclass
 from typing import Any
 
+from casa_sched.extender.memo import ByteBoundedMemo
 from casa_sched.kube.objects import NodeInfo, ObjectError, PodInfo, parse_node, parse_pod
 from casa_sched.kube.quantity import QUANTITY_PATTERN
 
 _escape = json.encoder.encode_basestring_ascii  # C implementation: str → quoted, escaped JSON string
+
+# Kubernetes' largest supported cluster is 5,000 nodes; three times that leaves room for growth
+# and still bounds the work (and memory) one request can ask for.
+DEFAULT_MAX_NODES = 15_000
+MAX_NODE_NAME_CHARS = 253  # k8s.io/apimachinery validation.DNS1123SubdomainMaxLength
+MAX_NAMESPACE_CHARS = 63  # a namespace is a DNS-1123 label
+MAX_LABEL_VALUE_CHARS = 63  # validation.LabelValueMaxLength (the function label)
+MAX_POD_KEY_CHARS = MAX_NAMESPACE_CHARS + 1 + MAX_NODE_NAME_CHARS  # a pod's key: its uid, else namespace/name
+DNS1123_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+_DNS1123_SUBDOMAIN = re.compile(DNS1123_SUBDOMAIN)
+# Names seen valid, so that the check costs one dict lookup per name on later calls.
+NODE_NAMES_MEMO_BYTES = 4 * 2**20
 
 
 class BadRequestError(ValueError):
@@ -52,7 +74,53 @@ class ExtenderArgs:
         return self.node_items is None
 
 
-def parse_args(body: bytes) -> ExtenderArgs:
+def _node_name_ok(name: str) -> bool:
+    if len(name) > MAX_NODE_NAME_CHARS or _DNS1123_SUBDOMAIN.fullmatch(name) is None:
+        raise ValueError(name)
+    return True
+
+
+_VALID_NODE_NAMES: ByteBoundedMemo[bool] = ByteBoundedMemo(_node_name_ok, NODE_NAMES_MEMO_BYTES)
+
+
+def _node_name_error(path: str, name: str) -> BadRequestError:
+    shown = repr(name[:40]) + ("..." if len(name) > 40 else "")
+    return BadRequestError(
+        f"{path}: {shown} ({len(name)} characters) is not a Kubernetes node name "
+        f"(a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', at most {MAX_NODE_NAME_CHARS} characters)"
+    )
+
+
+def check_node_names(names: list[str], path: str) -> None:
+    """Raise :class:`BadRequestError` unless every name is a Kubernetes node name."""
+    try:
+        all(map(_VALID_NODE_NAMES.__getitem__, names))  # C-speed when every name was seen before
+    except ValueError:
+        i, bad = next((i, n) for i, n in enumerate(names) if not _valid(n))
+        raise _node_name_error(f"{path}[{i}]", bad) from None
+
+
+def _valid(name: str) -> bool:
+    try:
+        return _node_name_ok(name)
+    except ValueError:
+        return False
+
+
+def _check_pod(pod: PodInfo) -> None:
+    """The strings an assumed placement keeps (for up to its TTL) have Kubernetes' lengths."""
+    for field_path, value, limit in (
+        ("metadata.name", pod.name, MAX_NODE_NAME_CHARS),
+        ("metadata.namespace", pod.namespace, MAX_NAMESPACE_CHARS),
+        ("metadata.uid", pod.key, MAX_POD_KEY_CHARS),
+        ("spec.nodeName", pod.node_name or "", MAX_NODE_NAME_CHARS),
+        ("metadata.labels (function)", pod.function or "", MAX_LABEL_VALUE_CHARS),
+    ):
+        if len(value) > limit:
+            raise BadRequestError(f"ExtenderArgs.Pod.{field_path}: {len(value)} characters, at most {limit} allowed")
+
+
+def parse_args(body: bytes, max_nodes: int = DEFAULT_MAX_NODES) -> ExtenderArgs:
     """Parse an ExtenderArgs body; raises :class:`BadRequestError` with the JSON path of the problem."""
     try:
         data = json.loads(body)
@@ -68,6 +136,7 @@ def parse_args(body: bytes) -> ExtenderArgs:
         pod = parse_pod(data["Pod"], "ExtenderArgs.Pod")
     except ObjectError as exc:
         raise BadRequestError(str(exc)) from exc
+    _check_pod(pod)
 
     raw_names = data.get("NodeNames")
     raw_nodes = data.get("Nodes")
@@ -80,6 +149,9 @@ def parse_args(body: bytes) -> ExtenderArgs:
         if not set(map(type, raw_names)) <= _STR_ONLY:  # one C-speed pass; json yields exact str
             i, bad = next((i, n) for i, n in enumerate(raw_names) if type(n) is not str)
             raise BadRequestError(f"ExtenderArgs.NodeNames[{i}]: expected a string, got {_jtype(bad)}")
+        if len(raw_names) > max_nodes:
+            raise BadRequestError(f"ExtenderArgs.NodeNames: {len(raw_names)} nodes, at most {max_nodes} allowed")
+        check_node_names(raw_names, "ExtenderArgs.NodeNames")
         names_list = raw_names
     items: list[Any] | None = None
     infos: list[NodeInfo] | None = None
@@ -91,18 +163,20 @@ def parse_args(body: bytes) -> ExtenderArgs:
         if raw_items is not None and not isinstance(raw_items, list):
             raise BadRequestError(f"ExtenderArgs.Nodes.items: expected an array or null, got {_jtype(raw_items)}")
         items = raw_items or []
+        if len(items) > max_nodes:
+            raise BadRequestError(f"ExtenderArgs.Nodes.items: {len(items)} nodes, at most {max_nodes} allowed")
         try:
             infos = [parse_node(o, f"ExtenderArgs.Nodes.items[{i}]") for i, o in enumerate(items)]
         except ObjectError as exc:
             raise BadRequestError(str(exc)) from exc
+        node_names = [n.name for n in infos]
+        check_node_names(node_names, "ExtenderArgs.Nodes.items")  # path of the item; .metadata.name
         envelope = {k: v for k, v in raw_nodes.items() if k != "items"}
 
     if names_list is not None:  # nodeCacheCapable: names are authoritative, reply with names
         return ExtenderArgs(pod=pod, names=names_list, node_items=None, node_infos=None, nodelist_envelope=None)
     if items is not None and infos is not None:
-        return ExtenderArgs(
-            pod=pod, names=[n.name for n in infos], node_items=items, node_infos=infos, nodelist_envelope=envelope
-        )
+        return ExtenderArgs(pod=pod, names=node_names, node_items=items, node_infos=infos, nodelist_envelope=envelope)
     return ExtenderArgs(pod=pod, names=[], node_items=None, node_infos=None, nodelist_envelope=None)
 
 
@@ -141,17 +215,14 @@ _SCORE_TAIL = tuple(f',"Score":{s}}}' for s in range(11))
 _STR_ONLY = frozenset({str})
 
 
-class _HostPrefixes(dict[str, str]):
-    """node name → ``{"Host":"<escaped name>"``, memoised (node names repeat on every call)."""
-
-    def __missing__(self, host: str) -> str:
-        if len(self) > 200_000:  # bound the memo; node names are few, but hostile input is not
-            self.clear()
-        prefix = self[host] = '{"Host":' + _escape(host)
-        return prefix
+def _host_prefix(host: str) -> str:
+    return '{"Host":' + _escape(host)
 
 
-_HOST_PREFIXES = _HostPrefixes()
+# node name → ``{"Host":"<escaped name>"`` (node names repeat on every call); 4 MiB holds the
+# prefixes of ~20,000 names of 60 characters.
+HOST_PREFIX_MEMO_BYTES = 4 * 2**20
+_HOST_PREFIXES: ByteBoundedMemo[str] = ByteBoundedMemo(_host_prefix, HOST_PREFIX_MEMO_BYTES)
 
 
 def encode_prioritize(scores: dict[str, int]) -> bytes:
@@ -172,9 +243,15 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def openapi_components() -> dict[str, Any]:
+def openapi_components(max_nodes: int = DEFAULT_MAX_NODES) -> dict[str, Any]:
     """Schemas of the wire types: exactly the fields the parser checks; everything else is free."""
     string_map = {"type": "object", "additionalProperties": {"type": "string"}}
+    node_name = {
+        "type": "string",
+        "description": "A Kubernetes node name: DNS-1123 subdomain.",
+        "pattern": f"^{DNS1123_SUBDOMAIN}$",
+        "maxLength": MAX_NODE_NAME_CHARS,
+    }
     resource_list = {
         "type": "object",
         "description": "v1.ResourceList: resource name → Kubernetes quantity string.",
@@ -186,6 +263,7 @@ def openapi_components() -> dict[str, Any]:
     }
     return {
         "ResourceList": resource_list,
+        "NodeName": node_name,
         "Pod": {
             "type": "object",
             "description": "v1.Pod as kube-scheduler serialises it. Only these fields are read; all others are ignored.",
@@ -193,9 +271,9 @@ def openapi_components() -> dict[str, Any]:
                 "metadata": {
                     "type": "object",
                     "properties": {
-                        "name": {"type": "string"},
-                        "namespace": {"type": "string"},
-                        "uid": {"type": "string"},
+                        "name": {"type": "string", "maxLength": MAX_NODE_NAME_CHARS},
+                        "namespace": {"type": "string", "maxLength": MAX_NAMESPACE_CHARS},
+                        "uid": {"type": "string", "maxLength": MAX_POD_KEY_CHARS},
                         "labels": string_map,
                         "deletionTimestamp": {"type": ["string", "null"]},
                     },
@@ -203,7 +281,7 @@ def openapi_components() -> dict[str, Any]:
                 "spec": {
                     "type": "object",
                     "properties": {
-                        "nodeName": {"type": "string"},
+                        "nodeName": {"type": "string", "maxLength": MAX_NODE_NAME_CHARS},
                         "containers": {"type": "array", "items": container},
                         "initContainers": {"type": "array", "items": container},
                         "overhead": _ref("ResourceList"),
@@ -220,7 +298,7 @@ def openapi_components() -> dict[str, Any]:
                 "metadata": {
                     "type": "object",
                     "required": ["name"],
-                    "properties": {"name": {"type": "string", "minLength": 1}, "annotations": string_map},
+                    "properties": {"name": _ref("NodeName"), "annotations": string_map},
                 },
                 "status": {"type": "object", "properties": {"allocatable": _ref("ResourceList")}},
             },
@@ -228,7 +306,9 @@ def openapi_components() -> dict[str, Any]:
         "NodeList": {
             "type": "object",
             "description": "v1.NodeList (nodeCacheCapable: false).",
-            "properties": {"items": {"anyOf": [{"type": "array", "items": _ref("Node")}, {"type": "null"}]}},
+            "properties": {
+                "items": {"anyOf": [{"type": "array", "items": _ref("Node"), "maxItems": max_nodes}, {"type": "null"}]}
+            },
         },
         "ExtenderArgs": {
             "type": "object",
@@ -237,7 +317,9 @@ def openapi_components() -> dict[str, Any]:
             "properties": {
                 "Pod": _ref("Pod"),
                 "Nodes": {"anyOf": [_ref("NodeList"), {"type": "null"}]},
-                "NodeNames": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}]},
+                "NodeNames": {
+                    "anyOf": [{"type": "array", "items": _ref("NodeName"), "maxItems": max_nodes}, {"type": "null"}]
+                },
             },
         },
         "ExtenderFilterResult": {

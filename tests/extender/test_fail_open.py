@@ -107,7 +107,7 @@ def test_pods_of_no_function_are_not_counted_as_failing_open(harness: Harness) -
 
 
 def test_a_parser_bug_is_a_400_not_a_500(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(_: bytes) -> Any:
+    def broken(*_: Any) -> Any:
         raise KeyError("bug")
 
     monkeypatch.setattr(app_module, "parse_args", broken)

@@ -13,14 +13,15 @@ from hypothesis import strategies as st
 from casa_sched.contract.plan import Plan
 from casa_sched.extender.app import Extender
 from casa_sched.extender.state import ExtenderState
-from casa_sched.extender.wire import encode_prioritize
+from casa_sched.extender.wire import DNS1123_SUBDOMAIN, MAX_NODE_NAME_CHARS, encode_prioritize
 from casa_sched.kube.quantity import QuantityError, parse_quantity
 from casa_sched.metrics import CasaMetrics
 from tests.extender.payloads import plan_doc, real_node, real_pod
 from tests.extender.support import FakeClock
 
 NAME = st.text(min_size=1, max_size=20)
-NAMES = st.lists(st.sampled_from([f"n{i}" for i in range(8)]) | NAME, max_size=30)
+NODE_NAME = st.from_regex(DNS1123_SUBDOMAIN, fullmatch=True).filter(lambda n: len(n) <= MAX_NODE_NAME_CHARS)
+NAMES = st.lists(st.sampled_from([f"n{i}" for i in range(8)]) | NODE_NAME, max_size=30)
 FUNCTIONS = st.sampled_from(["thumbnail", "resize", None])
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
