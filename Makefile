@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv run test lint typecheck contracts pytest system-deps bench k8s-bins
+.PHONY: venv run test lint typecheck contracts pytest system-deps bench k8s-bins kwok-bin
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ system-deps:
 k8s-bins:
 	bash hack/build-k8s.sh
 
+# KWOK (fake kubelets: nodes heartbeat Ready, bound pods run, in-place resizes are reported) for
+# the k8s tests, `go install`ed from the module proxy and cached under CASA_KWOK_CACHE (default
+# ~/.cache/casa-sched/kwok/<version>/bin; CASA_KWOK_BIN or KUBEBUILDER_ASSETS/kwok skip the build).
+kwok-bin:
+	bash hack/build-kwok.sh
+
 lint: venv
 	$(BIN)/ruff check .
 
@@ -37,10 +43,10 @@ typecheck: venv
 contracts: venv
 	$(BIN)/lint-imports
 
-pytest: venv system-deps k8s-bins
+pytest: venv system-deps k8s-bins kwok-bin
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test: venv system-deps k8s-bins
+test: venv system-deps k8s-bins kwok-bin
 	$(BIN)/ruff check .
 	$(BIN)/mypy casa_sched profiler/casa_profiler stress/casa_stress tests benchmarks
 	$(BIN)/lint-imports

@@ -26,7 +26,8 @@ server rejects a resize that would change it (HTTP 422, "Pod QoS is immutable"):
 - a resource without a limit stays without one (BestEffort has no requests and cannot be
   resized to have some: it is reported as :attr:`Action.SKIP`).
 
-Quantities are written as whole millicores (Kubernetes' cpu granularity) and whole bytes.
+Quantities are written as whole millicores (Kubernetes' cpu granularity) and whole bytes (with
+the largest binary suffix that divides them: ``256Mi``).
 
 **Reading the outcome** (kubelet behaviour in 1.33+, see the in-place resize docs): the kubelet
 reports the size it actually configured in ``status.containerStatuses[].resources`` (and the
@@ -250,6 +251,15 @@ def _fmt_cpu(millicores: int) -> str:
     return f"{millicores}m"
 
 
+def _fmt_memory(n_bytes: int) -> str:
+    """Whole bytes in the largest binary suffix that divides them (268435456 -> "256Mi"): the API
+    server keeps a quantity's format, so this is what ``kubectl get`` shows."""
+    for suffix, power in (("Ei", 60), ("Pi", 50), ("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10)):
+        if n_bytes % (1 << power) == 0:
+            return f"{n_bytes >> power}{suffix}"
+    return str(n_bytes)
+
+
 def _target_limits(size: ContainerSize, requests: Mapping[str, float],
                    limits: Mapping[str, float]) -> dict[str, str]:
     """New limits under the QoS-preserving rule of the module docstring."""
@@ -271,7 +281,7 @@ def _target_limits(size: ContainerSize, requests: Mapping[str, float],
             value = max(value, new_req[key])  # a limit below the request is invalid
         # round away float noise before ceil, so re-deriving the limit from itself is a no-op
         out[key] = (_fmt_cpu(math.ceil(round(value * 1000, 6))) if key == "cpu"
-                    else str(math.ceil(round(value, 6))))
+                    else _fmt_memory(math.ceil(round(value, 6))))
     return out
 
 
@@ -285,14 +295,14 @@ def resize_patch(pod: Mapping[str, Any], container: str, size: ContainerSize) ->
     ...     {"name": "queue-proxy", "resources": {"requests": {"cpu": "25m"}}}]}}
     >>> resize_patch(pod, "app", ContainerSize(cpu_cores=2.0, memory_bytes=256 * 2**20))
     {'spec': {'containers': [{'name': 'app', 'resources': {'requests': {'cpu': '2000m', \
-'memory': '268435456'}, 'limits': {'cpu': '4000m'}}}]}}
+'memory': '256Mi'}, 'limits': {'cpu': '4000m'}}}]}}
     """
     spec_c = _container(pod, container)
     if spec_c is None:
         raise ResizePodError(f"spec.containers: no container named {container!r}")
     requests, limits = _requirements(spec_c.get("resources"), f"spec.containers[{container}].resources")
     resources: dict[str, Any] = {"requests": {"cpu": _fmt_cpu(size.cpu_millicores),
-                                              "memory": str(size.memory_bytes)}}
+                                              "memory": _fmt_memory(size.memory_bytes)}}
     new_limits = _target_limits(size, requests, limits)
     if new_limits:
         resources["limits"] = new_limits

@@ -3,7 +3,10 @@
 etcd, kube-apiserver, kube-controller-manager and kube-scheduler run as child processes on
 127.0.0.1 only, from binaries built by ``hack/build-k8s.sh`` (or found in ``KUBEBUILDER_ASSETS``).
 There is no kubelet: Nodes are API objects created by :meth:`ControlPlane.create_node`, pods get
-bound by the real scheduler and then stay ``Pending`` forever (nothing runs them).
+bound by the real scheduler and then stay ``Pending`` forever (nothing runs them) — unless
+:meth:`ControlPlane.start_kwok` runs KWOK and the node was made by
+:meth:`ControlPlane.create_kwok_node`: then the node heartbeats Ready and its pods run and report
+their size, including after an in-place resize (:mod:`casa_sched.devcluster.kwok`).
 
 It imports nothing else of ``casa_sched`` and needs only the standard library and PyYAML at
 import time (the ``kubernetes`` client is imported by :meth:`ControlPlane.api_client` only), so
@@ -529,6 +532,72 @@ class ControlPlane:
                           profiles: Sequence[str] = ("default-scheduler",), **kwargs: Any) -> Path:
         self.stop_scheduler(kwargs.get("name", "kube-scheduler"))
         return self.start_scheduler(extender, profiles, **kwargs)
+
+    # -- KWOK -----------------------------------------------------------------------------------
+    def start_kwok(self, kwok_bin: Path | None = None, *, extra_stages: Sequence[Path] = (),
+                   timeout_s: float = 60.0) -> Process:
+        """Start ``kwok`` for the Nodes labelled ``casa.dev/kwok-node=true`` (see
+        :mod:`casa_sched.devcluster.kwok`: what it makes happen and what it cannot model)."""
+        from casa_sched.devcluster.kwok import KWOK_NODE_LABEL, POD_CIDR, find_kwok, write_kwok_config
+
+        exe = kwok_bin or find_kwok()
+        config = write_kwok_config(self.workdir / "kwok-stages.yaml", tuple(extra_stages))
+        port = free_port()
+        proc = self._spawn("kwok", [
+            str(exe),
+            f"--kubeconfig={self.kubeconfig}",
+            f"--config={config}",
+            "--manage-all-nodes=false",
+            f"--manage-nodes-with-label-selector={KWOK_NODE_LABEL}=true",
+            f"--cidr={POD_CIDR}",
+            "--node-ip=127.0.0.1",
+            f"--server-address=127.0.0.1:{port}",
+        ])
+        _wait("kwok /healthz", lambda: _http_ok(f"http://127.0.0.1:{port}/healthz"), timeout_s, proc)
+        return proc
+
+    def create_kwok_node(
+        self,
+        name: str,
+        *,
+        cpu: str = "8",
+        memory: str = "16Gi",
+        pods: int = 110,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+        timeout_s: float = 60.0,
+    ) -> dict[str, Any]:
+        """Create a Node that KWOK manages (capacity = allocatable) and wait until KWOK has made
+        it Ready. ``annotations`` may carry ``casa.dev/power-model``. Needs :meth:`start_kwok`."""
+        from casa_sched.devcluster.kwok import KWOK_NODE_LABEL
+
+        if "kwok" not in self.processes or not self.processes["kwok"].alive():
+            raise HarnessError("kwok is not running on this plane; call start_kwok() first")
+        resources = {"cpu": cpu, "memory": memory, "pods": str(pods), "ephemeral-storage": "100Gi"}
+        node = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": name,
+                "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+                           "kubernetes.io/arch": "amd64", KWOK_NODE_LABEL: "true", **(labels or {})},
+                "annotations": dict(annotations or {}),
+            },
+            "spec": {},
+            # No conditions: KWOK's node-initialize stage fills them (and addresses, nodeInfo).
+            "status": {"capacity": resources, "allocatable": resources},
+        }
+        self.request("POST", "/api/v1/nodes", node)
+        got: dict[str, Any] = {}
+
+        def ready() -> bool:
+            got.clear()
+            got.update(self.request("GET", f"/api/v1/nodes/{name}"))
+            return any(c.get("type") == "Ready" and c.get("status") == "True"
+                       for c in got.get("status", {}).get("conditions") or [])
+
+        _wait(f"kwok to make node {name} Ready", ready, timeout_s, self.processes["kwok"], interval_s=0.2)
+        return got
 
     # -- clients --------------------------------------------------------------------------------
     def kubectl(self, *args: str, input: str | None = None, check: bool = True,

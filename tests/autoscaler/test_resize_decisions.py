@@ -66,23 +66,23 @@ def cond(type_: str, reason: str = "", *, observed: int | None = None, message: 
 
 @pytest.mark.parametrize(("requests", "limits", "size", "want"), [
     pytest.param({"cpu": "1", "memory": "128Mi"}, None, ContainerSize(2.0, 256 * MI),
-                 {"requests": {"cpu": "2000m", "memory": str(256 * MI)}}, id="requests-only-stays-requests-only"),
+                 {"requests": {"cpu": "2000m", "memory": "256Mi"}}, id="requests-only-stays-requests-only"),
     # Guaranteed: limits == requests before, so limits = new requests after (stays Guaranteed).
     pytest.param({"cpu": "1", "memory": "128Mi"}, {"cpu": "1", "memory": "128Mi"}, ContainerSize(0.5, 64 * MI),
-                 {"requests": {"cpu": "500m", "memory": str(64 * MI)},
-                  "limits": {"cpu": "500m", "memory": str(64 * MI)}}, id="guaranteed-limits-follow-requests"),
+                 {"requests": {"cpu": "500m", "memory": "64Mi"},
+                  "limits": {"cpu": "500m", "memory": "64Mi"}}, id="guaranteed-limits-follow-requests"),
     # Burstable: cpu limit 2 over request 1 (ratio 2) -> 2 x 1.5 = 3 cores; memory 256Mi over 128Mi
     # (ratio 2) -> 2 x 192Mi = 384Mi.
     pytest.param({"cpu": "1", "memory": "128Mi"}, {"cpu": "2", "memory": "256Mi"}, ContainerSize(1.5, 192 * MI),
-                 {"requests": {"cpu": "1500m", "memory": str(192 * MI)},
-                  "limits": {"cpu": "3000m", "memory": str(384 * MI)}}, id="burstable-limits-keep-their-ratio"),
+                 {"requests": {"cpu": "1500m", "memory": "192Mi"},
+                  "limits": {"cpu": "3000m", "memory": "384Mi"}}, id="burstable-limits-keep-their-ratio"),
     # Only a cpu limit (ratio 1.5): 0.333 cores -> 333m request, 333 x 1.5 = 499.5 -> ceil 500m.
     pytest.param({"cpu": "1", "memory": "128Mi"}, {"cpu": "1500m"}, ContainerSize(0.333, 128 * MI),
-                 {"requests": {"cpu": "333m", "memory": str(128 * MI)}, "limits": {"cpu": "500m"}},
+                 {"requests": {"cpu": "333m", "memory": "128Mi"}, "limits": {"cpu": "500m"}},
                  id="cpu-limit-only-rounded-up-to-whole-millicores"),
     # Ratio 1001/1000: 1m over the request; scaling to 1m would give 1.001m -> must stay above: 2m.
     pytest.param({"cpu": "1", "memory": "128Mi"}, {"cpu": "1001m", "memory": "128Mi"}, ContainerSize(0.001, MI),
-                 {"requests": {"cpu": "1m", "memory": str(MI)}, "limits": {"cpu": "2m", "memory": str(MI)}},
+                 {"requests": {"cpu": "1m", "memory": "1Mi"}, "limits": {"cpu": "2m", "memory": "1Mi"}},
                  id="burstable-limit-stays-strictly-above-request"),
 ])
 def test_patch_sets_requests_and_qos_preserving_limits(requests, limits, size, want) -> None:
@@ -93,6 +93,17 @@ def test_patch_sets_requests_and_qos_preserving_limits(requests, limits, size, w
 def test_patch_names_the_function_container_only() -> None:
     p = resize_patch(pod({"cpu": "1", "memory": "1Gi"}), "app", ContainerSize(2, 2 * 2**30))
     assert [c["name"] for c in p["spec"]["containers"]] == ["app"]  # never queue-proxy
+
+
+@pytest.mark.parametrize(("n_bytes", "text"), [
+    pytest.param(256 * MI, "256Mi", id="mebibytes"),
+    pytest.param(3 * 2**30, "3Gi", id="gibibytes"),
+    pytest.param(1536 * 2**10, "1536Ki", id="kibibytes"),  # 1.5 Mi: not a whole Mi
+    pytest.param(1000, "1000", id="bytes"),
+])
+def test_memory_is_written_with_the_largest_exact_binary_suffix(n_bytes: int, text: str) -> None:
+    p = resize_patch(pod({"cpu": "1", "memory": "1Gi"}), "app", ContainerSize(1.0, n_bytes))
+    assert p["spec"]["containers"][0]["resources"]["requests"]["memory"] == text
 
 
 def test_cpu_is_written_in_whole_millicores() -> None:

@@ -34,6 +34,7 @@ from casa_sched.devcluster.controlplane import (
     find_binaries,
     free_port,
 )
+from casa_sched.devcluster.kwok import find_kwok
 
 NodeFactory = Callable[..., dict[str, Any]]
 
@@ -98,6 +99,36 @@ def k8s_nodes(k8s_control_plane: ControlPlane) -> Iterator[NodeFactory]:
     finally:
         for name in created:
             k8s_control_plane.delete_node(name)
+
+
+@pytest.fixture(scope="session")
+def k8s_kwok(k8s_control_plane: ControlPlane) -> ControlPlane:
+    """The session plane with ``kwok`` running for nodes labelled ``casa.dev/kwok-node=true``."""
+    try:
+        exe = find_kwok(build=True)
+        if "kwok" not in k8s_control_plane.processes:
+            k8s_control_plane.start_kwok(exe)
+    except HarnessError as exc:
+        pytest.fail(f"kwok did not start: {exc}")
+    return k8s_control_plane
+
+
+@pytest.fixture
+def kwok_nodes(k8s_kwok: ControlPlane) -> Iterator[NodeFactory]:
+    """``kwok_nodes("k1", cpu="4", memory="8Gi")`` creates a KWOK-managed node and waits until KWOK
+    has made it Ready; its pods become Running. All are deleted after the test."""
+    created: list[str] = []
+
+    def make(name: str, **kwargs: Any) -> dict[str, Any]:
+        node = k8s_kwok.create_kwok_node(name, **kwargs)
+        created.append(name)
+        return node
+
+    try:
+        yield make
+    finally:
+        for name in created:
+            k8s_kwok.delete_node(name)
 
 
 @functools.cache
