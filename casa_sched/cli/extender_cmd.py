@@ -2,7 +2,8 @@
 
 Flags (contract with the manifests and the end-to-end tests): ``--host``, ``--port``,
 ``--kubeconfig``, ``--plan-file``, ``--url-prefix``, ``--config``; optional ``--filter-verb``,
-``--prioritize-verb``, ``--assume-ttl-s``, ``--max-body-bytes``, ``--log-level``. Every flag but
+``--prioritize-verb``, ``--assume-ttl-s``, ``--max-body-bytes``, ``--max-nodes``, ``--tls-cert-file``,
+``--tls-key-file`` (HTTPS when both are given), ``--log-level``. Every flag but
 ``--kubeconfig``, ``--config`` and ``--log-level`` overrides an ``extender.*`` setting (its help is
 the setting's). Heavy imports (FastAPI, uvicorn, kubernetes) happen only when the command runs.
 """
@@ -21,7 +22,8 @@ from casa_sched.cli.flags import Overrides, SettingFlag, flag, with_flags
 EXTENDER_SETTINGS = tuple(
     SettingFlag(f"extender.{name}")
     for name in (
-        "host", "port", "plan_file", "url_prefix", "filter_verb", "prioritize_verb", "assume_ttl_s", "max_body_bytes"
+        "host", "port", "plan_file", "url_prefix", "filter_verb", "prioritize_verb", "assume_ttl_s", "max_body_bytes",
+        "max_nodes", "tls_cert_file", "tls_key_file",
     )
 )  # fmt: skip
 
@@ -49,10 +51,7 @@ def extender_command(*, inputs: ExtenderInputs, overrides: Overrides) -> None:
         typer.echo(f"casa extender: {exc}", err=True)
         raise typer.Exit(2) from None
 
-    import uvicorn
-
-    from casa_sched.extender.app import HotPathApp
-    from casa_sched.extender.runtime import build_runtime
+    from casa_sched.extender.runtime import TLSConfigError, build_runtime
     from casa_sched.kube.client import load_api_client
 
     try:
@@ -60,7 +59,11 @@ def extender_command(*, inputs: ExtenderInputs, overrides: Overrides) -> None:
     except Exception as exc:  # kubernetes.config.ConfigException, OSError, YAML errors
         typer.echo(f"casa extender: cannot load kubeconfig {inputs.kubeconfig}: {exc}", err=True)
         raise typer.Exit(2) from None
-    runtime = build_runtime(settings, api_client=api_client)
+    try:
+        runtime = build_runtime(settings, api_client=api_client)
+    except TLSConfigError as exc:
+        typer.echo(f"casa extender: {exc}", err=True)
+        raise typer.Exit(2) from None
     runtime.start()
     # Long-lived server: move start-up objects out of the collector's way and collect the
     # youngest generation less often (each request allocates a whole Pod tree).
@@ -68,8 +71,6 @@ def extender_command(*, inputs: ExtenderInputs, overrides: Overrides) -> None:
     gc.freeze()
     gc.set_threshold(20_000, 20, 100)
     try:
-        uvicorn.run(
-            HotPathApp(runtime.app), host=settings.host, port=settings.port, log_level="warning", access_log=False
-        )
+        runtime.serve(settings.host, settings.port)
     finally:
         runtime.stop()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI
 
 from casa_sched.contract.plan import Plan
@@ -92,8 +93,6 @@ class Runtime:
 
     def serve(self, host: str, port: int) -> None:
         """Serve the verbs (through :class:`HotPathApp`) and the probes until interrupted."""
-        import uvicorn
-
         uvicorn.run(HotPathApp(self.app), host=host, port=port, **self.uvicorn_options())
 
     def start(self) -> None:

@@ -46,15 +46,30 @@ def test_invalid_settings_are_one_line_and_exit_2(tmp_path: Path) -> None:
     ("args", "message"),
     [
         # Each knob is a setting: the flag's value goes through the settings' validation.
-        pytest.param(["--max-body-bytes", "10"], r"extender.max_body_bytes: .* 1024 .*from --max-body-bytes", id="body"),
+        pytest.param(
+            ["--max-body-bytes", "10"], r"extender.max_body_bytes: .* 1024 .*from --max-body-bytes", id="body"
+        ),
         pytest.param(["--assume-ttl-s", "-1"], r"extender.assume_ttl_s: .*from --assume-ttl-s", id="ttl"),
         pytest.param(["--port", "0"], r"extender.port: .*from --port", id="port"),
+        pytest.param(["--max-nodes", "0"], r"extender.max_nodes: .*from --max-nodes", id="max-nodes"),
+        pytest.param(
+            ["--tls-cert-file", "/etc/hostname"], r"tls_cert_file and tls_key_file must be set together", id="tls-half"
+        ),
     ],
 )
 def test_knob_flags_override_settings_and_name_themselves(args: list[str], message: str) -> None:
     result = CliRunner().invoke(app, ["extender", *args])
     assert result.exit_code == 2
     assert re.search(message, result.output), result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_unusable_tls_files_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    not_pem = tmp_path / "tls.crt"
+    not_pem.write_text("not a certificate\n")
+    result = CliRunner().invoke(app, ["extender", "--tls-cert-file", str(not_pem), "--tls-key-file", str(not_pem)])
+    assert result.exit_code == 2
+    assert "not a PEM certificate and its matching private key" in result.output
     assert len(result.output.strip().splitlines()) == 1
 
 
