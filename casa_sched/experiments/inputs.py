@@ -21,6 +21,7 @@ from casa_sched.contract.snapshot import PlannerConfig
 from casa_sched.experiments.defaults import DEFAULT_EPOCHS, DEFAULT_START_LOCAL
 from casa_sched.experiments.runner import ForecastMode, Scenario
 from casa_sched.models.accounting import WaterFactors
+from casa_sched.models.cooling import CoolingProfile
 from casa_sched.settings import CasaSettings
 from casa_sched.signals import (
     FileProvider,
@@ -116,7 +117,7 @@ def build_scenario(
     except SignalError as exc:
         raise ScenarioError(str(exc)) from exc
     local_hours = np.array([(start + timedelta(hours=h)).astimezone(tz).hour for h in range(hours)])
-    cooling = np.asarray(settings.accounting.cooling_factor_by_hour, dtype=np.float64)[local_hours]
+    cooling = CoolingProfile.of(settings.accounting.cooling_factor_by_hour).factors(local_hours)  # E_t, eq. (3)
     acc = settings.accounting
     hourly = HourlySignals(
         ci_g_per_kwh=ci,

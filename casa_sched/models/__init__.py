@@ -4,10 +4,9 @@ from casa_sched.models.accounting import (
     Accounting,
     WaterFactors,
     account_hours,
-    energy_by_hour_j,
 )
-from casa_sched.models.coldstart import cold_start_s, finish_time_s
-from casa_sched.models.cooling import CoolingProfile, cooling_power_w, it_power_w
+from casa_sched.models.coldstart import cold_start_s, finish_time_s, t_cold_s
+from casa_sched.models.cooling import CoolingProfile, it_power_w
 from casa_sched.models.power import (
     DEFAULT_NODE_CURVE,
     FitReport,
@@ -15,8 +14,9 @@ from casa_sched.models.power import (
     PowerModelError,
     default_node_fit,
     fit_power_curve,
+    node_power_w,
 )
-from casa_sched.models.slo import deadline_s, sl_ave, sl_ave_of_rates, violation_rate
+from casa_sched.models.slo import deadline_s, sl_ave, t_deadline_s, violation_rate, wait_budget_s
 
 __all__ = [
     "DEFAULT_NODE_CURVE",
@@ -28,14 +28,15 @@ __all__ = [
     "WaterFactors",
     "account_hours",
     "cold_start_s",
-    "cooling_power_w",
     "deadline_s",
     "default_node_fit",
-    "energy_by_hour_j",
     "finish_time_s",
     "fit_power_curve",
     "it_power_w",
+    "node_power_w",
     "sl_ave",
-    "sl_ave_of_rates",
+    "t_cold_s",
+    "t_deadline_s",
     "violation_rate",
+    "wait_budget_s",
 ]

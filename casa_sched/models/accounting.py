@@ -66,31 +66,6 @@ class Accounting:
 ZERO = Accounting(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
-def energy_by_hour_j(times_s: npt.ArrayLike, power_w: npt.ArrayLike, start_s: float, hours: int) -> FloatArray:
-    """Integrate a piecewise-constant power timeline into hourly energy (J).
-
-    ``power_w[i]`` holds on ``[times_s[i], times_s[i+1])``; the last value holds until the end
-    of the last hour. Hour ``h`` covers ``[start_s + 3600·h, start_s + 3600·(h+1))``. Power
-    before ``times_s[0]`` counts as 0 W. Exact (no sampling error).
-    """
-    t = np.asarray(times_s, dtype=np.float64)
-    p = np.asarray(power_w, dtype=np.float64)
-    if t.shape != p.shape or t.ndim != 1:
-        raise ValueError(f"times_s and power_w must be 1-D and equal in length, got {t.shape} and {p.shape}")
-    if t.size and np.any(np.diff(t) < 0):
-        raise ValueError("times_s must be non-decreasing")
-    end_s = start_s + hours * SECONDS_PER_HOUR
-    edges = start_s + SECONDS_PER_HOUR * np.arange(hours + 1)
-    if t.size == 0:
-        return np.zeros(hours, dtype=np.float64)
-    # Cumulative energy is piecewise linear in time with knots at the segment boundaries, so
-    # interpolating it at the hour edges is exact.
-    knots = np.concatenate([[start_s], np.clip(t, start_s, end_s), [end_s]])
-    seg_s = np.diff(knots[1:])
-    cum_j = np.concatenate([[0.0, 0.0], np.cumsum(p * seg_s)])
-    return np.asarray(np.diff(np.interp(edges, knots, cum_j)), dtype=np.float64)
-
-
 def account_hours(
     it_energy_j: npt.ArrayLike,
     cooling_factor: npt.ArrayLike,
@@ -98,7 +73,11 @@ def account_hours(
     price_usd_per_kwh: npt.ArrayLike,
     water: WaterFactors,
 ) -> Accounting:
-    """Eqs. (3)-(5) over aligned hourly arrays: IT energy (J), ``E_t``, ``CI_h``, ``EP_h``."""
+    """Eqs. (3)-(5) over aligned hourly arrays: IT energy (J), ``E_t``, ``CI_h``, ``EP_h``.
+
+    Cooling energy is ``E_t`` times the hour's IT energy (eq. 3 integrated over an hour of
+    constant ``E_t``); carbon and cost weigh IT plus cooling energy by ``CI_h`` and ``EP_h``.
+    """
     it_kwh = np.asarray(it_energy_j, dtype=np.float64) / J_PER_KWH
     e_t = np.asarray(cooling_factor, dtype=np.float64)
     ci = np.asarray(ci_g_per_kwh, dtype=np.float64)

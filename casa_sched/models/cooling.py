@@ -1,7 +1,8 @@
-"""Cooling power (CASA eq. 3): ``P_cooling = E_t · P_IT`` with an hourly factor ``E_t``.
+"""IT power (CASA eq. 1) and the hourly cooling factor of eq. (3), ``P_cooling = E_t · P_IT``.
 
 ``E_t`` depends on the hour of (local solar) day because outdoor temperature drives the
-chiller's efficiency. Pure functions of frozen inputs.
+chiller's efficiency; :func:`~casa_sched.models.accounting.account_hours` applies it to each
+hour's IT energy. Pure functions of frozen inputs.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -33,19 +36,13 @@ class CoolingProfile:
         """``E_t`` at local hour ``local_hour`` (taken modulo 24)."""
         return self.factor_by_hour[local_hour % 24]
 
-    def factors(self, local_hours: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    def factors(self, local_hours: npt.ArrayLike) -> FloatArray:
         """Vectorised :meth:`factor`."""
         idx = np.asarray(local_hours, dtype=np.int64) % 24
         return np.asarray(self.factor_by_hour, dtype=np.float64)[idx]
 
 
-def cooling_power_w(it_power_w: float, cooling_factor: float) -> float:
-    """Eq. (3): cooling power in W for ``it_power_w`` watts of IT load at factor ``E_t``."""
-    if cooling_factor < 0:
-        raise ValueError(f"cooling factor must be >= 0, got {cooling_factor}")
-    return cooling_factor * it_power_w
-
-
-def it_power_w(node_power_w: Sequence[float], storage_power_w: float, network_power_w: float) -> float:
-    """Eq. (1): ``P_IT = Σ P_i + P_S + P_N`` in W."""
-    return float(sum(node_power_w)) + storage_power_w + network_power_w
+def it_power_w(node_power_w: FloatArray, storage_power_w: float, network_power_w: float) -> FloatArray:
+    """Eq. (1): ``P_IT = Σ_i P_i + P_S + P_N`` in W, summing ``node_power_w`` over its first axis
+    (nodes), so ``[nodes]`` gives one value and ``[nodes, seconds]`` one per second."""
+    return np.asarray(np.sum(node_power_w, axis=0) + storage_power_w + network_power_w, dtype=np.float64)

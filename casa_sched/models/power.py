@@ -4,6 +4,10 @@
 (0..cores). Everything here is pure: curves are frozen values, fitting takes arrays and returns
 a new curve plus a report of its error at every point.
 
+``node_power_w`` is eq. (2) itself: plain arithmetic (Horner's form), element-wise over arrays,
+compiled as is into the simulator's kernel (numba), so the simulator, the estimator and the
+extender evaluate the one polynomial.
+
 The default node (2x AMD EPYC 7713, 128 cores) is calibrated from SPECpower figures
 (DESIGN §3): HPE DL365 Gen10 Plus with 2x EPYC 7713 measures 109 W at active idle and 468 W at
 100 % load (SPEC result of March 2021). No 11-point curve exists for a 7713 system, so the shape
@@ -24,6 +28,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from casa_sched.models._types import Num
+from casa_sched.models.tolerances import EPS_W
+
 FloatArray = npt.NDArray[np.float64]
 
 POLY_DEGREE = 4
@@ -37,6 +44,14 @@ EPYC_7713_2S_CORES = 128
 DL345_7763_CURVE_W: tuple[float, ...] = (
     58.0, 104.0, 120.0, 134.0, 150.0, 169.0, 197.0, 217.0, 236.0, 255.0, 272.0,
 )  # fmt: skip
+
+
+def node_power_w(a: float, b: float, c: float, d: float, e: float, busy_cores: Num) -> Num:
+    """Eq. (2), unchecked: ``A·U^4 + B·U^3 + C·U^2 + D·U + E`` watts at ``U = busy_cores``.
+
+    No clamping: callers keep ``U`` within ``[0, cores]`` (see :meth:`PowerCurve.power_w`).
+    """
+    return (((a * busy_cores + b) * busy_cores + c) * busy_cores + d) * busy_cores + e
 
 
 class PowerModelError(ValueError):
@@ -66,14 +81,12 @@ class PowerCurve:
     def power_w(self, busy_cores: float) -> float:
         """Node power in watts with ``busy_cores`` cores in use (clamped to ``[0, cores]``)."""
         u = min(max(busy_cores, 0.0), float(self.cores))
-        a, b, c, d, e = self.coeffs
-        return (((a * u + b) * u + c) * u + d) * u + e
+        return node_power_w(*self.coeffs, u)
 
     def power_w_array(self, busy_cores: npt.ArrayLike) -> FloatArray:
         """Vectorised :meth:`power_w` over an array of busy-core values."""
         u = np.clip(np.asarray(busy_cores, dtype=np.float64), 0.0, float(self.cores))
-        a, b, c, d, e = self.coeffs
-        return np.asarray((((a * u + b) * u + c) * u + d) * u + e, dtype=np.float64)
+        return np.asarray(node_power_w(*self.coeffs, u), dtype=np.float64)
 
     def marginal_power_w_per_core(self, busy_cores: float) -> float:
         """dP/dU in watts per core at ``busy_cores`` (the slope the extender scores with)."""
@@ -92,7 +105,7 @@ class PowerCurve:
     def is_increasing(self, samples: int = 257) -> bool:
         """True when P(U) never decreases over ``[0, cores]`` (checked on a fine grid)."""
         grid = np.linspace(0.0, float(self.cores), samples)
-        return bool(np.all(np.diff(self.power_w_array(grid)) >= -1e-9))
+        return bool(np.all(np.diff(self.power_w_array(grid)) >= -EPS_W))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, as published on the Node annotation ``casa.dev/power-model``."""

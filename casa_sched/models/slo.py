@@ -3,15 +3,31 @@
 ``deadline = arrival + laxity · T_ave(f)``; a request not finished by its deadline is dropped
 and counts as a violation. ``SL_f,e = V_f,e / N_f,e``; the objective ``SL_ave`` is the
 unweighted mean over the functions active (N > 0) in the epoch.
+
+``t_deadline_s`` and ``wait_budget_s`` are eq. (6) itself: plain arithmetic, element-wise over
+arrays, compiled as is into the simulator's kernel (numba); ``deadline_s`` checks its inputs
+first, for callers that have not.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 
 import numpy as np
 import numpy.typing as npt
+
+from casa_sched.models._types import Num
+
+
+def t_deadline_s(arrival_s: float, laxity: float, t_ave_s: float) -> float:
+    """Eq. (6) solved for the deadline, unchecked: ``arrival_s + laxity · t_ave_s`` (seconds)."""
+    return arrival_s + laxity * t_ave_s
+
+
+def wait_budget_s(laxity: float, t_ave_s: Num) -> Num:
+    """The longest a request may wait and still finish by eq. (6)'s deadline:
+    ``T_deadline − T_arrival − T_ave = (laxity − 1) · T_ave`` seconds."""
+    return (laxity - 1.0) * t_ave_s
 
 
 def deadline_s(arrival_s: float, laxity: float, t_ave_s: float) -> float:
@@ -20,7 +36,7 @@ def deadline_s(arrival_s: float, laxity: float, t_ave_s: float) -> float:
         raise ValueError(f"laxity must be > 0, got {laxity}")
     if t_ave_s <= 0:
         raise ValueError(f"T_ave must be > 0 s, got {t_ave_s} s")
-    return arrival_s + laxity * t_ave_s
+    return t_deadline_s(arrival_s, laxity, t_ave_s)
 
 
 def violation_rate(violations: int, requests: int) -> float:
@@ -40,9 +56,3 @@ def sl_ave(violations: npt.ArrayLike, requests: npt.ArrayLike) -> float:
     if not np.any(active):
         return 0.0
     return float(np.mean(v[active] / n[active]))
-
-
-def sl_ave_of_rates(rates: Iterable[float]) -> float:
-    """Mean of per-function rates, skipping NaN (inactive) entries; 0.0 if none is active."""
-    vals = [r for r in rates if not math.isnan(r)]
-    return sum(vals) / len(vals) if vals else 0.0

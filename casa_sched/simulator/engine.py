@@ -43,9 +43,11 @@ from casa_sched.contract.plan import Container, Plan
 from casa_sched.contract.results import EpochResult, FunctionStats
 from casa_sched.models.accounting import NO_WATER, Accounting, WaterFactors, account_hours
 from casa_sched.models.coldstart import cold_start_s
-from casa_sched.models.slo import sl_ave
+from casa_sched.models.cooling import it_power_w
+from casa_sched.models.slo import sl_ave, wait_budget_s
+from casa_sched.models.tolerances import EPS_CORES, EPS_S
 from casa_sched.simulator.inputs import EpochRequests
-from casa_sched.simulator.kernel import heapify, replay
+from casa_sched.simulator.kernel import DROPPED, RESULT_COLUMNS, SERVED, WAIT_S, WAITED, heapify, replay
 from casa_sched.simulator.results import SimulationResult
 
 FloatArray = npt.NDArray[np.float64]
@@ -118,9 +120,9 @@ class Simulator:
         p = self.params
         t0 = requests.start_s
         t1 = t0 + p.epoch_s
-        if t1 > self.n_bins + 1e-9:
+        if t1 > self.n_bins + EPS_S:
             raise SimulationError(f"epoch {requests.epoch} ends at {t1} s, beyond the horizon {self.n_bins} s")
-        if signals.minutes < 1 or abs(p.epoch_s / signals.minutes - round(p.epoch_s / signals.minutes)) > 1e-9:
+        if signals.minutes < 1 or abs(p.epoch_s / signals.minutes - round(p.epoch_s / signals.minutes)) > EPS_S:
             raise SimulationError(
                 f"epoch signals must split the {p.epoch_s} s epoch into whole seconds, got {signals.minutes} values"
             )
@@ -175,7 +177,7 @@ class Simulator:
             idx = self.node_index.get(node)
             if idx is None:
                 raise SimulationError(f"plan places containers on unknown node {node!r}")
-            if cores > self.node_cores[idx] + 1e-9:
+            if cores > self.node_cores[idx] + EPS_CORES:
                 raise SimulationError(f"plan allocates {cores:g} cores on {node}, which has {self.node_cores[idx]:g}")
         for f, cs in plan.containers.items():
             for c in cs:
@@ -281,7 +283,7 @@ class Simulator:
             for n, s, e, k in self.transfers:
                 if s <= t < e:
                     sharing_by_node[n] += k
-            fits = free >= p.base_cpu_cores - 1e-9
+            fits = free >= p.base_cpu_cores - EPS_CORES
             if not fits.any():
                 break  # cluster fully allocated: these requests find no container and are dropped
             node = int(np.lexsort((-free, np.where(fits, sharing_by_node, np.inf)))[0])
@@ -321,7 +323,7 @@ class Simulator:
     def _replay(self, requests: EpochRequests, t0: float, t1: float) -> tuple[dict[str, FunctionStats], int, int]:
         p = self.params
         n = len(requests.function_ids)
-        out = np.zeros((n, 4))
+        out = np.zeros((n, RESULT_COLUMNS))
         edges = np.append(np.arange(t0, t1, p.autoscale_interval_s), t1)
         bounds = [np.searchsorted(arr, edges, side="left") for arr in requests.arrivals_s]
         empty = _FunctionState()
@@ -340,7 +342,7 @@ class Simulator:
                 if hi == lo:
                     continue
                 st = self.functions.get(requests.function_ids[i], empty)
-                before_drop, before_wait, before_wait_s = out[i, 1], out[i, 3], out[i, 2]
+                before_drop, before_wait, before_wait_s = out[i, DROPPED], out[i, WAITED], out[i, WAIT_S]
                 replay(
                     requests.arrivals_s[i][lo:hi],
                     float(requests.t_ave_s[i]),
@@ -358,13 +360,14 @@ class Simulator:
                 # Saturated: requests dropped, or their mean wait used over a tenth of the wait
                 # budget (a queue is building). A wait behind a cold start is not saturation:
                 # growing a container that is not ready yet would not help.
-                waited = out[i, 3] - before_wait
-                budget = (p.laxity - 1.0) * float(requests.t_ave_s[i])
+                waited = out[i, WAITED] - before_wait
+                budget = wait_budget_s(p.laxity, float(requests.t_ave_s[i]))
                 if (
                     p.autoscale
                     and st.n_slots
                     and (
-                        out[i, 1] > before_drop or (waited > 0 and (out[i, 2] - before_wait_s) / waited > 0.1 * budget)
+                        out[i, DROPPED] > before_drop
+                        or (waited > 0 and (out[i, WAIT_S] - before_wait_s) / waited > 0.1 * budget)
                     )
                     and all(c.ready_s <= edges[w] for c in st.containers)
                 ):
@@ -376,10 +379,10 @@ class Simulator:
         stats = {
             f: FunctionStats(
                 requests=int(requests.arrivals_s[i].size),
-                served=int(out[i, 0]),
-                dropped=int(out[i, 1]),
-                wait_s_total=float(out[i, 2]),
-                waited=int(out[i, 3]),
+                served=int(out[i, SERVED]),
+                dropped=int(out[i, DROPPED]),
+                wait_s_total=float(out[i, WAIT_S]),
+                waited=int(out[i, WAITED]),
             )
             for i, f in enumerate(requests.function_ids)
         }
@@ -397,7 +400,7 @@ class Simulator:
             if st is None:
                 continue
             candidates = [
-                c for c in st.containers if c.size < p.max_container_size and free[c.node] >= p.base_cpu_cores - 1e-9
+                c for c in st.containers if c.size < p.max_container_size and free[c.node] >= p.base_cpu_cores - EPS_CORES
             ]
             if not candidates:
                 continue
@@ -450,7 +453,7 @@ class Simulator:
                 if i not in used and not np.any(cores[i] > 0):
                     power[i] = self.cluster.sleep_power_w
                     self.asleep[i] = True
-        it_w = power.sum(axis=0) + self.cluster.storage_power_w + self.cluster.network_power_w
+        it_w = it_power_w(power, self.cluster.storage_power_w, self.cluster.network_power_w)
         # Eqs. (4)-(5) are linear in energy, so runs of minutes with the same signals are
         # accounted together (an hourly signal gives one run per hour, as the paper accounts).
         step_s = round(self.params.epoch_s / signals.minutes)

@@ -35,6 +35,9 @@ from casa_sched.contract.forecast import EpochSignals, Forecast
 from casa_sched.contract.plan import Container, Plan
 from casa_sched.contract.results import EpochResult
 from casa_sched.models.accounting import J_PER_KWH, WaterFactors
+from casa_sched.models.coldstart import t_cold_s
+from casa_sched.models.slo import wait_budget_s
+from casa_sched.models.tolerances import EPS_COUNT
 from casa_sched.simulator.kernel import predict_aggregates, queue_drops
 
 FloatArray = npt.NDArray[np.float64]
@@ -120,19 +123,19 @@ class Estimator:
         self._ci_per_w = signals.ci_g_per_kwh * scale
         self._price_per_w = signals.price_usd_per_kwh * scale
         self._cool_j_per_w = signals.cooling_factor * self.minute_s
-        self.fixed_w = cluster.storage_power_w + cluster.network_power_w
         p = params
         self._scalars = np.array([
             p.base_cpu_cores, p.idle_cores, p.starting_cores, p.stopping_cores, p.shutdown_s, self.epoch_s,
-            p.image_mb / cluster.image_bandwidth_mb_per_s, cluster.switch_delay_s, float(p.utilisation == "allocated"),
-            float(cluster.sleep_empty_nodes), cluster.sleep_power_w, self.fixed_w, self.minute_s,
+            p.image_mb, cluster.switch_delay_s, float(p.utilisation == "allocated"),
+            float(cluster.sleep_empty_nodes), cluster.sleep_power_w, cluster.storage_power_w, self.minute_s,
+            cluster.image_bandwidth_mb_per_s, cluster.network_power_w,
         ])  # fmt: skip
         self._phi_buf = np.empty(forecast.minutes)
         # (function, slots) → (queueing drops, autoscaling units, busy cores per minute): fixed for
         # this epoch's forecast, and the search asks for the same few sizes of a function again and again
         self._queue_memo: dict[tuple[int, float], tuple[float, float, FloatArray]] = {}
         self.spu = params.slots_per_unit
-        self.budget_s = (params.laxity - 1.0) * self.t_ave  # the longest a request may wait
+        self.budget_s = wait_budget_s(params.laxity, self.t_ave)  # the longest a request may wait
         self.prev: dict[int, dict[int, int]] = {}  # function → node → containers it had in D_{e-1}
         self._prev_unknown = np.zeros(self.n_nodes)  # D_{e-1} containers of functions not forecast
         if previous is not None:
@@ -297,10 +300,8 @@ class Estimator:
 
     def node_cold_s(self) -> FloatArray:
         """Eq. (8) per node: the shared image transfer of every container new on it."""
-        return np.asarray(
-            self.n_new * self.params.image_mb / self.cluster.image_bandwidth_mb_per_s
-            + self.hops * self.cluster.switch_delay_s,
-            dtype=np.float64,
+        return t_cold_s(
+            self.n_new * self.params.image_mb, self.cluster.image_bandwidth_mb_per_s, self.hops, self.cluster.switch_delay_s
         )
 
     # -- state -----------------------------------------------------------------------------------
@@ -497,8 +498,12 @@ class Estimator:
             self.cold_v[fi] = 0.0
         else:
             t_cold = min(
-                self.n_new[n] * self.params.image_mb / self.cluster.image_bandwidth_mb_per_s
-                + self.hops[n] * self.cluster.switch_delay_s
+                t_cold_s(
+                    float(self.n_new[n]) * self.params.image_mb,
+                    self.cluster.image_bandwidth_mb_per_s,
+                    float(self.hops[n]),
+                    self.cluster.switch_delay_s,
+                )
                 for n, _ in layout
             )
             x_min = (t_cold - float(self.budget_s[fi])) / self.minute_s
@@ -577,7 +582,7 @@ class Estimator:
         v_total = np.clip(v.sum(axis=1) + self.bias_unplanned[u], 0.0, self.totals[u])
         served = counts - v
         totals = self.totals[u][:, None]
-        share = served / totals * ((self.totals[u] - v_total) / np.maximum(served.sum(axis=1), 1e-12))[:, None]
+        share = served / totals * ((self.totals[u] - v_total) / np.maximum(served.sum(axis=1), EPS_COUNT))[:, None]
         alive_sum = self._od_alive[u].sum(axis=0)
         busy = (served * (self.t_ave[u] * p.request_cpu_cores / self.minute_s)[:, None]).sum(axis=0)
         starting_core_s = float((cold * t_od[None, :]).sum()) * p.starting_cores

@@ -10,6 +10,13 @@ A request starting at ``s`` finishes at ``s + T_ave``. If that is after its dead
 ``arrival + laxity·T_ave`` (eq. 6) the request is dropped and counted as a violation (eq. 7); a
 dropped request never occupies a slot (the platform times it out in the queue). Busy time is
 written into per-node difference arrays at 1-second bins in O(1) per request.
+
+The paper's equations are not restated here: the loops call the models' own functions
+(``t_deadline_s`` for eq. 6, ``t_cold_s`` for eq. 8, ``node_power_w`` for eq. 2,
+``it_power_w`` for eq. 1), compiled and
+inlined by numba. numba's on-disk cache does not notice edits to those functions (it stamps only
+this file): after changing one, delete ``casa_sched/simulator/__pycache__``;
+``tests/simulator/test_equations.py`` fails on a stale cache.
 """
 
 from __future__ import annotations
@@ -18,8 +25,23 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from casa_sched.models.coldstart import t_cold_s
+from casa_sched.models.cooling import it_power_w
+from casa_sched.models.power import node_power_w
+from casa_sched.models.slo import t_deadline_s
+from casa_sched.models.tolerances import EPS_CORES, EPS_COUNT
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+
+# Columns of :func:`replay`'s per-function result row.
+SERVED, DROPPED, WAIT_S, WAITED = 0, 1, 2, 3
+RESULT_COLUMNS = 4
+
+_t_deadline_s = njit(inline="always")(t_deadline_s)
+_t_cold_s = njit(inline="always")(t_cold_s)
+_node_power_w = njit(inline="always")(node_power_w)
+_it_power_w = njit(inline="always")(it_power_w)
 
 
 @njit(cache=True, nogil=True)
@@ -67,13 +89,12 @@ def replay(
     """Replay ``arrivals_s`` (sorted, seconds since simulation start) of one function.
 
     ``busy_acc`` / ``busy_diff`` are ``[nodes, n_bins + 1]`` core-second accumulators.
-    ``out`` accumulates ``[served, dropped, wait_s_sum, waited, in_flight_at_end_unused]``.
+    ``out`` accumulates the columns ``SERVED, DROPPED, WAIT_S`` (sum of waits) and ``WAITED``.
     """
     served = 0.0
     dropped = 0.0
     wait_sum = 0.0
     waited = 0.0
-    budget = laxity * t_ave_s
     for k in range(arrivals_s.size):
         a = arrivals_s[k]
         if n_slots == 0:
@@ -81,7 +102,7 @@ def replay(
             continue
         free = heap_t[0]
         start = a if free <= a else free
-        if start + t_ave_s > a + budget:
+        if start + t_ave_s > _t_deadline_s(a, laxity, t_ave_s):
             dropped += 1.0
             continue
         end = start + t_ave_s
@@ -110,10 +131,10 @@ def replay(
             busy_diff[node, b1] -= share_cores
             if b1 < n_bins:
                 busy_acc[node, b1] += share_cores * (end_c - b1)
-    out[0] += served
-    out[1] += dropped
-    out[2] += wait_sum
-    out[3] += waited
+    out[SERVED] += served
+    out[DROPPED] += dropped
+    out[WAIT_S] += wait_sum
+    out[WAITED] += waited
 
 
 @njit(cache=True, nogil=True)
@@ -167,9 +188,9 @@ def queue_drops(
                 # the queue then outgrows the wait budget: the exponential tail of a queue with
                 # drift (c − a) (heavy traffic, deterministic service), capped by how far a
                 # driftless queue can wander within one window (reflection principle).
-                z = (c - 0.5 - a) / (np.sqrt(max(a, 1e-12)) * np.sqrt(2.0))
-                tail = np.exp(-2.0 * (c - a) * lax * c / max(a, 1e-12))
-                spread = np.sqrt(max(a * window_s / t_ave_s, 1e-12))
+                z = (c - 0.5 - a) / (np.sqrt(max(a, EPS_COUNT)) * np.sqrt(2.0))
+                tail = np.exp(-2.0 * (c - a) * lax * c / max(a, EPS_COUNT))
+                spread = np.sqrt(max(a * window_s / t_ave_s, EPS_COUNT))
                 wander = _erfc_scalar(lax * c / spread / np.sqrt(2.0))
                 frac = 0.5 * _erfc_scalar(z) * min(tail, wander)
                 out[m] += per_window * min(max(frac, 0.0), 1.0)
@@ -213,16 +234,16 @@ def predict_aggregates(
     """The estimator's per-minute aggregates in one pass (see ``Estimator.prediction``).
 
     ``scalars`` = (unit cores, idle cores, starting cores, stopping cores, shutdown s, epoch s,
-    image s per new container, switch delay s, allocated mode 0/1, sleep empty nodes 0/1, sleep
-    W, fixed W, minute s). Writes ``phi[m]``, the share of scale-from-zero containers that find
+    image MB per new container, switch delay s, allocated mode 0/1, sleep empty nodes 0/1, sleep
+    W, storage W, minute s, image bandwidth MB/s, network W). Writes ``phi[m]``, the share of scale-from-zero containers that find
     no free unit in minute m. Node cores per minute are the planned busy cores plus container
     overheads plus an even share of the scale-from-zero cores that found room (``busy`` mode),
     or the allocated cores plus the share of scale-from-zero containers (``allocated`` mode).
     Returns (mean load, IT energy J, carbon g, energy cost $, cooling J, requests' share lost to φ).
     """
     unit, idle, starting, stopping, shutdown_s, epoch_s = scalars[0], scalars[1], scalars[2], scalars[3], scalars[4], scalars[5]
-    image_s, switch_s, allocated, sleep_empty = scalars[6], scalars[7], scalars[8] > 0.5, scalars[9] > 0.5
-    sleep_w, fixed_w, minute_s = scalars[10], scalars[11], scalars[12]
+    image_mb, switch_s, allocated, sleep_empty = scalars[6], scalars[7], scalars[8] > 0.5, scalars[9] > 0.5
+    sleep_w, storage_w, minute_s, bandwidth, network_w = scalars[10], scalars[11], scalars[12], scalars[13], scalars[14]
     n_nodes, n_min = busy.shape
     free = 0.0
     for i in range(n_nodes):
@@ -230,15 +251,15 @@ def predict_aggregates(
     # in-epoch autoscaling takes unallocated cores too (planned and scale-from-zero functions)
     free = max(free - grow_units.sum() - od_grow_units, 0.0)
     lost = 0.0
-    it_w = np.full(n_min, fixed_w)
+    node_w = np.empty((n_nodes, n_min))
     for m in range(n_min):
-        p = 1.0 - free / od_alive[m] if od_alive[m] > 1e-12 else 0.0
+        p = 1.0 - free / od_alive[m] if od_alive[m] > EPS_COUNT else 0.0
         phi[m] = min(max(p, 0.0), 1.0)
         lost += od_share_sum[m] * phi[m]
     load = 0.0
     for i in range(n_nodes):
         a, b, c, d, e = coeffs[i, 0], coeffs[i, 1], coeffs[i, 2], coeffs[i, 3], coeffs[i, 4]
-        cold_s = n_new[i] * image_s + hops[i] * switch_s  # eq. (8), as Estimator.node_cold_s
+        cold_s: float = _t_cold_s(n_new[i] * image_mb, bandwidth, hops[i], switch_s)  # the node's shared link
         overhead = n_containers[i] * idle + n_new[i] * cold_s * starting / epoch_s + removed[i] * stopping * shutdown_s / epoch_s
         awake = not sleep_empty or n_containers[i] > 0
         node_load = 0.0
@@ -249,14 +270,14 @@ def predict_aggregates(
             else:
                 u = busy[i, m] + overhead + ok * od_cores[m] / n_nodes
             u = min(max(u, 0.0), node_cores[i])
-            if u > 1e-9:
+            if u > EPS_CORES:
                 awake = True
             node_load += u / node_cores[i]
-            it_w[m] += (((a * u + b) * u + c) * u + d) * u + e
-        if not awake:  # asleep all epoch: its P(0) gives way to the sleep power
-            for m in range(n_min):
-                it_w[m] += sleep_w - e
+            node_w[i, m] = _node_power_w(a, b, c, d, e, u)
+        if not awake:  # asleep all epoch: the sleep power instead of P(0)
+            node_w[i, :] = sleep_w
         load += node_load
+    it_w = _it_power_w(node_w, storage_w, network_w)
     energy_j = carbon = cost = cooling_j = 0.0
     for m in range(n_min):
         energy_j += it_w[m] * minute_s

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from casa_sched.models import cold_start_s, deadline_s, finish_time_s, sl_ave, sl_ave_of_rates, violation_rate
+from casa_sched.models import (
+    cold_start_s,
+    deadline_s,
+    finish_time_s,
+    sl_ave,
+    t_cold_s,
+    t_deadline_s,
+    violation_rate,
+    wait_budget_s,
+)
 
 
 @pytest.mark.parametrize(
@@ -20,13 +30,15 @@ from casa_sched.models import cold_start_s, deadline_s, finish_time_s, sl_ave, s
 )
 def test_deadline(arrival, laxity, t_ave, expected):
     assert deadline_s(arrival, laxity, t_ave) == pytest.approx(expected)
+    assert t_deadline_s(arrival, laxity, t_ave) == deadline_s(arrival, laxity, t_ave)
+    # what is left to wait: deadline − arrival − T_ave = (laxity − 1)·T_ave
+    assert wait_budget_s(laxity, t_ave) == pytest.approx(expected - arrival - t_ave)
 
 
 def test_violation_rates_average_over_active_functions_only():
     # f1: 1/4, f2: 0/10, f3 inactive → SL_ave = (0.25 + 0) / 2 = 0.125 (unweighted)
     assert sl_ave([1, 0, 0], [4, 10, 0]) == pytest.approx(0.125)
     assert math.isnan(violation_rate(0, 0))
-    assert sl_ave_of_rates([0.25, 0.0, math.nan]) == pytest.approx(0.125)
     assert sl_ave([], []) == 0.0
     with pytest.raises(ValueError, match="violations <= requests"):
         violation_rate(5, 4)
@@ -50,6 +62,15 @@ def test_sl_ave_is_a_ratio(pairs):
 )
 def test_cold_start(image_mb, bw, hops, delay, expected):
     assert cold_start_s(image_mb, bw, hops, delay) == pytest.approx(expected)
+    assert t_cold_s(float(image_mb), bw, float(hops), delay) == cold_start_s(image_mb, bw, hops, delay)
+
+
+def test_unchecked_equations_hold_element_wise():
+    # per node: images (300, 600, 0) MB at 125 MB/s over (4, 2, 0) hops of 1 ms → 2.404, 4.802, 0
+    t = t_cold_s(np.array([300.0, 600.0, 0.0]), 125.0, np.array([4.0, 2.0, 0.0]), 0.001)
+    assert t == pytest.approx([2.404, 4.802, 0.0])
+    # laxity 10 with T_ave (0.5, 2) s → wait budgets 9·0.5 = 4.5 and 9·2 = 18 s
+    assert wait_budget_s(10.0, np.array([0.5, 2.0])) == pytest.approx([4.5, 18.0])
 
 
 def test_finish_time_and_bad_inputs():

@@ -1,0 +1,12 @@
+"""Type helpers shared by the models: the equations take a float or an array of floats alike."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+# An equation written as plain arithmetic holds element-wise: one value, or one per node/minute.
+Num = TypeVar("Num", float, FloatArray)
