@@ -24,7 +24,7 @@ server rejects a resize that would change it (HTTP 422, "Pod QoS is immutable"):
 - any other limit keeps its ratio to the request (a 2-core limit over a 1-core request becomes
   4 cores over 2), and stays strictly above the request, so a Burstable pod stays Burstable;
 - a resource without a limit stays without one (BestEffort has no requests and cannot be
-  resized to have some: it is reported as :attr:`Action.SKIP`).
+  resized to have some: it is reported as :attr:`Step.SKIP`).
 
 Quantities are written as whole millicores (Kubernetes' cpu granularity) and whole bytes (with
 the largest binary suffix that divides them: ``256Mi``).
@@ -52,10 +52,13 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from casa_sched.autoscaler.adapters.base import AdapterError, WorkloadGone
 from casa_sched.kube.quantity import QuantityError, parse_quantity
+
+if TYPE_CHECKING:
+    from casa_sched.autoscaler.actions import ResizeAction
 
 RESIZE_PENDING = "PodResizePending"
 RESIZE_IN_PROGRESS = "PodResizeInProgress"
@@ -64,7 +67,6 @@ REASON_INFEASIBLE = "Infeasible"
 REASON_ERROR = "Error"
 PATCH_CONTENT_TYPE = "application/strategic-merge-patch+json"
 _RESOURCES = ("cpu", "memory")
-_RETRYABLE_STATUS = frozenset({408, 409, 429})
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +100,7 @@ class ResizeState(enum.Enum):
     UNREPORTED = "unreported"  # Running, but the node reports no container resources (no resize support)
 
 
-class Action(enum.Enum):
+class Step(enum.Enum):
     """What the loop should do about one pod this epoch."""
 
     NONE = "none"  # spec already has the target size
@@ -119,9 +121,9 @@ class ResizeStatus:
 class ResizeDecision:
     """The outcome of :func:`decide` for one pod."""
 
-    action: Action
+    step: Step
     status: ResizeStatus
-    patch: Mapping[str, Any] | None = None  # set iff action is PATCH
+    patch: Mapping[str, Any] | None = None  # set iff step is PATCH
     reason: str = ""
 
 
@@ -324,48 +326,52 @@ def resize_needed(pod: Mapping[str, Any], container: str, size: ContainerSize) -
 def decide(pod: Mapping[str, Any], container: str, size: ContainerSize) -> ResizeDecision:
     """What to do about one pod of a function whose planned container size is ``size`` (pure).
 
-    - no container ``container`` or a BestEffort container → :attr:`Action.SKIP`;
-    - spec already at the target → :attr:`Action.NONE` (with the current :class:`ResizeStatus`:
+    - no container ``container`` or a BestEffort container → :attr:`Step.SKIP`;
+    - spec already at the target → :attr:`Step.NONE` (with the current :class:`ResizeStatus`:
       the loop reads Deferred / Infeasible from it and applies its own fallback rule);
     - not Running yet, or Running on a node that reports no container resources (the API
-      server refuses the resize there) → :attr:`Action.LATER`;
-    - otherwise → :attr:`Action.PATCH` with :func:`resize_patch`.
+      server refuses the resize there) → :attr:`Step.LATER`;
+    - otherwise → :attr:`Step.PATCH` with :func:`resize_patch`.
     """
     spec_c = _container(pod, container)
     if spec_c is None:
-        return ResizeDecision(Action.SKIP, ResizeStatus(ResizeState.NOT_RUNNING),
+        return ResizeDecision(Step.SKIP, ResizeStatus(ResizeState.NOT_RUNNING),
                               reason=f"pod has no container {container!r}")
     requests, limits = _requirements(spec_c.get("resources"), f"spec.containers[{container}].resources")
     if not requests and not limits:
-        return ResizeDecision(Action.SKIP, resize_state(pod, container),
+        return ResizeDecision(Step.SKIP, resize_state(pod, container),
                               reason="container has no requests (BestEffort): resize would change its QoS class")
     status = resize_state(pod, container)
     if not resize_needed(pod, container, size):
-        return ResizeDecision(Action.NONE, status, reason="spec already has the target size")
+        return ResizeDecision(Step.NONE, status, reason="spec already has the target size")
     if status.state in (ResizeState.NOT_RUNNING, ResizeState.UNREPORTED):
-        return ResizeDecision(Action.LATER, status, reason=f"pod is {status.state.value}: resize later")
-    return ResizeDecision(Action.PATCH, status, patch=resize_patch(pod, container, size),
+        return ResizeDecision(Step.LATER, status, reason=f"pod is {status.state.value}: resize later")
+    return ResizeDecision(Step.PATCH, status, patch=resize_patch(pod, container, size),
                           reason="spec differs from the target size")
 
 
 # -- I/O -----------------------------------------------------------------------------------------
 
 
+def _status_message(exc: BaseException) -> str:
+    """The ``message`` of the API server's Status body, if the exception carries one."""
+    body = getattr(exc, "body", None)
+    text = body.decode(errors="replace") if isinstance(body, bytes) else str(body or "")
+    with contextlib.suppress(ValueError, AttributeError):
+        return str(json.loads(text).get("message") or "")
+    return ""
+
+
 def _api_error(exc: BaseException, what: str) -> AdapterError:
-    """Map a client exception to the adapters' typed errors (404 gone; 408/409/429/5xx retry)."""
-    status = getattr(exc, "status", None)
-    if isinstance(status, int) and status > 0:
-        body = getattr(exc, "body", None) or getattr(exc, "reason", "") or ""
-        detail = body.decode(errors="replace") if isinstance(body, bytes) else str(body)
-        with contextlib.suppress(ValueError, AttributeError):  # a Status object's message, if JSON
-            detail = str(json.loads(detail).get("message") or detail)
-        if status == 404:
-            return WorkloadGone(f"{what}: not found (HTTP 404)")
-        return AdapterError(f"{what}: HTTP {status}: {detail[:300]}",
-                            retryable=status in _RETRYABLE_STATUS or status >= 500)
-    # No HTTP status: connection refused/reset, timeouts (urllib3 errors are OSError or
-    # urllib3.exceptions.HTTPError subclasses): all temporary.
-    return AdapterError(f"{what}: {type(exc).__name__}: {exc}", retryable=True)
+    """:func:`casa_sched.autoscaler.kubeapi.api_error` (404 gone; 409/429/5xx/timeouts retry),
+    with the API server's own message appended (e.g. why a resize is invalid)."""
+    from casa_sched.autoscaler.kubeapi import api_error
+
+    err = api_error(exc, what)
+    message = _status_message(exc)
+    if message and not isinstance(err, WorkloadGone):
+        return AdapterError(f"{err}: {message}"[:500], retryable=err.retryable)
+    return err
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -379,14 +385,15 @@ def send_resize(api_client: Any, namespace: str, name: str, decision: ResizeDeci
                 dry_run: bool = False, timeout_s: float = 10.0) -> bool:
     """Send ``decision.patch`` to ``pods/{name}/resize``; ``True`` iff a write call was made.
 
-    Nothing is sent unless ``decision.action`` is :attr:`Action.PATCH`. With ``dry_run`` the
+    Nothing is sent unless ``decision.step`` is :attr:`Step.PATCH`. With ``dry_run`` the
     API server validates the patch (``dryRun=All``: admission runs, nothing is stored) and
     ``False`` is returned. Uses ``CoreV1Api.patch_namespaced_pod_resize`` when the client has
     it (clients generated from Kubernetes 1.32 on), else a raw PATCH through
     ``api_client.call_api``. Raises :class:`WorkloadGone` (HTTP 404) or :class:`AdapterError`
-    (``retryable`` for timeouts, connection errors, 408, 409, 429 and 5xx; not for 400/403/422).
+    (``retryable`` for timeouts, connection errors, 409, 429 and 5xx; not for 400/403/422, e.g.
+    a resize that would change the QoS class).
     """
-    if decision.action is not Action.PATCH or decision.patch is None:
+    if decision.step is not Step.PATCH or decision.patch is None:
         return False
     from kubernetes import client
 
@@ -460,3 +467,46 @@ def server_supports_resize(api_client: Any, *, timeout_s: float = 10.0) -> Resiz
     except version_errors:
         version = ""
     return resize_support_from_discovery(names, version)
+
+
+class PodResizer:
+    """The executor's ``Resizer`` (:class:`casa_sched.autoscaler.apply.Resizer`): read the pod,
+    :func:`decide`, and :func:`send_resize` when the spec differs from the action's size.
+
+    Reads before it writes, so re-running an applied action makes no write. A pod that cannot be
+    resized now (not Running yet, or on a node that reports no container sizes) or at all (no
+    such container, BestEffort) raises a non-retryable :class:`AdapterError` naming why: the
+    loop recomputes its actions next pass. How an accepted resize ends (applied, Deferred,
+    Infeasible) is read later from the pod's status with :func:`resize_state`.
+    """
+
+    def __init__(self, api_client: Any, *, dry_run: bool = False, timeout_s: float = 10.0) -> None:
+        self.api_client = api_client
+        self.dry_run = dry_run
+        self.timeout_s = timeout_s
+
+    def read_pod(self, namespace: str, name: str) -> dict[str, Any]:
+        """The pod's JSON; :class:`WorkloadGone` when it no longer exists."""
+        from kubernetes import client
+
+        core: Any = client.CoreV1Api(self.api_client)  # Any: raw JSON (_preload_content=False)
+        try:
+            resp = core.read_namespaced_pod(name, namespace, _preload_content=False,
+                                            _request_timeout=self.timeout_s)
+            pod: dict[str, Any] = json.loads(resp.data)
+        except _transport_errors() as exc:
+            raise _api_error(exc, f"read pod {namespace}/{name}") from exc
+        return pod
+
+    def resize(self, action: ResizeAction) -> None:
+        """Resize ``action.container`` of ``action.pod`` to ``action.cpu_cores`` / ``memory_bytes``."""
+        pod = self.read_pod(action.namespace, action.pod)
+        size = ContainerSize(cpu_cores=action.cpu_cores, memory_bytes=math.ceil(action.memory_bytes))
+        try:
+            decision = decide(pod, action.container, size)
+        except ResizePodError as exc:
+            raise AdapterError(f"resize of pod {action.namespace}/{action.pod}: {exc}", retryable=False) from exc
+        if decision.step in (Step.LATER, Step.SKIP):
+            raise AdapterError(f"resize of pod {action.namespace}/{action.pod}: {decision.reason}", retryable=False)
+        send_resize(self.api_client, action.namespace, action.pod, decision, dry_run=self.dry_run,
+                    timeout_s=self.timeout_s)

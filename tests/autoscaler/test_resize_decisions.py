@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 
 from casa_sched.autoscaler.adapters.base import AdapterError, WorkloadGone
 from casa_sched.autoscaler.resize import (
-    Action,
     ContainerSize,
     ResizeDecision,
     ResizePodError,
     ResizeState,
     ResizeStatus,
+    Step,
     _api_error,
     decide,
     resize_needed,
@@ -187,30 +188,30 @@ def test_state_carries_the_kubelet_message() -> None:
 # -- the decision ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("p", "size", "action", "state"), [
-    pytest.param(pod(R), ContainerSize(2, 256 * MI), Action.PATCH, ResizeState.APPLIED, id="running-differs"),
-    pytest.param(pod(R), ContainerSize(1, 128 * MI), Action.NONE, ResizeState.APPLIED, id="already-there"),
+@pytest.mark.parametrize(("p", "size", "step", "state"), [
+    pytest.param(pod(R), ContainerSize(2, 256 * MI), Step.PATCH, ResizeState.APPLIED, id="running-differs"),
+    pytest.param(pod(R), ContainerSize(1, 128 * MI), Step.NONE, ResizeState.APPLIED, id="already-there"),
     # Spec already asks for 2 cores and the kubelet deferred it: nothing to send again.
     pytest.param(pod(R2, status_resources={"requests": R}, conditions=[cond("PodResizePending", "Deferred")]),
-                 ContainerSize(2, 256 * MI), Action.NONE, ResizeState.DEFERRED, id="asked-and-deferred"),
+                 ContainerSize(2, 256 * MI), Step.NONE, ResizeState.DEFERRED, id="asked-and-deferred"),
     # A new target while Infeasible: a smaller size may fit, so patch again.
     pytest.param(pod(R2, status_resources={"requests": R}, conditions=[cond("PodResizePending", "Infeasible")]),
-                 ContainerSize(1.5, 128 * MI), Action.PATCH, ResizeState.INFEASIBLE, id="infeasible-new-target"),
-    pytest.param(pod(R, phase="Pending"), ContainerSize(2, 256 * MI), Action.LATER, ResizeState.NOT_RUNNING,
+                 ContainerSize(1.5, 128 * MI), Step.PATCH, ResizeState.INFEASIBLE, id="infeasible-new-target"),
+    pytest.param(pod(R, phase="Pending"), ContainerSize(2, 256 * MI), Step.LATER, ResizeState.NOT_RUNNING,
                  id="not-running-later"),
-    pytest.param(pod(R, report=False), ContainerSize(2, 256 * MI), Action.LATER, ResizeState.UNREPORTED,
+    pytest.param(pod(R, report=False), ContainerSize(2, 256 * MI), Step.LATER, ResizeState.UNREPORTED,
                  id="node-cannot-resize-later"),
-    pytest.param(pod(None), ContainerSize(2, 256 * MI), Action.SKIP, ResizeState.APPLIED, id="best-effort-skip"),
+    pytest.param(pod(None), ContainerSize(2, 256 * MI), Step.SKIP, ResizeState.APPLIED, id="best-effort-skip"),
 ])
-def test_decide(p, size, action, state) -> None:
+def test_decide(p, size, step, state) -> None:
     d = decide(p, "app", size)
-    assert (d.action, d.status.state) == (action, state)
-    assert (d.patch is not None) is (action is Action.PATCH)
+    assert (d.step, d.status.state) == (step, state)
+    assert (d.patch is not None) is (step is Step.PATCH)
 
 
 def test_decide_on_a_pod_without_the_container_skips() -> None:
     d = decide(pod(R), "user-container", ContainerSize(1, MI))
-    assert d.action is Action.SKIP
+    assert d.step is Step.SKIP
     assert "user-container" in d.reason
 
 
@@ -221,28 +222,27 @@ def test_malformed_quantity_names_the_field() -> None:
 
 def test_send_writes_nothing_unless_the_decision_is_patch() -> None:
     # No client is touched: the api_client argument is never used.
-    none = ResizeDecision(Action.NONE, ResizeStatus(ResizeState.APPLIED))
+    none = ResizeDecision(Step.NONE, ResizeStatus(ResizeState.APPLIED))
     assert send_resize(object(), "ns", "fn-0", none) is False
 
 
 # -- errors and discovery --------------------------------------------------------------------------
 
 
-class FakeApiError(Exception):
-    def __init__(self, status: int, body: str = "") -> None:
-        super().__init__(f"HTTP {status}")
-        self.status, self.body = status, body
+def api_exc(status: int, body: str = "") -> ApiException:
+    exc = ApiException(status=status, reason="reason")
+    exc.body = body
+    return exc
 
 
 @pytest.mark.parametrize(("exc", "gone", "retryable"), [
-    pytest.param(FakeApiError(404), True, False, id="404-gone"),
-    pytest.param(FakeApiError(409), False, True, id="409-conflict-retry"),
-    pytest.param(FakeApiError(429), False, True, id="429-throttled-retry"),
-    pytest.param(FakeApiError(408), False, True, id="408-timeout-retry"),
-    pytest.param(FakeApiError(500), False, True, id="500-retry"),
-    pytest.param(FakeApiError(503), False, True, id="503-retry"),
-    pytest.param(FakeApiError(422, '{"message": "Pod QoS is immutable"}'), False, False, id="422-invalid"),
-    pytest.param(FakeApiError(403), False, False, id="403-forbidden"),
+    pytest.param(api_exc(404), True, False, id="404-gone"),
+    pytest.param(api_exc(409), False, True, id="409-conflict-retry"),
+    pytest.param(api_exc(429), False, True, id="429-throttled-retry"),
+    pytest.param(api_exc(500), False, True, id="500-retry"),
+    pytest.param(api_exc(503), False, True, id="503-retry"),
+    pytest.param(api_exc(422, '{"message": "Pod QoS is immutable"}'), False, False, id="422-invalid"),
+    pytest.param(api_exc(403), False, False, id="403-forbidden"),
     pytest.param(TimeoutError("read timed out"), False, True, id="timeout-retry"),
     pytest.param(ConnectionRefusedError("refused"), False, True, id="connection-retry"),
 ])
@@ -253,9 +253,9 @@ def test_api_errors_map_to_retryable_or_gone(exc: BaseException, gone: bool, ret
     assert err.retryable is retryable
 
 
-def test_422_message_is_the_status_message() -> None:
-    err = _api_error(FakeApiError(422, '{"kind":"Status","message":"Pod QoS is immutable"}'), "resize")
-    assert str(err) == "resize: HTTP 422: Pod QoS is immutable"
+def test_422_message_carries_the_status_message() -> None:
+    err = _api_error(api_exc(422, '{"kind":"Status","message":"Pod QoS is immutable"}'), "resize")
+    assert str(err) == "resize: HTTP 422 reason: Pod QoS is immutable"
 
 
 @pytest.mark.parametrize(("names", "supported"), [

@@ -11,12 +11,14 @@ from typing import Any
 
 import pytest
 
+from casa_sched.autoscaler.actions import ResizeAction
 from casa_sched.autoscaler.adapters.base import AdapterError, WorkloadGone
 from casa_sched.autoscaler.resize import (
-    Action,
     ContainerSize,
+    PodResizer,
     ResizeDecision,
     ResizeState,
+    Step,
     decide,
     resize_state,
     send_resize,
@@ -104,7 +106,7 @@ def test_resize_is_applied_and_reported_for_the_function_container_only(
     before = _wait_state(cp, k8s_namespace, "fn-0", ResizeState.APPLIED)
     size = ContainerSize(cpu_cores=1.0, memory_bytes=256 * MI)
     d = decide(before, "app", size)
-    assert d.action is Action.PATCH
+    assert d.step is Step.PATCH
     assert send_resize(k8s_api, k8s_namespace, "fn-0", d) is True
 
     after = _wait_state(cp, k8s_namespace, "fn-0", ResizeState.APPLIED)
@@ -122,7 +124,7 @@ def test_resize_is_applied_and_reported_for_the_function_container_only(
     assert after["status"]["qosClass"] == "Burstable"
     # The same target again: nothing to write.
     again = decide(after, "app", size)
-    assert again.action is Action.NONE
+    assert again.step is Step.NONE
     assert send_resize(k8s_api, k8s_namespace, "fn-0", again) is False
 
 
@@ -147,7 +149,7 @@ def test_pending_resize_is_reported_and_not_resent(k8s_control_plane: ControlPla
         "True", reason, pending["metadata"]["generation"])
     assert _status(pending, "app")["resources"]["requests"] == {"cpu": "500m", "memory": "128Mi"}  # unchanged
     d = decide(pending, "app", size)
-    assert (d.action, d.status.state) == (Action.NONE, state)  # already asked: the loop's fallback decides
+    assert (d.step, d.status.state) == (Step.NONE, state)  # already asked: the loop's fallback decides
 
     # Once the node "has room" (annotation removed), the same spec completes.
     cp.request("PATCH", f"/api/v1/namespaces/{k8s_namespace}/pods/fn-0",
@@ -164,7 +166,7 @@ def test_pod_not_running_is_resized_later(k8s_control_plane: ControlPlane, k8s_n
     _pod(cp, k8s_namespace, "fn-0", node)
     wait_bound(cp, k8s_namespace, ["fn-0"])
     d = decide(_get(cp, k8s_namespace, "fn-0"), "app", ContainerSize(1.0, 256 * MI))
-    assert (d.action, d.status.state) == (Action.LATER, ResizeState.NOT_RUNNING)
+    assert (d.step, d.status.state) == (Step.LATER, ResizeState.NOT_RUNNING)
 
 
 def test_api_server_refuses_resize_on_a_node_that_reports_no_size(k8s_control_plane: ControlPlane, k8s_nodes,
@@ -183,8 +185,8 @@ def test_api_server_refuses_resize_on_a_node_that_reports_no_size(k8s_control_pl
         "application/strategic-merge-patch+json")
     pod = _get(cp, k8s_namespace, "fn-0")
     d = decide(pod, "app", ContainerSize(1.0, 256 * MI))
-    assert (d.action, d.status.state) == (Action.LATER, ResizeState.UNREPORTED)
-    forced = ResizeDecision(Action.PATCH, d.status, patch={"spec": {"containers": [
+    assert (d.step, d.status.state) == (Step.LATER, ResizeState.UNREPORTED)
+    forced = ResizeDecision(Step.PATCH, d.status, patch={"spec": {"containers": [
         {"name": "app", "resources": {"requests": {"cpu": "1000m"}}}]}})
     with pytest.raises(AdapterError, match=r"422.*without support for resize") as err:
         send_resize(k8s_api, k8s_namespace, "fn-0", forced)
@@ -208,3 +210,34 @@ def test_dry_run_writes_nothing_and_missing_pod_is_gone(k8s_control_plane: Contr
 def test_server_has_the_resize_subresource(k8s_api) -> None:
     support = server_supports_resize(k8s_api)
     assert (support.supported, support.server_version, support.warning) == (True, "v1.35.4", "")
+
+
+def _action(namespace: str, pod: str, node: str, cpu_cores: float, memory_bytes: float) -> ResizeAction:
+    return ResizeAction(function="fn", namespace=namespace, pod=pod, pod_key=f"{namespace}/{pod}", container="app",
+                        node=node, current_cpu_cores=0.5, current_memory_bytes=128 * MI, units=2,
+                        cpu_cores=cpu_cores, memory_bytes=memory_bytes)
+
+
+def test_pod_resizer_runs_an_executor_action_once(k8s_control_plane: ControlPlane, kwok_nodes, k8s_nodes,
+                                                  k8s_namespace, k8s_api) -> None:
+    cp = k8s_control_plane
+    node, plain = _node_name(), _node_name()
+    kwok_nodes(node)
+    k8s_nodes(plain)
+    _pod(cp, k8s_namespace, "fn-0", node)
+    _pod(cp, k8s_namespace, "fn-1", plain)  # stays Pending: no KWOK on a plain node
+    _wait_state(cp, k8s_namespace, "fn-0", ResizeState.APPLIED)
+    resizer = PodResizer(k8s_api)
+    resizer.resize(_action(k8s_namespace, "fn-0", node, 0.75, 192 * MI))
+    done = _wait_state(cp, k8s_namespace, "fn-0", ResizeState.APPLIED)
+    # 0.75 cores / 192Mi requests; limits keep their 2x ratio: 1.5 cores / 384Mi.
+    assert _status(done, "app")["resources"] == {"requests": {"cpu": "750m", "memory": "192Mi"},
+                                                 "limits": {"cpu": "1500m", "memory": "384Mi"}}
+    resizer.resize(_action(k8s_namespace, "fn-0", node, 0.75, 192 * MI))  # already there: no write
+    assert _get(cp, k8s_namespace, "fn-0")["metadata"]["generation"] == done["metadata"]["generation"]
+    wait_bound(cp, k8s_namespace, ["fn-1"])
+    with pytest.raises(AdapterError, match="resize later") as err:
+        resizer.resize(_action(k8s_namespace, "fn-1", plain, 0.75, 192 * MI))
+    assert err.value.retryable is False
+    with pytest.raises(WorkloadGone):
+        resizer.resize(_action(k8s_namespace, "gone", node, 0.75, 192 * MI))
