@@ -142,7 +142,10 @@ class LeaderElector:
     """Acquire, renew and release one Lease; ``is_leader()`` says whether we may act.
 
     Either call :meth:`try_acquire_or_renew` from the loop once per ``retry_period_s``, or
-    :meth:`start` a background thread that does it. Times are seconds.
+    :meth:`start` a background thread that does it. Times are seconds; the defaults (15 s lease,
+    10 s renew deadline, 2 s retry) are client-go's, which kube-scheduler and
+    kube-controller-manager use. The Lease's namespace must exist; RBAC needs ``get``,
+    ``create`` and ``update`` on ``leases`` in it.
     """
 
     def __init__(

@@ -93,7 +93,9 @@ def find_kwok(*, build: bool = True) -> Path:
 
 
 def stage_files() -> list[Path]:
-    """The Stage files the harness gives KWOK: its stock fast stages, then casa's resize stages."""
+    """The Stage files the harness gives KWOK: every ``stages/*.yaml`` (KWOK's stock fast stages
+    and casa's resize stages). Their pod selectors are disjoint (phase Pending vs Running,
+    deleting or not, annotated or not), so their order does not matter."""
     files = sorted(STAGES_DIR.glob("*.yaml"))
     if not files:
         raise HarnessError(f"no KWOK stage files in {STAGES_DIR}")
