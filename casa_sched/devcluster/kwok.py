@@ -95,7 +95,9 @@ def find_kwok(*, build: bool = True) -> Path:
 def stage_files() -> list[Path]:
     """The Stage files the harness gives KWOK: every ``stages/*.yaml`` (KWOK's stock fast stages
     and casa's resize stages). Their pod selectors are disjoint (phase Pending vs Running,
-    deleting or not, annotated or not), so their order does not matter."""
+    deleting or not, annotated or not), so their order does not matter — except that a Job's
+    Running pod matches both ``pod-complete`` and ``casa-pod-resize-apply``, and KWOK may
+    complete it before reporting its size."""
     files = sorted(STAGES_DIR.glob("*.yaml"))
     if not files:
         raise HarnessError(f"no KWOK stage files in {STAGES_DIR}")
