@@ -50,21 +50,44 @@ fi
 if [ "$mode" = print ]; then echo "$OUT"; exit 0; fi
 if [ "$mode" = build ] && have_all "$OUT/bin" && [ -f "$OUT/.complete" ]; then echo "$OUT"; exit 0; fi
 
+start=$(date +%s)
+log() { echo "build-knative: [$(( $(date +%s) - start ))s] $*" >&2; }
+
+# The release's CRDs and ConfigMaps: serving's config/core/{300-resources,configmaps}, plus the
+# networking.internal (Certificate, Ingress, ServerlessService, ClusterDomainClaim CRDs and
+# config-network) and caching.internal (Image CRD) ones at the versions serving's go.mod pins.
+# With "optional" (--config-only), a dependency module the proxy refuses is skipped with a note:
+# the serving CRDs alone are what the adapter's own tests need.
+copy_config() {  # <serving module dir> <destination> [optional]
+  local dir=$1 dest=$2 need=${3:-required} m v mdir
+  mkdir -p "$dest"
+  cp "$dir"/config/core/300-resources/*.yaml "$dir"/config/core/configmaps/*.yaml "$dest/"
+  for m in knative.dev/networking knative.dev/caching; do
+    v=$(awk -v m="$m" '$1==m {print $2; exit}' "$dir/go.mod")
+    [ -n "$v" ] || { echo "build-knative: $dir/go.mod does not require $m" >&2; exit 1; }
+    mdir=$(go mod download -json "$m@$v" 2>/dev/null | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p' || true)
+    if [ ! -d "$mdir" ]; then
+      [ "$need" = optional ] && { echo "build-knative: $m@$v not served; its CRDs are left out" >&2; continue; }
+      echo "build-knative: could not download $m@$v" >&2; exit 1
+    fi
+    for f in "$mdir"/config/*.yaml; do cp "$f" "$dest/${m##*/}-$(basename "$f")"; done
+  done
+  chmod -R u+w "$dest"
+}
+[[ $VERSION =~ ^v0\.[0-9]+\.[0-9]+$ ]] || {
+  echo "build-knative: CASA_KNATIVE_VERSION must look like v0.51.0, got $VERSION" >&2; exit 2; }
+command -v go >/dev/null 2>&1 || { echo "build-knative: go not found" >&2; exit 1; }
+
 if [ "$mode" = config ]; then
   [ -f "$OUT/config/.complete" ] && { echo "$OUT"; exit 0; }
   dir=$(go mod download -json "knative.dev/serving@$VERSION" | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')
   [ -d "$dir" ] || { echo "build-knative: could not download knative.dev/serving@$VERSION" >&2; exit 1; }
-  mkdir -p "$OUT/config"
-  cp "$dir"/config/core/300-resources/*.yaml "$dir"/config/core/configmaps/*.yaml "$OUT/config/"
-  chmod -R u+w "$OUT/config"
+  rm -rf "$OUT/config"
+  copy_config "$dir" "$OUT/config" optional
   touch "$OUT/config/.complete"
   echo "$OUT"
   exit 0
 fi
-
-[[ $VERSION =~ ^v0\.[0-9]+\.[0-9]+$ ]] || {
-  echo "build-knative: CASA_KNATIVE_VERSION must look like v0.51.0, got $VERSION" >&2; exit 2; }
-command -v go >/dev/null 2>&1 || { echo "build-knative: go not found" >&2; exit 1; }
 
 mkdir -p "$CACHE_ROOT"
 if command -v flock >/dev/null 2>&1; then
@@ -77,17 +100,14 @@ if command -v flock >/dev/null 2>&1; then
 fi
 
 export GOTOOLCHAIN=local CGO_ENABLED=0
-start=$(date +%s)
-log() { echo "build-knative: [$(( $(date +%s) - start ))s] $*" >&2; }
 tmp="$OUT.tmp"
 rm -rf "$tmp"
 mkdir -p "$tmp/bin" "$tmp/config"
-
 log "downloading knative.dev/serving@$VERSION"
 dir=$(go mod download -json "knative.dev/serving@$VERSION" | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')
 [ -d "$dir" ] || { echo "build-knative: could not download knative.dev/serving@$VERSION" >&2; exit 1; }
-cp "$dir"/config/core/300-resources/*.yaml "$dir"/config/core/configmaps/*.yaml "$tmp/config/"
-chmod -R u+w "$tmp/config"
+copy_config "$dir" "$tmp/config"
+touch "$tmp/config/.complete"
 
 # `go install pkg@version` refuses a module whose go.mod has replace directives (serving pins
 # gorilla/websocket that way), so build inside a throw-away module that requires serving at
