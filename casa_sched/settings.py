@@ -219,6 +219,29 @@ class AutoscalerSettings(_Section):
     lease_name: str = Field("casa-autoscaler", description="coordination.k8s.io Lease for leader election.")
 
 
+class OpenFaasSettings(_Section):
+    gateway_url: str = Field(
+        "http://gateway.openfaas.svc:8080", description="OpenFaaS gateway (the chart's in-cluster Service)."
+    )
+    namespace: str = Field("openfaas-fn", description="Function namespace (CE serves only its default one).")
+    username: str = Field("admin", description="Gateway basic-auth user (the chart's basic-auth-user).")
+    password_file: Path | None = Field(
+        None, description="File holding the gateway password (the mounted basic-auth secret); none: no auth."
+    )
+    edition: Literal["ce", "pro"] = Field(
+        "ce", description="ce: at most 15 functions of 1-5 replicas, the plan is clamped; pro: no such limits."
+    )
+    timeout_s: float = Field(5.0, gt=0, description="Timeout of one gateway request, s.")
+
+
+class KnativeSettings(_Section):
+    namespaces: tuple[str, ...] = Field((), description="Namespaces whose Services are scaled; empty: all.")
+    release: str | None = Field(
+        None, description="Knative Serving release (e.g. v1.15.2); unset: read from the controller Deployment."
+    )
+    serving_namespace: str = Field("knative-serving", description="Where Knative Serving's controller runs.")
+
+
 class ProfilerSettings(_Section):
     powercap_root: Path = Field(
         Path("/sys/class/powercap"), description="powercap sysfs root (configurable for tests)."
@@ -244,6 +267,8 @@ class CasaSettings(_Section):
     planner: PlannerSettings = PlannerSettings()
     extender: ExtenderSettings = ExtenderSettings()
     autoscaler: AutoscalerSettings = AutoscalerSettings()
+    openfaas: OpenFaasSettings = OpenFaasSettings()
+    knative: KnativeSettings = KnativeSettings()
     profiler: ProfilerSettings = ProfilerSettings()
 
 

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from .harness import REPO_ROOT, ControlPlane, HarnessError
+from casa_sched.devcluster.controlplane import REPO_ROOT, ControlPlane, HarnessError
 
 BUILD_SCRIPT = REPO_ROOT / "hack" / "build-knative.sh"
 CRD_NAMES = ("services", "configurations", "revisions", "routes")

@@ -18,8 +18,8 @@ import pytest
 
 from casa_sched.autoscaler.adapters.base import AdapterError, WorkloadGone
 from casa_sched.autoscaler.adapters.knative import MAX_SCALE, MIN_SCALE, KnativeAdapter, Release
+from casa_sched.devcluster.controlplane import ControlPlane, HarnessError
 
-from .harness import ControlPlane, HarnessError
 from .knative_support import RELEASE_OF, create_with_status, install_serving, knative_dir, serving_path
 
 pytestmark = pytest.mark.k8s

@@ -32,8 +32,8 @@ import pytest
 
 from casa_sched.autoscaler.adapters.base import Workload
 from casa_sched.autoscaler.adapters.knative import MAX_SCALE, MIN_SCALE, KnativeAdapter
+from casa_sched.devcluster.controlplane import ControlPlane, HarnessError, Process, free_port
 
-from .harness import ControlPlane, HarnessError, Process, free_port
 from .knative_support import RELEASE_OF, install_serving, knative_dir, serving_path
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow]

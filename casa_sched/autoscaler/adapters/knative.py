@@ -32,14 +32,15 @@ The release is read once, at construction, from the ``controller`` Deployment in
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from casa_sched.autoscaler.adapters.base import AdapterError, Workload, WorkloadGone
+from casa_sched.autoscaler.adapters import AdapterContext, register_adapter
+from casa_sched.autoscaler.adapters.base import AdapterError, Workload
+from casa_sched.autoscaler.kubeapi import api_error, read_json
 
 PLATFORM = "knative"
 MIN_SCALE = "autoscaling.knative.dev/min-scale"
@@ -50,7 +51,6 @@ RELEASE_LABELS = ("app.kubernetes.io/version", "serving.knative.dev/release")
 FIRST_REVISION_ANNOTATED_RELEASE = (1, 21)  # serving #16186: Revision annotations reach the PA
 SERVING = ("serving.knative.dev", "v1")
 AUTOSCALING = ("autoscaling.internal.knative.dev", "v1alpha1")
-RETRYABLE_STATUS = frozenset({0, 408, 409, 429})  # and every 5xx; 0: no HTTP answer
 
 
 class KnativeObjectError(ValueError):
@@ -219,21 +219,6 @@ def workload_of(service: Any, revision: Any, pa: Any | None, path: str = "Servic
     )
 
 
-def _api_error(exc: BaseException, what: str) -> AdapterError:
-    """A kubernetes-client exception as a typed adapter error (404 → gone; 409/429/5xx/no answer
-    → retryable; other statuses not)."""
-    from kubernetes.client.exceptions import ApiException
-
-    if isinstance(exc, ApiException):
-        status = int(exc.status or 0)
-        if status == 404:
-            return WorkloadGone(f"{what}: not found")
-        return AdapterError(f"{what}: HTTP {status} {(exc.reason or '').strip()}".rstrip(),
-                            retryable=status >= 500 or status in RETRYABLE_STATUS)  # fmt: skip
-    return AdapterError(f"{what}: {type(exc).__name__}: {exc}"[:300], retryable=isinstance(exc, OSError | TimeoutError)
-                        or type(exc).__module__.startswith("urllib3"))  # fmt: skip
-
-
 class KnativeAdapter:
     """Routed Revisions of Knative Services, held at the plan's count through min/max-scale."""
 
@@ -258,10 +243,10 @@ class KnativeAdapter:
     def _detect_release(self, serving_namespace: str) -> Release:
         what = f"deployment {serving_namespace}/controller"
         try:
-            dep = json.loads(self._apps.read_namespaced_deployment("controller", serving_namespace,
-                                                                   _preload_content=False).data)  # fmt: skip
+            dep = read_json(self._apps.read_namespaced_deployment("controller", serving_namespace,
+                                                                  _preload_content=False))  # fmt: skip
         except Exception as exc:
-            err = _api_error(exc, f"read {what} (to tell the Knative release)")
+            err = api_error(exc, f"read {what} (to tell the Knative release)")
             raise AdapterError(f"{err}; set knative.release to skip the detection", retryable=err.retryable) from exc
         release = release_of_controller(dep)
         if release is None:
@@ -277,12 +262,12 @@ class KnativeAdapter:
                 for ns in self.namespaces:
                     resp = self._custom.list_namespaced_custom_object(group, version, ns, plural,
                                                                       _preload_content=False)  # fmt: skip
-                    out.extend(json.loads(resp.data).get("items") or [])
+                    out.extend(read_json(resp).get("items") or [])
             else:
                 resp = self._custom.list_cluster_custom_object(group, version, plural, _preload_content=False)
-                out.extend(json.loads(resp.data).get("items") or [])
+                out.extend(read_json(resp).get("items") or [])
         except Exception as exc:
-            err = _api_error(exc, f"list {plural}.{group}")
+            err = api_error(exc, f"list {plural}.{group}")
             raise AdapterError(str(err), retryable=err.retryable) from exc  # a 404 here: CRD missing, not gone
         return out
 
@@ -322,10 +307,10 @@ class KnativeAdapter:
         group, version = SERVING if plural == "revisions" else AUTOSCALING
         what = f"{plural}.{group} {workload.namespace}/{workload.name}"
         try:
-            obj = json.loads(self._custom.get_namespaced_custom_object(
-                group, version, workload.namespace, plural, workload.name, _preload_content=False).data)
+            obj = read_json(self._custom.get_namespaced_custom_object(
+                group, version, workload.namespace, plural, workload.name, _preload_content=False))
         except Exception as exc:
-            raise _api_error(exc, f"read {what}") from exc
+            raise api_error(exc, f"read {what}") from exc
         try:
             current = _annotations(obj, what)
         except KnativeObjectError as exc:
@@ -342,7 +327,7 @@ class KnativeAdapter:
                 _content_type="application/merge-patch+json", _preload_content=False,
             )  # fmt: skip
         except Exception as exc:
-            raise _api_error(exc, f"patch {what}") from exc
+            raise api_error(exc, f"patch {what}") from exc
         return True
 
 
@@ -353,3 +338,16 @@ def _has_key(obj: Any) -> bool:
 
 def _key(obj: Any) -> tuple[str, str]:
     return obj["metadata"]["namespace"], obj["metadata"]["name"]
+
+
+@register_adapter(PLATFORM)
+def knative_adapter(context: AdapterContext) -> KnativeAdapter:
+    """The adapter the ``knative`` settings section describes (release detected now unless set)."""
+    cfg = context.settings.knative
+    release = None
+    if cfg.release is not None:
+        release = parse_release(cfg.release)
+        if release is None:
+            raise AdapterError(f"knative.release: expected a version like v1.15.2, got {cfg.release!r}", retryable=False)
+    return KnativeAdapter(context.api_client, namespaces=cfg.namespaces, release=release,
+                          serving_namespace=cfg.serving_namespace)  # fmt: skip

@@ -42,6 +42,7 @@ from urllib.parse import quote
 
 import requests
 
+from casa_sched.autoscaler.adapters import AdapterContext, register_adapter
 from casa_sched.autoscaler.adapters.base import AdapterError, Workload, WorkloadGone
 from casa_sched.conventions import OPENFAAS_FUNCTION_LABEL
 
@@ -308,3 +309,12 @@ class OpenFaasAdapter:
                       json_body=body)  # fmt: skip
         self._written[workload.name] = target
         return True
+
+
+@register_adapter(PLATFORM)
+def openfaas_adapter(context: AdapterContext) -> OpenFaasAdapter:
+    """The adapter the ``openfaas`` settings section describes (password read now: bad file → error)."""
+    cfg = context.settings.openfaas
+    auth = (cfg.username, read_password_file(cfg.password_file)) if cfg.password_file is not None else None
+    return OpenFaasAdapter(cfg.gateway_url, namespace=cfg.namespace, auth=auth, edition=cfg.edition,
+                           timeout_s=cfg.timeout_s)  # fmt: skip
