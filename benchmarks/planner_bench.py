@@ -44,10 +44,10 @@ def main() -> None:
         budget = 2.0 if n <= 4 else 30.0
         config = PlannerConfig(time_budget_s=budget, gen=100_000)
         prev_fc, fc = forecast_of(wl, args.epoch - 1), forecast_of(wl, args.epoch)
-        planner = CasaPlanner()
-        previous = planner.plan(ClusterSnapshot(cluster, params), prev_fc, sig, config)
+        planner = CasaPlanner(config)
+        previous = planner.plan(ClusterSnapshot(cluster, params), prev_fc, sig)
         t = time.perf_counter()
-        plan = planner.plan(ClusterSnapshot(cluster, params, previous), fc, sig, config)
+        plan = planner.plan(ClusterSnapshot(cluster, params, previous), fc, sig)
         elapsed = time.perf_counter() - t
         est = Estimator(cluster, params, fc, sig, previous)
         t = time.perf_counter()
@@ -62,12 +62,12 @@ def main() -> None:
     wl = sample_or_synthetic(20.0)
     cluster = ClusterSpec.uniform(4, settings)
     prev_fc, fc = forecast_of(wl, args.epoch - 1), forecast_of(wl, args.epoch)
-    previous = CasaPlanner().plan(ClusterSnapshot(cluster, params), prev_fc, sig, PlannerConfig())
+    previous = CasaPlanner(PlannerConfig()).plan(ClusterSnapshot(cluster, params), prev_fc, sig)
     arrivals = [a - args.epoch * 900.0 for a in wl.arrivals_by_function(args.epoch, seed=5)]
     requests = EpochRequests(args.epoch, 0.0, wl.function_ids, wl.t_ave_s, tuple(arrivals))
     for budget in (float(x) for x in args.budgets.split(",")):
-        plan = CasaPlanner().plan(
-            ClusterSnapshot(cluster, params, previous), fc, sig, PlannerConfig(time_budget_s=budget, gen=100_000)
+        plan = CasaPlanner(PlannerConfig(time_budget_s=budget, gen=100_000)).plan(
+            ClusterSnapshot(cluster, params, previous), fc, sig
         )
         sim = Simulator(cluster, params, 900.0)
         sim.preload(previous)
@@ -99,8 +99,8 @@ def milp_gap(epoch: int) -> None:
         paper = solve(ClusterSnapshot(cluster, params), fc, sig, config)
         own = solve(ClusterSnapshot(cluster, params), fc, sig, config, per_function=True)
         solve_s = time.perf_counter() - t
-        first = CasaPlanner(validate_rounds=0).plan(ClusterSnapshot(cluster, params), fc, sig, config)
-        plan = CasaPlanner(validate_rounds=0).plan(ClusterSnapshot(cluster, params, first), fc, sig, config)
+        first = CasaPlanner(config, validate_rounds=0).plan(ClusterSnapshot(cluster, params), fc, sig)
+        plan = CasaPlanner(config, validate_rounds=0).plan(ClusterSnapshot(cluster, params, first), fc, sig)
         pred = Estimator(cluster, params, fc, sig, first).load(plan)
         opt = "" if paper.optimal and own.optimal else " (a dual bound: time limit)"
         print(f"  {k:2d} functions, N={n}: CASA {pred.carbon_g:.2f} g at SL {pred.sl_ave:.3f}; "

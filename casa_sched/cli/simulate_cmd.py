@@ -25,6 +25,7 @@ from casa_sched.experiments.paper import EXPERIMENTS, PAPER_POLICIES
 from casa_sched.settings import load_settings
 
 if TYPE_CHECKING:
+    from casa_sched.contract.snapshot import PlannerConfig
     from casa_sched.experiments.runner import Scenario
     from casa_sched.planners import Planner
 
@@ -128,12 +129,12 @@ def _policy_names(policies: str | None, default: tuple[str, ...]) -> list[str]:
     return names
 
 
-def _planners(names: list[str]) -> dict[str, Planner]:
+def _planners(names: list[str], config: PlannerConfig) -> dict[str, Planner]:
     from casa_sched.experiments.inputs import ScenarioError
     from casa_sched.planners import PlannerError, create
 
     try:
-        return {n: create(n) for n in names}
+        return {n: create(n, config) for n in names}
     except PlannerError as exc:
         raise ScenarioError(f"--policies: {exc}") from None
 
@@ -162,7 +163,7 @@ def simulate(
     with _bad_input("simulate"):
         scenario, meta = _scenario_factory(inputs, overrides)({})
         names = _policy_names(policies, DEFAULT_POLICIES)
-        planners = _planners(names)
+        planners = _planners(names, scenario.config)
     _run_once(scenario, meta, planners, out, as_json)
 
 
@@ -195,9 +196,9 @@ def _experiment(
         if name not in EXPERIMENTS:
             raise ScenarioError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
         make = _scenario_factory(inputs, overrides)
-        _, meta = make({})  # checks the flags before the sweep starts
+        scenario, meta = make({})  # checks the flags before the sweep starts
         names = _policy_names(policies, PAPER_POLICIES)
-        _planners(names)
+        _planners(names, scenario.config)
     exp = EXPERIMENTS[name]
     console = Console()
     results = run_experiment(

@@ -7,14 +7,13 @@ will build them from Prometheus, and the estimator and every planner consume the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
 
+from casa_sched._typing import FloatArray
 from casa_sched.contract.cluster import SimulationError
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -33,6 +32,7 @@ class Forecast:
     t_ave_s: FloatArray
     memory_mb: FloatArray
     minute_s: float = 60.0
+    start: datetime | None = None  # the epoch's wall-clock start when planning live; None in simulation
 
     def __post_init__(self) -> None:
         f = len(self.function_ids)
@@ -42,6 +42,8 @@ class Forecast:
             raise SimulationError("t_ave_s and memory_mb need one value per function")
         if np.any(self.counts < 0) or np.any(self.t_ave_s <= 0):
             raise SimulationError("counts must be >= 0 and T_ave > 0 s")
+        if self.start is not None and self.start.tzinfo is None:
+            raise SimulationError("a forecast's start must be timezone-aware")
 
     @property
     def minutes(self) -> int:

@@ -13,10 +13,9 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
-import numpy.typing as npt
 
 from casa_sched.contract.cluster import ClusterSpec, SimParams
 from casa_sched.contract.forecast import EpochSignals, Forecast
@@ -25,11 +24,11 @@ from casa_sched.contract.results import EpochResult
 from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
 from casa_sched.models.accounting import WaterFactors
 from casa_sched.planners import Planner, create
+from casa_sched.planners.base import Episode
 from casa_sched.simulator import EpochRequests, HourlySignals, Simulator
 from casa_sched.simulator.results import SimulationResult
 from casa_sched.traces import Workload
 
-FloatArray = npt.NDArray[np.float64]
 ForecastMode = Literal["oracle", "last"]
 
 
@@ -145,7 +144,7 @@ def training_epochs(scenario: Scenario) -> tuple[list[int], int]:
     return list(range(min(scenario.epochs, TRAIN_EPOCHS))), scenario.seed + 1_000_003
 
 
-def training_episodes(scenario: Scenario) -> list[Callable[[Any], None]]:
+def training_episodes(scenario: Scenario) -> list[Episode]:
     """Episodes that plan and simulate the held-out epochs in order, feeding results back."""
     epochs, seed = training_epochs(scenario)
     horizon = (max(epochs) + 1) * scenario.params.epoch_s
@@ -156,13 +155,13 @@ def training_episodes(scenario: Scenario) -> list[Callable[[Any], None]]:
         epochs=max(epochs) + 1, forecast=scenario.forecast, seed=seed,
     )  # fmt: skip
 
-    def episode(planner: Any) -> None:
+    def episode(planner: Planner) -> None:
         sim = Simulator(scenario.cluster, scenario.params, horizon, scenario.water)
         previous: Plan | None = None
         for e in epochs:
             snapshot = ClusterSnapshot(scenario.cluster, scenario.params, previous, scenario.water)
             signals = held_out.signals_for(e)
-            plan = planner.plan(snapshot, held_out.forecast_for(e), signals, scenario.config)
+            plan = planner.plan(snapshot, held_out.forecast_for(e), signals)
             planner.observe(sim.run_epoch(plan, held_out.requests_for(e), signals))
             previous = plan
 
@@ -178,10 +177,8 @@ def run_policies(
     """Run every policy over the scenario's epochs, in lockstep so each epoch's arrivals are made once."""
     planners = dict(planners or {})
     for name in policies:
-        planners.setdefault(name, create(name))
-        trainer = getattr(planners[name], "train", None)
-        if callable(trainer):
-            trainer(training_episodes(scenario))
+        planners.setdefault(name, create(name, scenario.config))
+        planners[name].train(training_episodes(scenario))  # a no-op for policies that do not learn
     horizon_s = scenario.epochs * scenario.params.epoch_s
     sims = {name: Simulator(scenario.cluster, scenario.params, horizon_s, scenario.water) for name in policies}
     runs = {name: PolicyRun(name, scenario.config.cstr) for name in policies}
@@ -193,14 +190,14 @@ def run_policies(
         for name in policies:
             snapshot = ClusterSnapshot(scenario.cluster, scenario.params, previous[name], scenario.water)
             started = time.perf_counter()
-            plan = planners[name].plan(snapshot, forecast, signals, scenario.config)
+            plan = planners[name].plan(snapshot, forecast, signals)
             elapsed = time.perf_counter() - started
             result = sims[name].run_epoch(plan, requests, signals)
             planners[name].observe(result)
             previous[name] = plan
             runs[name].plan_seconds.append(elapsed)
-            trace = getattr(planners[name], "last_trace", None)
-            runs[name].time_bound_epochs += bool(getattr(trace, "time_bound", False))
+            trace = planners[name].last_trace
+            runs[name].time_bound_epochs += trace is not None and trace.time_bound
             runs[name].predicted_sl.append(plan.predicted.slo_violation_rate if plan.predicted else math.nan)
             if on_epoch is not None:
                 on_epoch(name, epoch, result, elapsed)

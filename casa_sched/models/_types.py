@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-import numpy as np
-import numpy.typing as npt
+from casa_sched._typing import FloatArray
 
-FloatArray = npt.NDArray[np.float64]
 # An equation written as plain arithmetic holds element-wise: one value, or one per node/minute.
 Num = TypeVar("Num", float, FloatArray)

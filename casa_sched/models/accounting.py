@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float64]
 J_PER_KWH = 3.6e6
 SECONDS_PER_HOUR = 3600.0
 

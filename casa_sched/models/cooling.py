@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float64]
+from casa_sched._typing import FloatArray
 
 
 @dataclass(frozen=True)

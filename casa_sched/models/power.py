@@ -28,10 +28,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from casa_sched._typing import FloatArray
 from casa_sched.models._types import Num
 from casa_sched.models.tolerances import EPS_W
-
-FloatArray = npt.NDArray[np.float64]
 
 POLY_DEGREE = 4
 MODEL_FORMAT_VERSION = 1

@@ -1,17 +1,18 @@
-"""The planner interface (paper §V) and the registry policies are found by name.
+"""The planner interface (paper §V): what every policy is given, returns and may optionally do.
 
-A planner sees only a :class:`~casa_sched.contract.snapshot.ClusterSnapshot`, a
+A planner is built with the shared :class:`~casa_sched.contract.snapshot.PlannerConfig` and then,
+each epoch, sees only a :class:`~casa_sched.contract.snapshot.ClusterSnapshot`, a
 :class:`~casa_sched.contract.forecast.Forecast` and
 :class:`~casa_sched.contract.forecast.EpochSignals`, and returns a
-:class:`~casa_sched.contract.plan.Plan` (all in :mod:`casa_sched.contract`). It never imports Kubernetes, Prometheus or HTTP code (checked by
-the import contract), so the same planner runs in the live autoscaler and in ``casa simulate``.
+:class:`~casa_sched.contract.plan.Plan` stamped with its provenance (see
+:func:`casa_sched.planners._common.stamped_plan`). It never imports Kubernetes, Prometheus or
+HTTP code (checked by the import contract), so the same planner runs in the live autoscaler and
+in ``casa simulate``. Policies are registered by name in :mod:`casa_sched.planners._policies`.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from casa_sched.contract.forecast import EpochSignals, Forecast
@@ -24,53 +25,65 @@ class PlannerError(ValueError):
     """A planner that cannot be built or run with the given inputs."""
 
 
+class PlanTrace(Protocol):
+    """What a policy reports about its last planning run (CASA's search trace, for example)."""
+
+    @property
+    def time_bound(self) -> bool:
+        """The wall clock, not the iteration ceiling ``gen``, ended the search: the plan (and a
+        run's numbers) then depend on machine speed and load."""
+        ...
+
+
+Episode = Callable[["Planner"], None]
+"""A training episode: plans and simulates held-out epochs, calling ``plan`` and ``observe``."""
+
+
 class Planner(Protocol):
     """One scheduling and autoscaling policy."""
 
     name: str
 
-    def plan(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals, config: PlannerConfig) -> Plan:
+    def plan(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals) -> Plan:
         """The plan for ``forecast.epoch``."""
         ...
 
     def observe(self, result: EpochResult) -> None:
-        """What the epoch it planned turned out to be (learning policies use it; others ignore it)."""
+        """What the epoch it planned turned out to be (learning policies use it)."""
+        ...
+
+    def train(self, episodes: Sequence[Episode]) -> None:
+        """Learn from held-out episodes before the evaluated epochs (learning policies only)."""
+        ...
+
+    @property
+    def last_trace(self) -> PlanTrace | None:
+        """The last planning run's trace, or None for a policy that keeps none."""
         ...
 
 
-_REGISTRY: dict[str, Callable[[], Planner]] = {}
+class PlannerBase:
+    """Defaults for the optional parts of :class:`Planner`; a policy overrides what it uses.
+
+    ``config`` is given once, at construction, so ``observe`` sees the same knobs ``plan`` did.
+    """
+
+    name = "planner"
+
+    def __init__(self, config: PlannerConfig) -> None:
+        self.config = config
+
+    def observe(self, result: EpochResult) -> None:
+        """Default: the policy is stateless between epochs, so outcomes are ignored."""
+
+    def train(self, episodes: Sequence[Episode]) -> None:
+        """Default: nothing to learn, so the episodes are not run."""
+
+    @property
+    def last_trace(self) -> PlanTrace | None:
+        """Default: no trace (the policy's planning time does not depend on the wall clock)."""
+        return None
 
 
-def register(name: str) -> Callable[[Callable[[], Planner]], Callable[[], Planner]]:
-    """Class or factory decorator: make a policy available as ``name``."""
-
-    def deco(factory: Callable[[], Planner]) -> Callable[[], Planner]:
-        if name in _REGISTRY:
-            raise PlannerError(f"policy {name!r} registered twice")
-        _REGISTRY[name] = factory
-        return factory
-
-    return deco
-
-
-def create(name: str) -> Planner:
-    """A fresh planner of policy ``name``; raises :class:`PlannerError` listing the known ones."""
-    if name not in _REGISTRY:
-        policy_names()  # one module per policy: importing them registers them
-    try:
-        factory = _REGISTRY[name]
-    except KeyError:
-        raise PlannerError(f"unknown policy {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
-    return factory()
-
-
-def policy_names() -> tuple[str, ...]:
-    """Every registered policy (imports each policy module of this package once)."""
-    package = importlib.import_module("casa_sched.planners")
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name not in _NOT_POLICIES and not info.name.startswith("_"):
-            importlib.import_module(f"casa_sched.planners.{info.name}")
-    return tuple(sorted(_REGISTRY))
-
-
-_NOT_POLICIES = frozenset({"base", "common"})
+PlannerFactory = Callable[[PlannerConfig], Planner]
+"""Builds a fresh planner of one policy with the shared knobs."""

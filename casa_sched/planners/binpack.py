@@ -21,37 +21,27 @@ import numpy as np
 
 from casa_sched.contract.forecast import EpochSignals, Forecast
 from casa_sched.contract.plan import Plan
-from casa_sched.contract.results import EpochResult
-from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
-from casa_sched.planners.base import register
-from casa_sched.planners.common import fair_caps, free_units, peak_concurrency, split_units, to_plan, units_for
+from casa_sched.contract.snapshot import ClusterSnapshot
+from casa_sched.planners._common import (
+    fair_caps,
+    first_fit_decreasing,
+    free_units,
+    peak_concurrency,
+    split_units,
+    to_plan,
+    units_for,
+)
+from casa_sched.planners.base import PlannerBase
 
 HEADROOM = 1.2
 
 
-def first_fit_decreasing(items: list[tuple[int, int]], room: list[int]) -> list[tuple[int, int, int]]:
-    """Place ``(size, tag)`` items largest first on the first node with room; returns
-    ``(tag, node, size)`` for the placed ones (``room`` is updated in place)."""
-    placed: list[tuple[int, int, int]] = []
-    for size, tag in sorted(items, key=lambda x: (-x[0], x[1])):
-        for n, free in enumerate(room):
-            if free >= size:
-                room[n] -= size
-                placed.append((tag, n, size))
-                break
-    return placed
-
-
-@register("binpack")
-class BinPackPlanner:
+class BinPackPlanner(PlannerBase):
     """Peak-sized capacity, FFD placement."""
 
     name = "binpack"
 
-    def observe(self, result: EpochResult) -> None:
-        """Stateless between epochs."""
-
-    def plan(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals, config: PlannerConfig) -> Plan:
+    def plan(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals) -> Plan:
         p = snapshot.params
         conc = peak_concurrency(forecast)
         active = [f for f in np.argsort(-conc, kind="stable").tolist() if forecast.totals[f] > 0]
@@ -61,4 +51,4 @@ class BinPackPlanner:
         layout: dict[str, list[tuple[int, int]]] = {}
         for f, n, size in first_fit_decreasing(items, room):
             layout.setdefault(forecast.function_ids[f], []).append((n, size))
-        return to_plan(forecast.epoch, snapshot.cluster, layout, snapshot.previous)
+        return to_plan(self.name, snapshot, forecast, signals, layout)

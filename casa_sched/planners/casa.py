@@ -38,15 +38,15 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 from casa_sched.contract.forecast import EpochSignals, Forecast
-from casa_sched.contract.plan import Plan, PlanInputs, PredictedMetrics
-from casa_sched.contract.results import EpochResult
+from casa_sched.contract.plan import Plan, PredictedMetrics
 from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
-from casa_sched.planners.base import register
-from casa_sched.planners.common import peak_concurrency, units_for
+from casa_sched.planners._common import peak_concurrency, stamped_plan, units_for
+from casa_sched.planners.base import PlannerBase
 from casa_sched.simulator import EpochRequests, Simulator
 from casa_sched.simulator.estimator import Estimator, Layout, Prediction
 from casa_sched.traces import Workload
@@ -70,28 +70,42 @@ class SearchTrace:
     history: list[tuple[str, float, float]] = field(default_factory=list)  # (optimizer, SL_ave, carbon_g)
 
 
-@register("casa")
-class CasaPlanner:
-    """The CASA dual local search (SLO optimizer ⇄ carbon optimizer with blacklists)."""
+class Candidate(NamedTuple):
+    """A plan seen during the search, its order key (:func:`_key`) and its prediction."""
+
+    key: tuple[int, float, float, float]
+    plan: Plan
+    prediction: Prediction
+
+
+class CasaPlanner(PlannerBase):
+    """The CASA dual local search (SLO optimizer ⇄ carbon optimizer with blacklists).
+
+    Plans from the forecast and D_{e-1} only, so outcomes are not fed back (the default
+    ``observe``).
+    """
 
     name = "casa"
 
-    def __init__(self, validate_rounds: int = 2) -> None:
+    def __init__(self, config: PlannerConfig, validate_rounds: int = 2) -> None:
+        super().__init__(config)
         self.validate_rounds = validate_rounds
-        self.last_trace = SearchTrace()
+        self._trace = SearchTrace()
 
-    def observe(self, result: EpochResult) -> None:
-        """CASA plans from the forecast and D_{e-1} only; outcomes are not fed back."""
+    @property
+    def last_trace(self) -> SearchTrace:
+        return self._trace
 
-    def plan(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals, config: PlannerConfig) -> Plan:
+    def plan(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals) -> Plan:
+        config = self.config
         started = time.perf_counter()
         deadline = started + config.time_budget_s
         est = Estimator(snapshot.cluster, snapshot.params, forecast, signals, snapshot.previous, snapshot.water)
         pred = est.load(_warm_start(snapshot.previous, forecast))
         trace = SearchTrace()
-        best = (_key(pred, config.cstr, _violators(est, config.cstr)), est.plan(forecast.epoch, snapshot.previous), pred)
+        best = Candidate(_key_of(est, pred, config.cstr), est.plan(forecast.epoch, snapshot.previous), pred)
         validator = _Validator(snapshot, forecast, signals, config.seed) if self.validate_rounds else None
-        checked: list[tuple[tuple[int, float, float, float], Plan, Prediction]] = []
+        checked: list[Candidate] = []
         for rnd in range(self.validate_rounds + 1):
             # Each round searches a share of what is left, then checks its best plan against the
             # request-level simulator on arrivals sampled from the forecast and calibrates.
@@ -104,31 +118,30 @@ class CasaPlanner:
             best = self._search(est, pred, best, snapshot, forecast, config, trace, min(until, deadline), it_until)
             if validator is None or (time.perf_counter() >= deadline and rnd > 0):
                 break
-            simulated, violators, pred = validator.calibrate(est, best[1], config.cstr)
-            trace.validations.append((best[2].sl_ave, simulated))
-            checked.append((_key_of(simulated, best[2].carbon_g, config.cstr, violators), best[1], best[2]))
-            best = (_key(pred, config.cstr, _violators(est, config.cstr)), best[1], pred)
+            simulated, violators, pred = validator.calibrate(est, best.plan, config.cstr)
+            trace.validations.append((best.prediction.sl_ave, simulated))
+            checked.append(
+                Candidate(_key(simulated, best.prediction.carbon_g, config.cstr, violators), best.plan, best.prediction)
+            )
+            best = Candidate(_key_of(est, pred, config.cstr), best.plan, pred)
             if time.perf_counter() >= deadline:
                 break
-        if checked:
-            _, plan, predicted = min(checked, key=lambda c: c[0])
-        else:
-            _, plan, predicted = best
-        self.last_trace = trace
-        return self._finish(plan, predicted, snapshot, forecast, signals)
+        chosen = min(checked, key=lambda c: c.key) if checked else best
+        self._trace = trace
+        return self._finish(chosen.plan, chosen.prediction, snapshot, forecast, signals)
 
     def _search(
         self,
         est: Estimator,
         pred: Prediction,
-        best: tuple[tuple[int, float, float, float], Plan, Prediction],
+        best: Candidate,
         snapshot: ClusterSnapshot,
         forecast: Forecast,
         config: PlannerConfig,
         trace: SearchTrace,
         until: float,
         it_until: int,
-    ) -> tuple[tuple[int, float, float, float], Plan, Prediction]:
+    ) -> Candidate:
         """Fig. 7's loop from the estimator's current plan until ``it_until`` iterations or the
         ``until`` clock; returns the best plan seen."""
         search = _Search(est, snapshot, forecast, config)
@@ -155,9 +168,9 @@ class CasaPlanner:
             pred = moved
             trace.accepted += 1
             trace.history.append((kind, pred.sl_ave, pred.carbon_g))
-            key = _key(pred, config.cstr, _violators(est, config.cstr))
-            if key < best[0]:
-                best = (key, est.plan(forecast.epoch, snapshot.previous), pred)
+            key = _key_of(est, pred, config.cstr)
+            if key < best.key:
+                best = Candidate(key, est.plan(forecast.epoch, snapshot.previous), pred)
         else:
             trace.stopped_by = "gen"
         trace.blacklisted_sl += len(search.b_sl)
@@ -167,46 +180,32 @@ class CasaPlanner:
     def _finish(
         self, plan: Plan, predicted: Prediction, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals
     ) -> Plan:
-        return Plan(
-            epoch=forecast.epoch,
-            containers=plan.containers,
-            epoch_start=plan.epoch_start,
-            epoch_length_s=forecast.minute_s * forecast.minutes,
-            base_cpu_cores=snapshot.params.base_cpu_cores,
-            base_memory_mb=snapshot.params.base_memory_mb,
-            inputs=PlanInputs(
-                policy=self.name,
-                ci_g_per_kwh=signals.mean_ci_g_per_kwh,
-                price_usd_per_kwh=float(signals.price_usd_per_kwh.mean()),
-                cooling_factor=float(signals.cooling_factor.mean()),
-                forecast_functions=int(forecast.active().sum()),
-                forecast_requests=float(forecast.totals.sum()),
-            ),
-            predicted=PredictedMetrics(
-                carbon_g=predicted.carbon_g,
-                energy_kwh=predicted.energy_kwh,
-                cost_usd=predicted.cost_usd,
-                slo_violation_rate=predicted.sl_ave,
-                load=predicted.load,
-            ),
+        predicted_metrics = PredictedMetrics(
+            carbon_g=predicted.carbon_g,
+            energy_kwh=predicted.energy_kwh,
+            cost_usd=predicted.cost_usd,
+            slo_violation_rate=predicted.sl_ave,
+            load=predicted.load,
         )
+        return stamped_plan(self.name, snapshot, forecast, signals, plan.containers, predicted_metrics)
 
 
-def _key(pred: Prediction, cstr: float, violators: int = 0) -> tuple[int, float, float, float]:
+def _key(sl_ave: float, carbon_g: float, cstr: float, violators: int = 0) -> tuple[int, float, float, float]:
     """Order plans: feasible ones (SL_ave ≤ Cstr) by how many functions still miss Cstr on
     their own, then by carbon; infeasible ones by SL_ave."""
-    if pred.sl_ave <= cstr + 1e-12:
-        return (0, float(violators), pred.carbon_g, pred.sl_ave)
-    return (1, pred.sl_ave, pred.carbon_g, 0.0)
+    if sl_ave <= cstr + 1e-12:
+        return (0, float(violators), carbon_g, sl_ave)
+    return (1, sl_ave, carbon_g, 0.0)
+
+
+def _key_of(est: Estimator, pred: Prediction, cstr: float) -> tuple[int, float, float, float]:
+    """:func:`_key` of the estimator's current plan, predicted as ``pred``."""
+    return _key(pred.sl_ave, pred.carbon_g, cstr, _violators(est, cstr))
 
 
 def _violators(est: Estimator, cstr: float) -> int:
     """Functions whose own predicted violation rate exceeds Cstr."""
     return int(np.count_nonzero(est.function_rates() > cstr + 1e-9))
-
-
-def _key_of(sl_ave: float, carbon_g: float, cstr: float, violators: int = 0) -> tuple[int, float, float, float]:
-    return (0, float(violators), carbon_g, sl_ave) if sl_ave <= cstr + 1e-12 else (1, sl_ave, carbon_g, 0.0)
 
 
 class _Validator:

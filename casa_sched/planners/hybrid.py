@@ -45,8 +45,8 @@ from casa_sched.contract.forecast import EpochSignals, Forecast
 from casa_sched.contract.plan import Plan
 from casa_sched.contract.results import EpochResult
 from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
-from casa_sched.planners.base import register
-from casa_sched.planners.common import fair_caps, free_units, peak_concurrency, to_plan
+from casa_sched.planners._common import fair_caps, free_units, mean_concurrency, peak_concurrency, to_plan
+from casa_sched.planners.base import PlannerBase
 
 START_LIMIT = 4  # GOLGI's initial max concurrency of an overcommitted instance
 RAISE_BELOW, LOWER_ABOVE = 0.03, 0.05  # GOLGI's violation-ratio thresholds
@@ -71,17 +71,16 @@ def overcommitted_slots(peak: float, mean: float, limit: int) -> float:
     return REQUESTED_SHARE * limit * instances + USED_SHARE * mean
 
 
-@register("hybrid")
-class HybridPlanner:
+class HybridPlanner(PlannerBase):
     """GOLGI's two instance kinds and vertical concurrency rule, per epoch."""
 
     name = "hybrid"
 
-    def __init__(self) -> None:
+    def __init__(self, config: PlannerConfig) -> None:
+        super().__init__(config)
         self.limit: dict[str, int] = {}
         self.safe: dict[str, bool] = {}
-        self.cstr = 0.05
-        self.max_limit = 20
+        self.max_limit = 20  # one unit's slots; set from the snapshot's parameters by plan()
 
     def observe(self, result: EpochResult) -> None:
         for f, stats in result.functions.items():
@@ -89,14 +88,13 @@ class HybridPlanner:
                 continue  # no evidence either way: keep the flag and the limit
             rate = stats.violation_rate
             self.limit[f] = adjust_limit(self.limit.get(f, START_LIMIT), rate, self.max_limit)
-            self.safe[f] = rate <= self.cstr
+            self.safe[f] = rate <= self.config.cstr
 
-    def plan(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals, config: PlannerConfig) -> Plan:
-        self.cstr = config.cstr
+    def plan(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals) -> Plan:
         p = snapshot.params
         self.max_limit = p.slots_per_unit
         peak = peak_concurrency(forecast)
-        mean = forecast.counts.mean(axis=1) * forecast.t_ave_s / forecast.minute_s
+        mean = mean_concurrency(forecast)
         active = [f for f in np.argsort(-peak, kind="stable").tolist() if forecast.totals[f] > 0]
         wanted: list[int] = []
         for f in active:
@@ -130,4 +128,4 @@ class HybridPlanner:
                     break
                 room[n] -= 1
                 layout.setdefault(fid, []).append((n, 1))
-        return to_plan(forecast.epoch, snapshot.cluster, layout, snapshot.previous)
+        return to_plan(self.name, snapshot, forecast, signals, layout)

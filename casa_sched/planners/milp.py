@@ -52,26 +52,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
+from casa_sched._typing import FloatArray
 from casa_sched.contract.forecast import EpochSignals, Forecast
-from casa_sched.contract.plan import Plan, PlanInputs, PredictedMetrics
-from casa_sched.contract.results import EpochResult
+from casa_sched.contract.plan import Plan, PredictedMetrics
 from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
 from casa_sched.models.power import PowerCurve
-from casa_sched.planners.base import PlannerError, register
-from casa_sched.planners.common import free_units, split_units, to_plan
+from casa_sched.planners._common import first_fit, free_units, split_units, to_plan
+from casa_sched.planners.base import PlannerBase, PlannerError
 from casa_sched.simulator.estimator import Estimator
 from casa_sched.simulator.kernel import queue_drops
 
 MAX_FUNCTIONS = 60
 MAX_NODES = 8
 PWL_STEP_CORES = 2.0  # breakpoint spacing; |P''| ≤ 0.23 W/core² on the default curve -> ≤ 0.12 W off
-_GRID_CORES = 0.01
+_GRID_CORES = 0.01  # grid on which the interpolation's excess over the curve is measured
 # HiGHS stops once its incumbent is within this of its proven bound; the bound reported is the
 # proven one (HiGHS's dual bound), so stopping early loosens it by at most this much.
-MIP_REL_GAP = 0.01  # grid on which the interpolation's excess over the curve is measured
-FloatArray = npt.NDArray[np.float64]
+MIP_REL_GAP = 0.01
 
 
 @dataclass(frozen=True)
@@ -322,32 +320,21 @@ def solve(
     return MilpResult(bound, sl / max(active.size, 1), levels, status, optimal)
 
 
-@register("milp")
-class MilpPlanner:
+class MilpPlanner(PlannerBase):
     name = "milp"
 
-    def __init__(self) -> None:
+    def __init__(self, config: PlannerConfig) -> None:
+        super().__init__(config)
         self.last: MilpResult | None = None
 
-    def observe(self, result: EpochResult) -> None:
-        """Stateless between epochs."""
-
-    def plan(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals, config: PlannerConfig) -> Plan:
-        res = solve(snapshot, forecast, signals, config)
+    def plan(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals) -> Plan:
+        res = solve(snapshot, forecast, signals, self.config)
         self.last = res
         room = free_units(snapshot.cluster, snapshot.params)
+        by_level = sorted(res.levels.items(), key=lambda kv: -kv[1])  # largest level first
+        items = [(size, fid) for fid, k in by_level for size in split_units(k, snapshot.params)]
         layout: dict[str, list[tuple[int, int]]] = {}
-        for fid, k in sorted(res.levels.items(), key=lambda kv: -kv[1]):
-            for size in split_units(k, snapshot.params):
-                n = next((i for i, r in enumerate(room) if r >= size), None)
-                if n is None:
-                    continue
-                room[n] -= size
-                layout.setdefault(fid, []).append((n, size))
-        plan = to_plan(forecast.epoch, snapshot.cluster, layout, snapshot.previous)
-        return Plan(
-            epoch=plan.epoch,
-            containers=plan.containers,
-            inputs=PlanInputs(policy=self.name, ci_g_per_kwh=signals.mean_ci_g_per_kwh),
-            predicted=PredictedMetrics(res.carbon_bound_g, math.nan, math.nan, res.sl_ave, math.nan),
-        )
+        for fid, n, size in first_fit(items, room):
+            layout.setdefault(fid, []).append((n, size))
+        predicted = PredictedMetrics(res.carbon_bound_g, math.nan, math.nan, res.sl_ave, math.nan)
+        return to_plan(self.name, snapshot, forecast, signals, layout, predicted)

@@ -6,7 +6,7 @@ collected in notes/baselines.md. Each function has its own agent that learns Kna
 per-revision concurrency limit L (containerConcurrency); the Knative Pod Autoscaler underneath
 turns it into replicas with target 0.7 × L: ``ceil(peak-minute concurrency / (0.7 · L))``
 size-1 pods (as :mod:`.score`; none for functions with no forecast requests), placed by the
-default kube-scheduler scoring (:func:`.kpa.kube_schedule`).
+default kube-scheduler scoring (:func:`._kpa.kube_schedule`).
 
 Faithful: actions −20 / 0 / +20 on L within 10..310 (16 limits); state = (L, utilisation
 bucket), utilisation = the epoch's mean concurrency over the planned pods' slots, in buckets
@@ -43,19 +43,19 @@ produce results at 16-32 nodes; ours produces them, so report its numbers with t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import numpy.typing as npt
 
+from casa_sched._typing import FloatArray
 from casa_sched.contract.forecast import EpochSignals, Forecast
 from casa_sched.contract.plan import Plan
 from casa_sched.contract.results import EpochResult
 from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
-from casa_sched.planners.base import register
-from casa_sched.planners.common import peak_concurrency, to_plan
-from casa_sched.planners.kpa import kpa_replicas, kube_schedule
+from casa_sched.planners._common import mean_concurrency, peak_concurrency, to_plan
+from casa_sched.planners._kpa import kpa_replicas, kube_schedule
+from casa_sched.planners.base import Episode, PlannerBase
 
 LIMITS = tuple(range(10, 311, 20))  # concurrency limits 10, 30, …, 310
 ACTIONS = (0, -1, 1)  # steps on LIMITS (±20 requests); "stay" first so all-zero rows keep L
@@ -64,7 +64,6 @@ ALPHA, GAMMA = 0.5, 0.9
 EPS_START, EPS_DECAY, EPS_MIN = 1.0, 0.995, 0.1
 GOOD_ENOUGH = 0.95  # reward 1 within 5 % of the best goodput seen
 DEFAULT_LIMIT_INDEX = 4  # L = 90 → target 63, next to Knative's default target 0.7 × 100 = 70
-FloatArray = npt.NDArray[np.float64]
 
 
 def q_update(q: float, reward: float, next_best: float) -> float:
@@ -102,23 +101,23 @@ class _Agent:
     best_goodput: float = 0.0
 
 
-@register("rl")
-class RLPlanner:
+class RLPlanner(PlannerBase):
     """Per-function tabular Q-learning of the KPA concurrency limit."""
 
     name = "rl"
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, config: PlannerConfig, seed: int = 0) -> None:
+        super().__init__(config)
         self.agents: dict[str, _Agent] = {}
         self.rng = np.random.default_rng(seed)
         self.epsilon = EPS_START
         self.learning = True
         self.trained_epochs = 0
         self.decisions = 0
-        self.epoch_s = 900.0
+        self.epoch_s = 900.0  # the epoch length observe() divides by; set from the snapshot by plan()
 
     # -- learning --------------------------------------------------------------------------------
-    def train(self, episodes: Sequence[Callable[[RLPlanner], None]]) -> None:
+    def train(self, episodes: Sequence[Episode]) -> None:
         """Run training episodes (each plans and simulates held-out epochs, calling
         :meth:`plan` and :meth:`observe`), then freeze the tables for evaluation."""
         self.learning = True
@@ -158,11 +157,11 @@ class RLPlanner:
                 return int(self.rng.integers(len(ACTIONS)))
         return int(np.argmax(agent.q[state]))
 
-    def plan(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals, config: PlannerConfig) -> Plan:
+    def plan(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals) -> Plan:
         p = snapshot.params
         self.epoch_s = p.epoch_s
         peak = peak_concurrency(forecast)
-        mean = forecast.counts.mean(axis=1) * forecast.t_ave_s / forecast.minute_s
+        mean = mean_concurrency(forecast)
         order = [f for f in np.argsort(-peak, kind="stable").tolist() if forecast.totals[f] > 0]
         replicas: list[int] = []
         for f in order:
@@ -175,6 +174,6 @@ class RLPlanner:
             pods = kpa_replicas(float(peak[f]), LIMITS[agent.limit_index])
             agent.slots, agent.t_ave_s = pods * p.slots_per_unit, float(forecast.t_ave_s[f])
             replicas.append(pods)
-        rng = np.random.default_rng([config.seed, forecast.epoch])
+        rng = np.random.default_rng([self.config.seed, forecast.epoch])
         layout = kube_schedule(snapshot, [forecast.function_ids[f] for f in order], replicas, "least", rng)
-        return to_plan(forecast.epoch, snapshot.cluster, layout, snapshot.previous)
+        return to_plan(self.name, snapshot, forecast, signals, layout)

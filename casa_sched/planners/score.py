@@ -18,7 +18,7 @@ creation order (every function's first replica in descending peak, then second r
 pods already running from the previous epoch stay put and only surplus ones are scaled down);
 Filter = NodeResourcesFit (requests of 2 cores and 150 MB per pod must fit); Score =
 1 × NodeResourcesFit(LeastAllocated, cpu and memory weight 1 each) + 1 × BalancedAllocation +
-2 × PodTopologySpread (system default, maxSkew 3 per hostname; see :mod:`.kpa`), integer
+2 × PodTopologySpread (system default, maxSkew 3 per hostname; see :mod:`._kpa`), integer
 arithmetic as in the scheduler, seeded random tie-break. A pod that fits nowhere stays pending
 (its function then scales from zero in the simulator if cores free up). The CASA paper calls
 its Score "improved" without saying how; ``score-mostallocated`` swaps in MostAllocated
@@ -32,37 +32,24 @@ import numpy as np
 
 from casa_sched.contract.forecast import EpochSignals, Forecast
 from casa_sched.contract.plan import Plan
-from casa_sched.contract.results import EpochResult
 from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
-from casa_sched.planners.base import register
-from casa_sched.planners.common import peak_concurrency, to_plan
-from casa_sched.planners.kpa import kpa_replicas, kube_schedule
+from casa_sched.planners._common import peak_concurrency, to_plan
+from casa_sched.planners._kpa import kpa_replicas, kube_schedule
+from casa_sched.planners.base import PlannerBase
 
 
-class ScorePlanner:
+class ScorePlanner(PlannerBase):
     """Default kube-scheduler scoring + KPA replica counts."""
 
-    def __init__(self, strategy: str = "least", name: str = "score") -> None:
+    def __init__(self, config: PlannerConfig, strategy: str = "least", name: str = "score") -> None:
+        super().__init__(config)
         self.strategy = strategy
         self.name = name
 
-    def observe(self, result: EpochResult) -> None:
-        """Stateless between epochs."""
-
-    def plan(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals, config: PlannerConfig) -> Plan:
-        rng = np.random.default_rng([config.seed, forecast.epoch])
+    def plan(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals) -> Plan:
+        rng = np.random.default_rng([self.config.seed, forecast.epoch])
         conc = peak_concurrency(forecast)
         order = np.argsort(-conc, kind="stable").tolist()
         replicas = [kpa_replicas(float(conc[f]), snapshot.params.slots_per_unit) for f in order]
         layout = kube_schedule(snapshot, [forecast.function_ids[f] for f in order], replicas, self.strategy, rng)
-        return to_plan(forecast.epoch, snapshot.cluster, layout, snapshot.previous)
-
-
-@register("score")
-def _score() -> ScorePlanner:
-    return ScorePlanner("least", "score")
-
-
-@register("score-mostallocated")
-def _score_most() -> ScorePlanner:
-    return ScorePlanner("most", "score-mostallocated")
+        return to_plan(self.name, snapshot, forecast, signals, layout)

@@ -28,12 +28,12 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from casa_sched._typing import FloatArray
 from casa_sched.signals.series import (
     CI_UNIT,
     DEFAULT_FILL_RULE,
     PRICE_UNIT,
     FillRule,
-    FloatArray,
     GapTooLongError,
     HourlySeries,
     SignalError,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from casa_sched.registry import Registry
 from casa_sched.signals.files import load_carbon_csv, load_price_csv
 from casa_sched.signals.profile import summer_price, tampa_summer_carbon
 from casa_sched.signals.series import CI_UNIT, PRICE_UNIT, HourlySeries, SignalError, checked_unit
@@ -70,27 +71,29 @@ OnFallback = Callable[[str], None]
 CarbonFactory = Callable[["SignalSettings", OnFallback], CarbonProvider]
 PriceFactory = Callable[["SignalSettings"], PriceProvider]
 
-_CARBON: dict[str, CarbonFactory] = {}
-_PRICE: dict[str, PriceFactory] = {}
+CARBON_PROVIDERS: Registry[CarbonFactory] = Registry("carbon_source", SignalError)
+PRICE_PROVIDERS: Registry[PriceFactory] = Registry("price_source", SignalError)
 LIVE_CARBON_SOURCES = ("electricitymaps", "watttime", "ukci")
 
 
 def register_carbon_provider(name: str, factory: CarbonFactory) -> None:
-    """Make ``carbon_source=name`` build its provider with ``factory(settings, on_fallback)``."""
-    _CARBON[name] = factory
+    """Make ``carbon_source=name`` build its provider with ``factory(settings, on_fallback)``
+    (a name already taken is refused)."""
+    CARBON_PROVIDERS.add(name, factory)
 
 
 def register_price_provider(name: str, factory: PriceFactory) -> None:
-    """Make ``price_source=name`` build its provider with ``factory(settings)``."""
-    _PRICE[name] = factory
+    """Make ``price_source=name`` build its provider with ``factory(settings)`` (a name already
+    taken is refused)."""
+    PRICE_PROVIDERS.add(name, factory)
 
 
 def carbon_provider_names() -> tuple[str, ...]:
-    return tuple(sorted(_CARBON))
+    return CARBON_PROVIDERS.names()
 
 
 def price_provider_names() -> tuple[str, ...]:
-    return tuple(sorted(_PRICE))
+    return PRICE_PROVIDERS.names()
 
 
 def _ignore(reason: str) -> None:
@@ -103,23 +106,17 @@ def carbon_provider(settings: SignalSettings, on_fallback: OnFallback = _ignore)
     ``on_fallback`` is handed to live providers (see :class:`casa_sched.signals.live.FallbackProvider`).
     """
     name = settings.carbon_source
-    factory = _CARBON.get(name)
-    if factory is None:
-        if name in LIVE_CARBON_SOURCES:
-            raise SignalError(
-                f"carbon_source {name!r} is a live HTTP provider: import casa_sched.signals.live "
-                "(outer layers only) before asking for it"
-            )
-        raise SignalError(f"unknown carbon_source {name!r}; known: {', '.join(carbon_provider_names())}")
-    return factory(settings, on_fallback)
+    if name in LIVE_CARBON_SOURCES and name not in CARBON_PROVIDERS:
+        raise SignalError(
+            f"carbon_source {name!r} is a live HTTP provider: import casa_sched.signals.live "
+            "(outer layers only) before asking for it"
+        )
+    return CARBON_PROVIDERS.get(name)(settings, on_fallback)
 
 
 def price_provider(settings: SignalSettings) -> PriceProvider:
     """The price provider ``settings.price_source`` names."""
-    factory = _PRICE.get(settings.price_source)
-    if factory is None:
-        raise SignalError(f"unknown price_source {settings.price_source!r}; known: {', '.join(price_provider_names())}")
-    return factory(settings)
+    return PRICE_PROVIDERS.get(settings.price_source)(settings)
 
 
 def _carbon_profile(settings: SignalSettings, on_fallback: OnFallback) -> CarbonProvider:

@@ -13,10 +13,9 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Literal
 
 import numpy as np
-import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
+from casa_sched._typing import BoolArray, FloatArray
+
 HOUR = timedelta(hours=1)
 
 CI_UNIT = "g/kWh"  # gCO2eq per kWh consumed

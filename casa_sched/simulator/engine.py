@@ -35,8 +35,8 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import numpy.typing as npt
 
+from casa_sched._typing import FloatArray, IntArray
 from casa_sched.contract.cluster import ClusterSpec, SimParams, SimulationError
 from casa_sched.contract.forecast import EpochSignals
 from casa_sched.contract.plan import Container, Plan
@@ -49,9 +49,6 @@ from casa_sched.models.tolerances import EPS_CORES, EPS_S
 from casa_sched.simulator.inputs import EpochRequests
 from casa_sched.simulator.kernel import DROPPED, RESULT_COLUMNS, SERVED, WAIT_S, WAITED, heapify, replay
 from casa_sched.simulator.results import SimulationResult
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 
 @dataclass

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from casa_sched._typing import FloatArray
 from casa_sched.contract.cluster import ClusterSpec, SimParams, SimulationError
 from casa_sched.contract.forecast import EpochSignals, Forecast
 from casa_sched.contract.plan import Container, Plan
@@ -40,7 +41,6 @@ from casa_sched.models.slo import wait_budget_s
 from casa_sched.models.tolerances import EPS_COUNT
 from casa_sched.simulator.kernel import predict_aggregates, queue_drops
 
-FloatArray = npt.NDArray[np.float64]
 Layout = tuple[tuple[int, int], ...]  # ((node index, size k), ...)
 
 

@@ -8,14 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import numpy.typing as npt
 
+from casa_sched._typing import FloatArray, IntArray
 from casa_sched.contract.cluster import SimulationError
 from casa_sched.contract.forecast import EpochSignals
 from casa_sched.models.accounting import WaterFactors
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 MINUTE_S = 60.0  # the resolution of forecasts and epoch signals
 
 

@@ -22,17 +22,14 @@ this file): after changing one, delete ``casa_sched/simulator/__pycache__``;
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 from numba import njit
 
+from casa_sched._typing import FloatArray, IntArray
 from casa_sched.models.coldstart import t_cold_s
 from casa_sched.models.cooling import it_power_w
 from casa_sched.models.power import node_power_w
 from casa_sched.models.slo import t_deadline_s
 from casa_sched.models.tolerances import EPS_CORES, EPS_COUNT
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 # Columns of :func:`replay`'s per-function result row.
 SERVED, DROPPED, WAIT_S, WAITED = 0, 1, 2, 3

@@ -40,9 +40,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from casa_sched._typing import FloatArray
 from casa_sched.traces.workload import DEFAULT_EPOCH_MIN, Seed, Workload, WorkloadError
-
-FloatArray = npt.NDArray[np.float64]
 
 #: Probabilities of the quantile tables below.
 QUANTILE_PROBS: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5,

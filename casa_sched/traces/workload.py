@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from casa_sched._typing import FloatArray, IntArray
+
 #: Default epoch length, minutes (paper §VI.A: decisions at the start of each 15-minute epoch).
 DEFAULT_EPOCH_MIN = 15
 #: Shortest T_ave, seconds. The Azure trace rounds averages to whole milliseconds, so a function
@@ -31,8 +33,6 @@ DEFAULT_EPOCH_MIN = 15
 #: a zero execution time would make deadlines (laxity × T_ave) zero, so we floor at 1 ms.
 MIN_T_AVE_S = 0.001
 
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
 Seed = int | Sequence[int] | np.random.SeedSequence
 
 

@@ -40,7 +40,7 @@ def test_without_held_out_epochs_training_replays_with_another_seed():
     episodes = training_episodes(sc)
     from casa_sched.planners.rl import RLPlanner
 
-    planner = RLPlanner()
+    planner = RLPlanner(sc.config)
     planner.train(episodes[:1])  # runs without touching the evaluation seed's arrivals
     assert planner.trained_epochs == 8
 

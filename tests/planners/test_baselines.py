@@ -11,10 +11,9 @@ from casa_sched.contract.cluster import ClusterSpec, NodeSpec, SimParams
 from casa_sched.contract.forecast import EpochSignals, Forecast
 from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
 from casa_sched.models.power import PowerCurve
-from casa_sched.planners import create
-from casa_sched.planners.common import fair_caps
-from casa_sched.planners.hybrid import adjust_limit, overcommitted_slots
-from casa_sched.planners.kpa import (
+from casa_sched.planners import Planner, create
+from casa_sched.planners._common import fair_caps
+from casa_sched.planners._kpa import (
     balanced_allocation,
     kpa_replicas,
     least_allocated,
@@ -22,6 +21,7 @@ from casa_sched.planners.kpa import (
     score_nodes,
     topology_spread,
 )
+from casa_sched.planners.hybrid import adjust_limit, overcommitted_slots
 from casa_sched.planners.rl import LIMITS, RLPlanner, q_update, reward_of, util_bucket
 from casa_sched.simulator import EpochRequests, Simulator
 
@@ -81,11 +81,11 @@ def test_kpa_replicas(concurrency, expected):
 def test_score_spreads_kpa_replicas_and_binpack_packs():
     fc = forecast([28.0, 10.0])  # KPA: ceil(28/14) = 2 pods, ceil(10/14) = 1 pod
     snap = ClusterSnapshot(cluster(), SimParams())
-    score = create("score").plan(snap, fc, SIG, PlannerConfig())
+    score = create("score", PlannerConfig()).plan(snap, fc, SIG)
     assert len(score.containers_of("f0")) == 2
     assert len(score.containers_of("f1")) == 1
     assert len(score.nodes()) == 2  # LeastAllocated spreads over both nodes
-    binpack = create("binpack").plan(snap, fc, SIG, PlannerConfig())
+    binpack = create("binpack", PlannerConfig()).plan(snap, fc, SIG)
     # 1.2 · 28 / 20 → 2 units, 1.2 · 10 / 20 → 1 unit, all on the first node
     assert sum(c.size for c in binpack.containers_of("f0")) == 2
     assert binpack.nodes() == ("n0",)
@@ -95,7 +95,7 @@ def test_plans_never_exceed_node_capacity():
     fc = forecast([200.0, 150.0, 90.0])  # far more than 2 × 16 cores
     snap = ClusterSnapshot(cluster(), SimParams())
     for name in ("score", "score-mostallocated", "binpack", "hybrid", "rl"):
-        plan = create(name).plan(snap, fc, SIG, PlannerConfig())
+        plan = create(name, PlannerConfig()).plan(snap, fc, SIG)
         for cores in plan.allocated_cores_by_node().values():
             assert cores <= 16, name
 
@@ -108,12 +108,12 @@ def test_baselines_run_on_the_real_sample(azure_sample_dir: Path, policy: str) -
     cl = ClusterSpec.uniform(2)
     params = SimParams()
     sim = Simulator(cl, params, 1800.0)
-    planner = create(policy)
+    planner = create(policy, PlannerConfig())
     previous = None
     for e in range(2):
         counts = wl.counts[:, e * 15 : (e + 1) * 15].astype(np.float64)
         fc = Forecast(e, 900.0 * e, wl.function_ids, counts, wl.t_ave_s, wl.memory_mb)
-        plan = planner.plan(ClusterSnapshot(cl, params, previous), fc, SIG, PlannerConfig())
+        plan = planner.plan(ClusterSnapshot(cl, params, previous), fc, SIG)
         res = sim.run_epoch(
             plan, EpochRequests(e, 900.0 * e, wl.function_ids, wl.t_ave_s, tuple(wl.arrivals_by_function(e))), SIG
         )
@@ -134,7 +134,7 @@ def test_milp_bound_is_below_every_plan_that_meets_cstr():
     bound = solve(snap, fc, SIG, config)
     assert bound.sl_ave <= 0.05 + 1e-9
     for name in ("casa", "binpack", "score"):
-        plan = create(name).plan(snap, fc, SIG, config)
+        plan = create(name, config).plan(snap, fc, SIG)
         pred = Estimator(cl, SimParams(), fc, SIG, plan).load(plan)  # warm, as the bound assumes
         if pred.sl_ave <= 0.05:
             assert bound.carbon_bound_g <= pred.carbon_g + 1e-6, name
@@ -145,7 +145,7 @@ def test_milp_refuses_large_instances():
 
     fc = forecast([1.0] * 70)
     with pytest.raises(PlannerError, match="small instances"):
-        create("milp").plan(ClusterSnapshot(cluster(1), SimParams()), fc, SIG, PlannerConfig())
+        create("milp", PlannerConfig()).plan(ClusterSnapshot(cluster(1), SimParams()), fc, SIG)
 
 
 @pytest.mark.parametrize(
@@ -192,7 +192,7 @@ def test_binpack_uses_the_fewest_nodes():
     # units_for(1.2 · 16u / 20) = ceil(0.96 u) = u: wishes 6, 2, 5, 3 = 16 units = two 8-unit nodes
     # FFD: 6 → n0, 5 → n1, 3 → n1, 2 → n0; a third and fourth node stay empty
     fc = forecast([16.0 * 6, 16.0 * 2, 16.0 * 5, 16.0 * 3])
-    plan = create("binpack").plan(ClusterSnapshot(cluster(4), SimParams()), fc, SIG, PlannerConfig())
+    plan = create("binpack", PlannerConfig()).plan(ClusterSnapshot(cluster(4), SimParams()), fc, SIG)
     assert plan.nodes() == ("n0", "n1")
     assert {f: sum(c.size for c in plan.containers_of(f)) for f in plan.functions} == {
         "f0": 6,
@@ -231,10 +231,10 @@ def test_hybrid_overcommits_only_functions_that_met_their_slo():
     counts = np.zeros((2, 15))
     counts[:, 0] = 60.0 * 60.0 / 0.6
     fc = Forecast(1, 900.0, ("f0", "f1"), counts, np.full(2, 0.6), np.full(2, 128.0))
-    planner = create("hybrid")
+    planner = create("hybrid", PlannerConfig())
     stats = {"f0": FunctionStats(100, 100, 0), "f1": FunctionStats(100, 80, 20)}
     planner.observe(EpochResult(0, 200, 180, 20, 0.1, stats, ZERO, 0.0, 0, 0, 0, 0, 0))
-    plan = planner.plan(ClusterSnapshot(cluster(), SimParams()), fc, SIG, PlannerConfig())
+    plan = planner.plan(ClusterSnapshot(cluster(), SimParams()), fc, SIG)
     # f0 met Cstr (0 %), limit 4 → 5: ceil(60/5) = 12 instances, 0.3·5·12 + 0.7·4 = 20.8 slots → 2 units
     # f1 violated (20 %): non-overcommitted, peak 60 slots → 3 units
     assert sum(c.size for c in plan.containers_of("f0")) == 2
@@ -255,14 +255,14 @@ def test_q_learning_step_and_reward():
 def test_rl_learns_only_while_training_then_acts_greedily():
     fc = forecast([28.0, 10.0])
     snap = ClusterSnapshot(cluster(), SimParams())
-    planner = RLPlanner(seed=3)
+    planner = RLPlanner(PlannerConfig(), seed=3)
     params = SimParams()
     sim = Simulator(cluster(), params, 3600.0)
 
-    def episode(p: RLPlanner) -> None:
+    def episode(p: Planner) -> None:
         for e in range(2):
             fce = Forecast(e, 900.0 * e, fc.function_ids, fc.counts, fc.t_ave_s, fc.memory_mb)
-            plan = p.plan(snap, fce, SIG, PlannerConfig())
+            plan = p.plan(snap, fce, SIG)
             rng = np.random.default_rng(e)
             arrivals = tuple(np.sort(900.0 * e + rng.uniform(0, 900.0, int(c.sum()))) for c in fc.counts)
             p.observe(sim.run_epoch(plan, EpochRequests(e, 900.0 * e, fc.function_ids, fc.t_ave_s, arrivals), SIG))
@@ -273,7 +273,7 @@ def test_rl_learns_only_while_training_then_acts_greedily():
     assert planner.epsilon == pytest.approx(0.995**4)
     tables = {f: a.q.copy() for f, a in planner.agents.items()}
     assert any(np.any(t != 0) for t in tables.values())
-    plan = planner.plan(snap, fc, SIG, PlannerConfig())
+    plan = planner.plan(snap, fc, SIG)
     planner.observe(
         sim.run_epoch(
             plan,

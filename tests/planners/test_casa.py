@@ -39,7 +39,7 @@ SIGNALS = EpochSignals(np.full(15, 400.0), np.full(15, 0.1), np.full(15, 0.3))
 
 
 def test_registry_creates_casa():
-    assert isinstance(create("casa"), CasaPlanner)
+    assert isinstance(create("casa", PlannerConfig()), CasaPlanner)
 
 
 @pytest.mark.parametrize(
@@ -53,7 +53,7 @@ def test_registry_creates_casa():
 def test_best_plan_ordering(a, b, cstr, a_first):
     pa = Prediction(sl_ave=a[0], carbon_g=a[1], energy_kwh=0, cost_usd=0, load=0)
     pb = Prediction(sl_ave=b[0], carbon_g=b[1], energy_kwh=0, cost_usd=0, load=0)
-    assert (_key(pa, cstr) < _key(pb, cstr)) is a_first
+    assert (_key(pa.sl_ave, pa.carbon_g, cstr) < _key(pb.sl_ave, pb.carbon_g, cstr)) is a_first
 
 
 def test_slo_optimizer_gives_a_short_function_a_container():
@@ -61,9 +61,9 @@ def test_slo_optimizer_gives_a_short_function_a_container():
     # 1-s cold start only for the first requests, but every minute's burst would be cold without
     # a warm container; f1 has no requests at all.
     fc = forecast([[600.0] * 15, [0.0] * 15], [0.05, 1.0])
-    planner = CasaPlanner(validate_rounds=0)
+    planner = CasaPlanner(PlannerConfig(cstr=0.05, gen=200, time_budget_s=30), validate_rounds=0)
     snap = ClusterSnapshot(cluster(), PARAMS, previous=Plan(epoch=-1, containers={"f0": (Container("n0"),)}))
-    plan = planner.plan(snap, fc, SIGNALS, PlannerConfig(cstr=0.05, gen=200, time_budget_s=30))
+    plan = planner.plan(snap, fc, SIGNALS)
     assert "f0" in plan.containers  # the warm container is kept: removing it would drop requests
     assert "f1" not in plan.containers
     assert plan.predicted is not None
@@ -75,8 +75,8 @@ def test_carbon_optimizer_removes_containers_nobody_needs():
     # one unit. The carbon optimizer shrinks/removes the rest while SL stays within Cstr.
     fc = forecast([[120.0] * 15], [0.5])
     prev = Plan(epoch=-1, containers={"f0": (Container("n0", 4), Container("n1", 4), Container("n0", 4))})
-    planner = CasaPlanner(validate_rounds=0)
-    plan = planner.plan(ClusterSnapshot(cluster(), PARAMS, prev), fc, SIGNALS, PlannerConfig(gen=300, time_budget_s=30))
+    planner = CasaPlanner(PlannerConfig(gen=300, time_budget_s=30), validate_rounds=0)
+    plan = planner.plan(ClusterSnapshot(cluster(), PARAMS, prev), fc, SIGNALS)
     assert sum(c.size for c in plan.containers_of("f0")) < 12
     assert plan.predicted is not None
     assert plan.predicted.slo_violation_rate <= 0.05
@@ -107,7 +107,7 @@ def test_same_inputs_give_the_same_plan():
     fc = forecast([[30.0 * (i + 1)] * 15 for i in range(6)], [0.2, 0.5, 1.0, 2.0, 0.05, 0.1])
     config = PlannerConfig(gen=150, time_budget_s=60)
     plans = [
-        CasaPlanner(validate_rounds=1).plan(ClusterSnapshot(cluster(), PARAMS), fc, SIGNALS, config).to_json()
+        CasaPlanner(config, validate_rounds=1).plan(ClusterSnapshot(cluster(), PARAMS), fc, SIGNALS).to_json()
         for _ in range(2)
     ]
     assert plans[0] == plans[1]
@@ -116,8 +116,8 @@ def test_same_inputs_give_the_same_plan():
 def test_plans_respect_node_capacity():
     # Far more demand than two 16-core nodes hold: the plan must still fit.
     fc = forecast([[6000.0] * 15 for _ in range(4)], [1.0] * 4)
-    plan = CasaPlanner(validate_rounds=0).plan(
-        ClusterSnapshot(cluster(), PARAMS), fc, SIGNALS, PlannerConfig(gen=400, time_budget_s=30)
+    plan = CasaPlanner(PlannerConfig(gen=400, time_budget_s=30), validate_rounds=0).plan(
+        ClusterSnapshot(cluster(), PARAMS), fc, SIGNALS
     )
     for cores in plan.allocated_cores_by_node().values():
         assert cores <= 16
@@ -135,15 +135,15 @@ def test_a_search_ended_by_gen_is_reproducible():
     config = PlannerConfig(cstr=0.05, gen=40, time_budget_s=60.0)
     plans = []
     for _ in range(2):
-        planner = CasaPlanner()
-        plans.append(planner.plan(snap, fc, SIGNALS, config))
+        planner = CasaPlanner(config)
+        plans.append(planner.plan(snap, fc, SIGNALS))
         assert not planner.last_trace.time_bound
         assert planner.last_trace.iterations <= 40
     assert plans[0].containers == plans[1].containers
 
 
 def test_a_search_cut_by_the_clock_says_so():
-    planner = CasaPlanner()
-    planner.plan(ClusterSnapshot(cluster(2), PARAMS), _many_functions(), SIGNALS, PlannerConfig(gen=10**9, time_budget_s=1e-9))
+    planner = CasaPlanner(PlannerConfig(gen=10**9, time_budget_s=1e-9))
+    planner.plan(ClusterSnapshot(cluster(2), PARAMS), _many_functions(), SIGNALS)
     assert planner.last_trace.time_bound
     assert planner.last_trace.stopped_by == "time"

@@ -75,13 +75,16 @@ def test_price_csv_unset_is_refused():
 
 
 def test_live_names_need_the_outer_layer_module(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.delitem(providers._CARBON, "ukci", raising=False)
+    without_live = providers.CARBON_PROVIDERS.copy()
+    if "ukci" in without_live:
+        without_live.remove("ukci")
+    monkeypatch.setattr(providers, "CARBON_PROVIDERS", without_live)
     with pytest.raises(SignalError, match=r"live HTTP provider: import casa_sched\.signals\.live"):
         carbon_provider(SignalSettings(carbon_source="ukci"))
 
 
 def test_registering_a_provider(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(providers, "_CARBON", dict(providers._CARBON))
+    monkeypatch.setattr(providers, "CARBON_PROVIDERS", providers.CARBON_PROVIDERS.copy())
     flat = DailyProfile.of([100.0] * 24, "UTC", "g/kWh", "flat")
     register_carbon_provider("flat", lambda settings, on_fallback: flat)
     assert "flat" in carbon_provider_names()
@@ -90,3 +93,5 @@ def test_registering_a_provider(monkeypatch: pytest.MonkeyPatch):
     unknown = SignalSettings().model_copy(update={"carbon_source": "nowhere"})
     with pytest.raises(SignalError, match=r"unknown carbon_source 'nowhere'; known: .*flat"):
         carbon_provider(unknown)
+    with pytest.raises(SignalError, match="carbon_source 'flat' registered twice"):
+        register_carbon_provider("flat", lambda settings, on_fallback: flat)

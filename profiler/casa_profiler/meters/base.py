@@ -12,6 +12,8 @@ import math
 from collections.abc import Callable
 from typing import Literal, Protocol
 
+from casa_sched.registry import Registry
+
 
 class MeterError(RuntimeError):
     """A meter that cannot be read; the message says what is wrong and how to fix it."""
@@ -57,25 +59,18 @@ class MeterBase:
 
 
 MeterFactory = Callable[..., Meter]
-_REGISTRY: dict[str, MeterFactory] = {}
+METERS: Registry[MeterFactory] = Registry("meter", MeterError)
 
 
 def register(name: str) -> Callable[[MeterFactory], MeterFactory]:
-    def deco(factory: MeterFactory) -> MeterFactory:
-        _REGISTRY[name] = factory
-        return factory
-
-    return deco
+    """Class or factory decorator: make a meter available as ``name`` (a name already taken is refused)."""
+    return METERS.register(name)
 
 
 def meter_names() -> tuple[str, ...]:
-    return tuple(sorted(_REGISTRY))
+    return METERS.names()
 
 
 def create(name: str, **options: object) -> Meter:
     """The meter registered as ``name``, built with ``options`` (each meter's own keyword arguments)."""
-    try:
-        factory = _REGISTRY[name]
-    except KeyError:
-        raise MeterError(f"unknown meter {name!r}; known: {', '.join(meter_names())}") from None
-    return factory(**options)
+    return METERS.get(name)(**options)
