@@ -46,7 +46,7 @@ PlanStatus = Literal["ok", "missing", "invalid"]
 # Byte budgets of the hot-path caches (see casa_sched.extender.memo). The per-node memos hold
 # ~250 bytes per node (a 5,000-node cluster: ~1.2 MB); power curves are keyed by the annotation's
 # JSON text (~300 bytes; a node sends at most 256 KiB of annotations).
-NODE_MEMO_BYTES = 8 * 2**20
+NODE_MEMO_BYTES = 4 * 2**20
 CURVE_MEMO_BYTES = 4 * 2**20
 _CURVE_BYTES = 2048  # a parsed PowerCurve with its coefficient arrays, estimated
 # Assumptions last assume_ttl_s; kube-scheduler binds a few hundred pods per second, so 30 s of
