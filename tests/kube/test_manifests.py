@@ -5,6 +5,7 @@ by the real kube-scheduler."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -253,3 +254,69 @@ def test_profiler_daemonset_targets_only_opted_in_nodes(fresh_control_plane: Con
         cp.delete_node("prof-yes")
         cp.delete_node("prof-no")
         _uninstall(cp)
+
+
+def _overlay(tmp_path: Path, components: list[str]) -> Path:
+    """A user's own overlay outside manifests/: the base plus the given components."""
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    rel = lambda p: os.path.relpath(p, overlay)  # noqa: E731
+    doc = {"resources": [rel(MANIFESTS)], "components": [rel(MANIFESTS / c) for c in components]}
+    (overlay / "kustomization.yaml").write_text(yaml.safe_dump(doc))
+    return overlay
+
+
+def test_tls_component_mounts_the_secret_and_serves_https(fresh_control_plane: ControlPlane, tmp_path: Path) -> None:
+    cp = fresh_control_plane
+    overlay = _overlay(tmp_path, ["components/extender-tls"])
+    dep = _by_kind_name(_render(cp, overlay))[("Deployment", "casa-extender")]["spec"]["template"]
+    (c,) = dep["spec"]["containers"]
+    assert c["command"][-2:] == ["--tls-cert-file=/etc/casa-extender/tls/tls.crt",
+                                 "--tls-key-file=/etc/casa-extender/tls/tls.key"]
+    assert dep["spec"]["volumes"] == [{"name": "tls", "secret": {"secretName": "casa-extender-tls",
+                                                                 "defaultMode": 0o440}}]
+    assert c["volumeMounts"] == [{"name": "tls", "mountPath": "/etc/casa-extender/tls", "readOnly": True}]
+    assert c["readinessProbe"]["httpGet"]["scheme"] == c["livenessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    assert dep["metadata"]["annotations"]["prometheus.io/scheme"] == "https"
+    if cp.kubectl("get", "namespace", "casa-system", check=False).returncode != 0:
+        cp.kubectl("create", "namespace", "casa-system")
+    out = cp.kubectl("apply", "--dry-run=server", "-k", str(overlay)).stdout
+    assert "deployment.apps/casa-extender created (server dry run)" in out
+
+
+def test_network_policy_admits_only_schedulers_and_prometheus(fresh_control_plane: ControlPlane) -> None:
+    cp = fresh_control_plane
+    objs = _by_kind_name(_render(cp, MANIFESTS / "networkpolicy"))
+    spec = objs[("NetworkPolicy", "casa-extender")]["spec"]
+    assert spec["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "casa-extender"}}
+    assert spec["policyTypes"] == ["Ingress"]
+    (rule,) = spec["ingress"]
+    assert rule["ports"] == [{"port": 8888, "protocol": "TCP"}]
+    assert [p["podSelector"]["matchLabels"] for p in rule["from"]] == [
+        {"app.kubernetes.io/name": "casa-scheduler"}, {"component": "kube-scheduler"},
+        {"app.kubernetes.io/name": "prometheus"}]
+    if cp.kubectl("get", "namespace", "casa-system", check=False).returncode != 0:
+        cp.kubectl("create", "namespace", "casa-system")
+    out = cp.kubectl("apply", "--dry-run=server", "-k", str(MANIFESTS / "networkpolicy")).stdout
+    assert "networkpolicy.networking.k8s.io/casa-extender created (server dry run)" in out
+
+
+def test_https_scheduler_config_loads_in_real_kube_scheduler(fresh_control_plane: ControlPlane,
+                                                             tmp_path: Path) -> None:
+    src = REPO_ROOT / "manifests/scheduler/kube-scheduler-config-https.yaml"
+    cfg = yaml.safe_load(src.read_text())
+    ca = tmp_path / "ca.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-days", "1", "-keyout", str(tmp_path / "ca.key"), "-out", str(ca), "-subj", "/CN=casa-test-ca"],
+                   check=True, capture_output=True)
+    cfg["extenders"][0]["tlsConfig"]["caFile"] = str(ca)
+    local = tmp_path / "https.yaml"
+    local.write_text(yaml.safe_dump(cfg))
+    loaded = _scheduler_loads(fresh_control_plane, local, tmp_path)
+    (ext,) = loaded["extenders"]
+    assert ext["urlPrefix"] == "https://casa-extender.casa-system.svc:8888"
+    assert ext["enableHTTPS"] is True
+    assert ext["tlsConfig"]["caFile"] == str(ca)
+    plain = yaml.safe_load((REPO_ROOT / "manifests/scheduler/kube-scheduler-config.yaml").read_text())
+    for key in ("filterVerb", "prioritizeVerb", "weight", "nodeCacheCapable", "ignorable", "httpTimeout"):
+        assert ext[key] == plain["extenders"][0][key], key
