@@ -170,13 +170,18 @@ def test_scale_of_a_deleted_revision_is_workload_gone(knative_plane: tuple[Contr
         adapter.scale(w, 2)
 
 
-def test_scale_above_the_service_max_scale_is_refused(knative_plane: tuple[ControlPlane, str], kn_ns: str) -> None:
+def test_scale_above_the_service_max_scale_is_clamped_with_one_warning(knative_plane: tuple[ControlPlane, str],
+                                                                       kn_ns: str) -> None:
     cp, _ = knative_plane
     _service(cp, kn_ns, "thumb", [{"revisionName": "thumb-00001", "percent": 100}], template_ann={MAX_SCALE: "4"})
-    adapter = KnativeAdapter(cp.api_client(), namespaces=[kn_ns])
+    warnings: list[str] = []
+    adapter = KnativeAdapter(cp.api_client(), namespaces=[kn_ns], warn=warnings.append)
     (w,) = adapter.discover()
-    with pytest.raises(AdapterError, match="exceed the Service's max-scale 4") as info:
-        adapter.scale(w, 5)
-    assert info.value.retryable is False
+    target = adapter.target_kind()
+    assert adapter.scale(w, 6) is True
+    assert _annotations(cp, kn_ns, target, "thumb-00001") == {MIN_SCALE: "4", MAX_SCALE: "4"}
+    assert adapter.scale(w, 6) is False
+    assert len(warnings) == 1
+    assert "max-scale 4" in warnings[0]
     assert adapter.scale(w, 0) is True  # back to the user's ceiling
-    assert _annotations(cp, kn_ns, adapter.target_kind(), "thumb-00001")[MAX_SCALE] == "4"
+    assert _annotations(cp, kn_ns, target, "thumb-00001") == {MIN_SCALE: "0", MAX_SCALE: "4"}

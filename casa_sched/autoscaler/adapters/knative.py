@@ -24,7 +24,8 @@ container is the Revision's only container, or the one with ports when it has se
 defaults to ``user-container``. ``scale(n)`` sets min-scale = max-scale = n for n >= 1; for
 n = 0 it sets min-scale 0 and gives max-scale back to the Service template's value (Knative
 reads max-scale 0 as "no limit", so zero cannot be forced, only allowed: the KPA scales an idle
-Revision to zero on its own).
+Revision to zero on its own). A count above the Service template's own max-scale
+(``Workload.max_replicas``) is capped at it, with one warning per Revision.
 
 The release is read once, at construction, from the ``controller`` Deployment in
 ``knative-serving`` (labels ``app.kubernetes.io/version`` or ``serving.knative.dev/release``).
@@ -32,8 +33,9 @@ The release is read once, at construction, from the ``controller`` Deployment in
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -41,6 +43,8 @@ from typing import Any, ClassVar
 from casa_sched.autoscaler.adapters import AdapterContext, register_adapter
 from casa_sched.autoscaler.adapters.base import AdapterError, Workload
 from casa_sched.autoscaler.kubeapi import api_error, read_json
+
+log = logging.getLogger(__name__)
 
 PLATFORM = "knative"
 MIN_SCALE = "autoscaling.knative.dev/min-scale"
@@ -231,6 +235,7 @@ class KnativeAdapter:
         namespaces: Sequence[str] = (),
         release: Release | None = None,
         serving_namespace: str = "knative-serving",
+        warn: Callable[[str], None] = log.warning,
     ) -> None:
         from kubernetes import client
 
@@ -239,6 +244,8 @@ class KnativeAdapter:
         self.namespaces = tuple(namespaces)
         self.release = release or self._detect_release(serving_namespace)
         self.skipped: list[str] = []  # malformed objects seen by the last discover()
+        self._warn = warn
+        self._warned: set[str] = set()
 
     def _detect_release(self, serving_namespace: str) -> Release:
         what = f"deployment {serving_namespace}/controller"
@@ -301,8 +308,12 @@ class KnativeAdapter:
             raise AdapterError(f"knative {workload.namespace}/{workload.name}: replicas must be >= 0, got {replicas}",
                                retryable=False)  # fmt: skip
         if workload.max_replicas is not None and replicas > workload.max_replicas:
-            raise AdapterError(f"knative {workload.namespace}/{workload.name}: {replicas} replicas exceed the "
-                               f"Service's max-scale {workload.max_replicas}", retryable=False)  # fmt: skip
+            key = f"{workload.namespace}/{workload.name}"
+            if key not in self._warned:
+                self._warned.add(key)
+                self._warn(f"knative {key}: plan asks {replicas} replicas, setting the Service's max-scale "
+                           f"{workload.max_replicas}")  # fmt: skip
+            replicas = workload.max_replicas
         plural = self.target_kind()
         group, version = SERVING if plural == "revisions" else AUTOSCALING
         what = f"{plural}.{group} {workload.namespace}/{workload.name}"
