@@ -31,6 +31,7 @@ kubelet heartbeats the fake nodes; otherwise every node would carry
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -263,9 +264,10 @@ class ExtenderSpec:
     node_cache_capable: bool = True
     ignorable: bool = True
     http_timeout: str = "1s"
+    ca_pem: bytes | None = None  # HTTPS: the CA (or self-signed certificate) the scheduler trusts
 
     def to_config(self) -> dict[str, Any]:
-        return {
+        cfg: dict[str, Any] = {
             "urlPrefix": self.url_prefix,
             "filterVerb": self.filter_verb,
             "prioritizeVerb": self.prioritize_verb,
@@ -273,8 +275,11 @@ class ExtenderSpec:
             "nodeCacheCapable": self.node_cache_capable,
             "ignorable": self.ignorable,
             "httpTimeout": self.http_timeout,
-            "enableHTTPS": False,
+            "enableHTTPS": self.ca_pem is not None,
         }
+        if self.ca_pem is not None:  # tlsConfig.caData is []byte: base64 in YAML
+            cfg["tlsConfig"] = {"caData": base64.b64encode(self.ca_pem).decode()}
+        return cfg
 
 
 def scheduler_config(

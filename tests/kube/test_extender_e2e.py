@@ -184,3 +184,56 @@ def test_extender_runs_with_the_manifests_least_privilege_rbac(k8s_control_plane
     log = proc.log_tail(200_000)
     assert "403" not in log
     assert "forbidden" not in log.lower()
+
+
+def test_scheduler_calls_the_extender_over_https(k8s_control_plane: ControlPlane, k8s_nodes, k8s_namespace,
+                                                 tmp_path: Path) -> None:
+    """``casa extender --tls-cert-file --tls-key-file`` and a scheduler entry with
+    ``enableHTTPS: true`` and ``tlsConfig.caData`` (as manifests/scheduler/kube-scheduler-config-https.yaml):
+    the real kube-scheduler verifies the certificate, calls the verbs and follows the plan."""
+    import ssl
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from casa_sched.devcluster.controlplane import ExtenderSpec, Process, free_port
+
+    cp = k8s_control_plane
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-days", "1", "-keyout", str(key), "-out", str(cert), "-subj", "/CN=casa-extender",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    a, b, c = _names(f"tls{secrets.token_hex(2)}", "a", "b", "c")
+    for n in (a, b, c):
+        k8s_nodes(n, cpu="16", memory="32Gi")
+    fn = f"ft-{secrets.token_hex(2)}"
+    _publish(cp, {fn: [b]})
+    port = free_port()
+    url = f"https://127.0.0.1:{port}"
+    argv = [str(Path(sys.executable).parent / "casa"), "extender", "--host", "127.0.0.1", "--port", str(port),
+            "--kubeconfig", str(cp.kubeconfig), "--tls-cert-file", str(cert), "--tls-key-file", str(key)]
+    proc = Process(f"casa-extender-tls-{port}", argv, tmp_path, env=cp.env())
+    session = cp.extender
+    trust = ssl.create_default_context(cafile=str(cert))
+    try:
+        with httpx.Client(verify=trust, timeout=2) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                assert proc.alive(), proc.log_tail()
+                try:
+                    if client.get(f"{url}/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, proc.log_tail()
+                time.sleep(0.2)
+            cp.restart_scheduler(ExtenderSpec(url_prefix=url, ca_pem=cert.read_bytes()))
+            _create(cp, k8s_namespace, pod_manifest("over-tls", labels={FUNCTION_LABEL: fn}))
+            assert wait_bound(cp, k8s_namespace, ["over-tls"], timeout_s=60) == {"over-tls": b}
+            metrics = client.get(f"{url}/metrics").text
+        assert 'casa_extender_requests_total{code="200",verb="filter"}' in metrics
+    finally:
+        cp.restart_scheduler(session)
+        proc.stop()
