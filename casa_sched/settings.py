@@ -109,6 +109,28 @@ class SLOSettings(_Section):
     cstr: float = Field(0.05, ge=0, le=1, description="SLO constraint on SL_ave, a ratio. Paper baseline 5 %.")
 
 
+class SimulationSettings(_Section):
+    """How the request-level simulator and the estimator model a FaaS platform within an epoch."""
+
+    autoscale: bool = Field(
+        True,
+        description="In-epoch autoscaling: after each window, saturated functions grow one container by one unit "
+        "in place while the node has unallocated cores (paper §V.D). Off: only the plan's capacity serves.",
+    )
+    autoscale_interval_s: float = Field(
+        10.0,
+        gt=0,
+        description="Length of one autoscaling window, s. *Assumption*: a few of Knative KPA's 2 s ticks, coarse "
+        "enough that the replay stays fast.",
+    )
+    keepalive_s: float = Field(
+        60.0,
+        ge=0,
+        description="A container started on demand (scale from zero) is removed after this long idle, s. "
+        "*Assumption*: Knative's default order (60 s stable window).",
+    )
+
+
 class EnergyAccountingSettings(_Section):
     cooling_factor_by_hour: tuple[float, ...] = Field(
         DEFAULT_COOLING_FACTOR_BY_HOUR,
@@ -262,6 +284,7 @@ class CasaSettings(_Section):
     workload: WorkloadSettings = WorkloadSettings()
     overheads: OverheadSettings = OverheadSettings()
     slo: SLOSettings = SLOSettings()
+    simulation: SimulationSettings = SimulationSettings()
     accounting: EnergyAccountingSettings = EnergyAccountingSettings()
     signals: SignalSettings = SignalSettings()
     planner: PlannerSettings = PlannerSettings()

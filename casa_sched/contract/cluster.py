@@ -10,8 +10,16 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from casa_sched.contract._defaults import setting_default
 from casa_sched.models.power import DEFAULT_NODE_CURVE, PowerCurve
-from casa_sched.settings import CasaSettings
+from casa_sched.settings import (
+    CasaSettings,
+    ClusterSettings,
+    OverheadSettings,
+    SimulationSettings,
+    SLOSettings,
+    WorkloadSettings,
+)
 
 
 class SimulationError(ValueError):
@@ -32,16 +40,20 @@ class NodeSpec:
 
 @dataclass(frozen=True)
 class ClusterSpec:
-    """The N nodes plus the cluster-wide parts of eqs. (1) and (8)."""
+    """The N nodes plus the cluster-wide parts of eqs. (1) and (8).
+
+    The defaults are the settings' (:class:`~casa_sched.settings.ClusterSettings`), read from the
+    field definitions, not restated; :meth:`uniform` builds a cluster from loaded settings.
+    """
 
     nodes: tuple[NodeSpec, ...]
-    storage_power_w: float = 150.0
-    network_power_w: float = 100.0
-    image_bandwidth_mb_per_s: float = 125.0
-    switch_delay_s: float = 0.001
-    sleep_empty_nodes: bool = False
-    sleep_power_w: float = 10.0
-    wake_latency_s: float = 60.0
+    storage_power_w: float = setting_default(ClusterSettings, "storage_power_w")
+    network_power_w: float = setting_default(ClusterSettings, "network_power_w")
+    image_bandwidth_mb_per_s: float = setting_default(ClusterSettings, "image_bandwidth_mb_per_s")
+    switch_delay_s: float = setting_default(ClusterSettings, "switch_delay_s")
+    sleep_empty_nodes: bool = setting_default(ClusterSettings, "sleep_empty_nodes")
+    sleep_power_w: float = setting_default(ClusterSettings, "sleep_power_w")
+    wake_latency_s: float = setting_default(ClusterSettings, "wake_latency_s")
 
     def __post_init__(self) -> None:
         names = [n.name for n in self.nodes]
@@ -55,11 +67,9 @@ class ClusterSpec:
         return tuple(n.name for n in self.nodes)
 
     @classmethod
-    def uniform(
-        cls, n_nodes: int, settings: CasaSettings | None = None, curve: PowerCurve = DEFAULT_NODE_CURVE
-    ) -> ClusterSpec:
+    def uniform(cls, n_nodes: int, settings: CasaSettings, curve: PowerCurve = DEFAULT_NODE_CURVE) -> ClusterSpec:
         """``n_nodes`` identical nodes named ``node-0..``, parameters from ``settings``."""
-        s = (settings or CasaSettings()).cluster
+        s = settings.cluster
         hops = s.switch_hops
         nodes = tuple(
             NodeSpec(f"node-{i}", s.cores_per_node, s.memory_mb_per_node, curve, hops[i % len(hops)])
@@ -79,23 +89,28 @@ class ClusterSpec:
 
 @dataclass(frozen=True)
 class SimParams:
-    """Workload, SLO and container-overhead parameters (DESIGN §3; defaults from settings)."""
+    """Workload, SLO, container-overhead and platform parameters.
 
-    request_cpu_cores: float = 0.1
-    laxity: float = 10.0
-    base_cpu_cores: float = 2.0
-    base_memory_mb: float = 150.0
-    image_mb: float = 300.0
-    max_container_size: int = 32
-    utilisation: Literal["busy", "allocated"] = "busy"
-    starting_cores: float = 1.0
-    idle_cores: float = 0.05
-    stopping_cores: float = 0.5
-    shutdown_s: float = 15.0
-    epoch_s: float = 900.0
-    autoscale: bool = True
-    autoscale_interval_s: float = 10.0
-    keepalive_s: float = 60.0
+    The defaults are the settings' (``workload``, ``slo``, ``overheads`` and ``simulation``
+    sections), read from the field definitions, not restated; :meth:`from_settings` builds them
+    from loaded settings.
+    """
+
+    request_cpu_cores: float = setting_default(WorkloadSettings, "request_cpu_cores")
+    laxity: float = setting_default(SLOSettings, "laxity")
+    base_cpu_cores: float = setting_default(WorkloadSettings, "base_cpu_cores")
+    base_memory_mb: float = setting_default(WorkloadSettings, "base_memory_mb")
+    image_mb: float = setting_default(WorkloadSettings, "image_mb")
+    max_container_size: int = setting_default(WorkloadSettings, "max_container_size")
+    utilisation: Literal["busy", "allocated"] = setting_default(WorkloadSettings, "utilisation")
+    starting_cores: float = setting_default(OverheadSettings, "starting_cores")
+    idle_cores: float = setting_default(OverheadSettings, "idle_cores")
+    stopping_cores: float = setting_default(OverheadSettings, "stopping_cores")
+    shutdown_s: float = setting_default(OverheadSettings, "shutdown_s")
+    epoch_s: float = setting_default(WorkloadSettings, "epoch_s")
+    autoscale: bool = setting_default(SimulationSettings, "autoscale")
+    autoscale_interval_s: float = setting_default(SimulationSettings, "autoscale_interval_s")
+    keepalive_s: float = setting_default(SimulationSettings, "keepalive_s")
 
     def __post_init__(self) -> None:
         if self.request_cpu_cores <= 0 or self.request_cpu_cores > self.base_cpu_cores:
@@ -112,7 +127,7 @@ class SimParams:
 
     @classmethod
     def from_settings(cls, settings: CasaSettings, **overrides: object) -> SimParams:
-        w, o = settings.workload, settings.overheads
+        w, o, sim = settings.workload, settings.overheads, settings.simulation
         values: dict[str, object] = {
             "request_cpu_cores": w.request_cpu_cores,
             "laxity": settings.slo.laxity,
@@ -126,6 +141,9 @@ class SimParams:
             "stopping_cores": o.stopping_cores,
             "shutdown_s": o.shutdown_s,
             "epoch_s": w.epoch_s,
+            "autoscale": sim.autoscale,
+            "autoscale_interval_s": sim.autoscale_interval_s,
+            "keepalive_s": sim.keepalive_s,
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -15,6 +15,8 @@ import numpy.typing as npt
 from casa_sched._typing import FloatArray
 from casa_sched.contract.cluster import SimulationError
 
+MINUTE_S = 60.0  # the resolution of forecasts and epoch signals, s
+
 
 @dataclass(frozen=True)
 class Forecast:
@@ -31,7 +33,7 @@ class Forecast:
     counts: FloatArray
     t_ave_s: FloatArray
     memory_mb: FloatArray
-    minute_s: float = 60.0
+    minute_s: float = MINUTE_S
     start: datetime | None = None  # the epoch's wall-clock start when planning live; None in simulation
 
     def __post_init__(self) -> None:

@@ -6,12 +6,13 @@ D_{e-1}, the forecast and the signals; §VI.A for the knobs).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from casa_sched.contract._defaults import setting_default
 from casa_sched.contract.cluster import ClusterSpec, SimParams
 from casa_sched.contract.plan import Plan
-from casa_sched.models.accounting import WaterFactors
-from casa_sched.settings import CasaSettings
+from casa_sched.models.accounting import NO_WATER, WaterFactors
+from casa_sched.settings import CasaSettings, PlannerSettings, SLOSettings
 
 
 @dataclass(frozen=True)
@@ -21,18 +22,25 @@ class ClusterSnapshot:
     cluster: ClusterSpec
     params: SimParams
     previous: Plan | None = None
-    water: WaterFactors = field(default_factory=lambda: WaterFactors(0.0, 0.0, 0.0))
+    water: WaterFactors = NO_WATER
+
+
+def site_water(settings: CasaSettings) -> WaterFactors:
+    """The site's water factors (eqs. 4-5's water terms) from ``settings.accounting``."""
+    acc = settings.accounting
+    return WaterFactors(acc.water_l_per_cooling_kwh, acc.water_ci_g_per_l, acc.water_price_usd_per_l)
 
 
 @dataclass(frozen=True)
 class PlannerConfig:
-    """Knobs shared by all policies (paper §V, §VI.A)."""
+    """Knobs shared by all policies (paper §V, §VI.A); defaults are the settings' (``slo`` and
+    ``planner`` sections), read from the field definitions, not restated."""
 
-    cstr: float = 0.05  # SLO constraint on SL_ave
-    k: int = 5  # failed local searches before a function is blacklisted
-    gen: int = 2000  # iteration ceiling
-    time_budget_s: float = 2.0  # wall-clock budget per epoch
-    seed: int = 0
+    cstr: float = setting_default(SLOSettings, "cstr")  # SLO constraint on SL_ave
+    k: int = setting_default(PlannerSettings, "k")  # failed local searches before a function is blacklisted
+    gen: int = setting_default(PlannerSettings, "gen")  # iteration ceiling
+    time_budget_s: float = setting_default(PlannerSettings, "time_budget_s")  # wall-clock budget per epoch
+    seed: int = setting_default(PlannerSettings, "seed")
 
     @classmethod
     def from_settings(cls, settings: CasaSettings) -> PlannerConfig:

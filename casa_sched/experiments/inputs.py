@@ -17,10 +17,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from casa_sched.contract.cluster import ClusterSpec, SimParams
-from casa_sched.contract.snapshot import PlannerConfig
+from casa_sched.contract.snapshot import PlannerConfig, site_water
 from casa_sched.experiments.defaults import DEFAULT_EPOCHS, DEFAULT_START_LOCAL
 from casa_sched.experiments.runner import ForecastMode, Scenario
-from casa_sched.models.accounting import WaterFactors
 from casa_sched.models.cooling import CoolingProfile
 from casa_sched.settings import CasaSettings
 from casa_sched.signals import (
@@ -118,12 +117,11 @@ def build_scenario(
         raise ScenarioError(str(exc)) from exc
     local_hours = np.array([(start + timedelta(hours=h)).astimezone(tz).hour for h in range(hours)])
     cooling = CoolingProfile.of(settings.accounting.cooling_factor_by_hour).factors(local_hours)  # E_t, eq. (3)
-    acc = settings.accounting
     hourly = HourlySignals(
         ci_g_per_kwh=ci,
         price_usd_per_kwh=price,
         cooling_factor=cooling,
-        water=WaterFactors(acc.water_l_per_cooling_kwh, acc.water_ci_g_per_l, acc.water_price_usd_per_l),
+        water=site_water(settings),
     )
     cluster = ClusterSpec.uniform(settings.cluster.nodes, settings)
     scenario = Scenario(

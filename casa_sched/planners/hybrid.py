@@ -80,14 +80,15 @@ class HybridPlanner(PlannerBase):
         super().__init__(config)
         self.limit: dict[str, int] = {}
         self.safe: dict[str, bool] = {}
-        self.max_limit = 20  # one unit's slots; set from the snapshot's parameters by plan()
+        self.max_limit: int | None = None  # one unit's slots, from the snapshot plan() saw (none before)
 
     def observe(self, result: EpochResult) -> None:
         for f, stats in result.functions.items():
             if stats.requests == 0:
                 continue  # no evidence either way: keep the flag and the limit
             rate = stats.violation_rate
-            self.limit[f] = adjust_limit(self.limit.get(f, START_LIMIT), rate, self.max_limit)
+            limit = self.limit.get(f, START_LIMIT)
+            self.limit[f] = adjust_limit(limit, rate, self.max_limit if self.max_limit is not None else limit + 1)
             self.safe[f] = rate <= self.config.cstr
 
     def plan(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals) -> Plan:

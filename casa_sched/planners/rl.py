@@ -98,6 +98,7 @@ class _Agent:
     action: int = 0
     slots: int = 0  # planned pods × slots, for the observed utilisation
     t_ave_s: float = 0.0
+    epoch_s: float = 0.0  # the length of the epoch it decided for
     best_goodput: float = 0.0
 
 
@@ -114,7 +115,6 @@ class RLPlanner(PlannerBase):
         self.learning = True
         self.trained_epochs = 0
         self.decisions = 0
-        self.epoch_s = 900.0  # the epoch length observe() divides by; set from the snapshot by plan()
 
     # -- learning --------------------------------------------------------------------------------
     def train(self, episodes: Sequence[Episode]) -> None:
@@ -138,7 +138,7 @@ class RLPlanner(PlannerBase):
             goodput = stats.served / stats.requests
             agent.best_goodput = max(agent.best_goodput, goodput)
             reward = reward_of(goodput, agent.best_goodput)
-            util = stats.requests * agent.t_ave_s / self.epoch_s / max(agent.slots, 1)
+            util = stats.requests * agent.t_ave_s / agent.epoch_s / max(agent.slots, 1)
             s_next = (agent.limit_index, util_bucket(util))
             li, ub = agent.state
             agent.q[li, ub, agent.action] = q_update(
@@ -159,7 +159,6 @@ class RLPlanner(PlannerBase):
 
     def plan(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals) -> Plan:
         p = snapshot.params
-        self.epoch_s = p.epoch_s
         peak = peak_concurrency(forecast)
         mean = mean_concurrency(forecast)
         order = [f for f in np.argsort(-peak, kind="stable").tolist() if forecast.totals[f] > 0]
@@ -172,7 +171,7 @@ class RLPlanner(PlannerBase):
             agent.state, agent.action = state, action
             agent.limit_index = int(np.clip(agent.limit_index + ACTIONS[action], 0, len(LIMITS) - 1))
             pods = kpa_replicas(float(peak[f]), LIMITS[agent.limit_index])
-            agent.slots, agent.t_ave_s = pods * p.slots_per_unit, float(forecast.t_ave_s[f])
+            agent.slots, agent.t_ave_s, agent.epoch_s = pods * p.slots_per_unit, float(forecast.t_ave_s[f]), p.epoch_s
             replicas.append(pods)
         rng = np.random.default_rng([self.config.seed, forecast.epoch])
         layout = kube_schedule(snapshot, [forecast.function_ids[f] for f in order], replicas, "least", rng)

@@ -35,7 +35,7 @@ from casa_sched.contract.cluster import ClusterSpec, SimParams, SimulationError
 from casa_sched.contract.forecast import EpochSignals, Forecast
 from casa_sched.contract.plan import Container, Plan
 from casa_sched.contract.results import EpochResult
-from casa_sched.models.accounting import J_PER_KWH, WaterFactors
+from casa_sched.models.accounting import J_PER_KWH, NO_WATER, WaterFactors
 from casa_sched.models.coldstart import t_cold_s
 from casa_sched.models.slo import wait_budget_s
 from casa_sched.models.tolerances import EPS_COUNT
@@ -98,12 +98,12 @@ class Estimator:
         forecast: Forecast,
         signals: EpochSignals,
         previous: Plan | None = None,
-        water: WaterFactors | None = None,
+        water: WaterFactors = NO_WATER,
     ) -> None:
         if signals.ci_g_per_kwh.size != forecast.minutes:
             raise SimulationError(f"signals have {signals.ci_g_per_kwh.size} minutes, the forecast {forecast.minutes}")
         self.cluster, self.params, self.forecast, self.signals = cluster, params, forecast, signals
-        self.water = water or WaterFactors(0.0, 0.0, 0.0)
+        self.water = water
         self.node_index = {n.name: i for i, n in enumerate(cluster.nodes)}
         self.n_nodes = len(cluster.nodes)
         self.fn_index = {f: i for i, f in enumerate(forecast.function_ids)}

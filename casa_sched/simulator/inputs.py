@@ -5,16 +5,14 @@ is cut."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from casa_sched._typing import FloatArray, IntArray
 from casa_sched.contract.cluster import SimulationError
-from casa_sched.contract.forecast import EpochSignals
-from casa_sched.models.accounting import WaterFactors
-
-MINUTE_S = 60.0  # the resolution of forecasts and epoch signals
+from casa_sched.contract.forecast import MINUTE_S, EpochSignals
+from casa_sched.models.accounting import NO_WATER, WaterFactors
 
 
 @dataclass(frozen=True)
@@ -24,7 +22,7 @@ class HourlySignals:
     ci_g_per_kwh: FloatArray
     price_usd_per_kwh: FloatArray
     cooling_factor: FloatArray
-    water: WaterFactors = field(default_factory=lambda: WaterFactors(4.5, 0.5, 0.0015))
+    water: WaterFactors = NO_WATER  # the site's factors come from settings.accounting
 
     def __post_init__(self) -> None:
         shapes = {self.ci_g_per_kwh.shape, self.price_usd_per_kwh.shape, self.cooling_factor.shape}
@@ -76,14 +74,9 @@ class HourlySignals:
         ci_g_per_kwh: float,
         price_usd_per_kwh: float,
         cooling_factor: float,
-        water: WaterFactors | None = None,
+        water: WaterFactors = NO_WATER,
     ) -> HourlySignals:
-        return cls(
-            np.full(hours, ci_g_per_kwh),
-            np.full(hours, price_usd_per_kwh),
-            np.full(hours, cooling_factor),
-            water or WaterFactors(0.0, 0.0, 0.0),
-        )
+        return cls(np.full(hours, ci_g_per_kwh), np.full(hours, price_usd_per_kwh), np.full(hours, cooling_factor), water)
 
 
 @dataclass(frozen=True)

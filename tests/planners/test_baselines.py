@@ -23,6 +23,7 @@ from casa_sched.planners._kpa import (
 )
 from casa_sched.planners.hybrid import adjust_limit, overcommitted_slots
 from casa_sched.planners.rl import LIMITS, RLPlanner, q_update, reward_of, util_bucket
+from casa_sched.settings import CasaSettings
 from casa_sched.simulator import EpochRequests, Simulator
 
 CURVE = PowerCurve((0.0, 0.0, 0.0, 2.0, 100.0), 16)
@@ -105,7 +106,7 @@ def test_baselines_run_on_the_real_sample(azure_sample_dir: Path, policy: str) -
     from casa_sched.traces import load_workload
 
     wl = load_workload(azure_sample_dir).top_k(40).scaled(5.0, seed=0)
-    cl = ClusterSpec.uniform(2)
+    cl = ClusterSpec.uniform(2, CasaSettings())
     params = SimParams()
     sim = Simulator(cl, params, 1800.0)
     planner = create(policy, PlannerConfig())

@@ -11,6 +11,7 @@ import pytest
 from casa_sched.contract.cluster import ClusterSpec, NodeSpec, SimParams, SimulationError
 from casa_sched.contract.forecast import EpochSignals
 from casa_sched.models.power import PowerCurve
+from casa_sched.settings import CasaSettings
 from casa_sched.simulator import EpochRequests, HourlySignals, Simulator, plan_from_mapping
 
 # P(U) = 100 W + 10 W per busy core on an 8-core node; no storage/network power, no cooling.
@@ -232,7 +233,7 @@ def test_real_sample_conserves_requests_and_is_deterministic(azure_sample_dir: P
     from casa_sched.traces import load_workload
 
     wl = load_workload(azure_sample_dir).top_k(60).scaled(5.0, seed=3).window(480, 30)
-    cluster = ClusterSpec.uniform(2)
+    cluster = ClusterSpec.uniform(2, CasaSettings())
     params = SimParams()
     plans = [
         plan_from_mapping(e, {f: [(f"node-{i % 2}", 1)] for i, f in enumerate(wl.function_ids[:40])}) for e in range(2)
