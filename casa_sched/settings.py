@@ -239,6 +239,40 @@ class AutoscalerSettings(_Section):
     prometheus_url: str = Field("http://prometheus.casa-system.svc:9090", description="Prometheus for the forecast.")
     dry_run: bool = Field(False, description="Print actions instead of applying them.")
     lease_name: str = Field("casa-autoscaler", description="coordination.k8s.io Lease for leader election.")
+    platforms: tuple[str, ...] = Field(
+        ("deployment",), description="Platform adapters whose workloads are managed (deployment, openfaas, knative)."
+    )
+    metrics_file: Path | None = Field(
+        None,
+        description="JSON metrics document (requests per minute, T_ave, in-flight, pod CPU) read instead of a "
+        "metrics back-end; without one every function is held as it is.",
+    )
+    metrics_port: int = Field(8889, ge=0, le=65535, description="Port of GET /metrics; 0 serves none.")
+    intra_interval_s: float = Field(
+        15.0, gt=0, description="Intra-epoch autoscaling tick (paper §V.D: 'anytime within an epoch'), s."
+    )
+    saturation_cpu_ratio: float = Field(
+        0.95,
+        gt=0,
+        le=1,
+        description="A pod whose CPU usage reaches this share of its allocation is saturated. *Assumption*: just "
+        "below 1 because cgroup throttling keeps usage from reaching the limit exactly.",
+    )
+    default_t_ave_s: float = Field(
+        1.0,
+        gt=0,
+        description="T_ave of a function whose metrics give no execution time, s. *Assumption*: the Azure 2019 "
+        "sample's median is about 1 s.",
+    )
+    apply_settle_s: float = Field(
+        120.0, gt=0, description="How long an epoch's apply keeps converging (new pods Running, resizes) before the "
+        "ticks take over, s."
+    )
+    settle_poll_s: float = Field(2.0, gt=0, description="Pause between convergence passes while applying, s.")
+    planner_grace_s: float = Field(
+        10.0, ge=0, description="Past planner.time_budget_s + this, a planner that has not answered is abandoned for "
+        "D_{e-1}, s."
+    )
 
 
 class OpenFaasSettings(_Section):

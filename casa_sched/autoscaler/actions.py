@@ -198,6 +198,9 @@ def compute_actions(
         current = w.replicas if w.replicas is not None else len(pods)
         if desired != current:
             (downs if desired < current else ups).append(ScaleAction(function, w, current, desired))
+        elif len(pods) != desired or any(p.node is None for p in pods):
+            bound = sum(p.node is not None for p in pods)
+            deferred.append(Deferred(function, "-", f"{bound} of {desired} pods bound ({len(pods)} exist)"))
         for p, size in placed:
             res = p.containers.get(w.container)
             if res is None:

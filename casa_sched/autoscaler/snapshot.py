@@ -21,7 +21,8 @@ What counts (documented choices):
   request there: pods of no function, pods of functions held out of this epoch's plan, pods
   still terminating, and the sidecars of function pods (Knative's queue-proxy). Managed function containers are what the
   planner redistributes.
-- A function pod's size is its function container's CPU request in base units
+- A function pod's size is its function container's CPU request in base units (the size the
+  kubelet reports as applied, when it reports one: a resize found Infeasible did not happen)
   (``round(cpu / base_cpu_cores)``, at least 1, at most ``max_container_size``): 2 cores and
   150 MB (MiB, as node memory) per unit (paper §VI.A).
 """
@@ -81,6 +82,8 @@ class LivePod:
     resize_in_progress: bool = False
     allocated: Mapping[str, tuple[float, float]] = field(default_factory=lambda: MappingProxyType({}))
     # status.containerStatuses[].resources.requests: what the kubelet has applied, per container
+    raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), compare=False, repr=False)
+    # the pod's JSON as listed (the resize decisions read it)
 
     @property
     def running(self) -> bool:
@@ -202,6 +205,7 @@ def pod_from_json(obj: Any) -> LivePod:
         resize_pending=_pending_reason(pending),
         resize_in_progress=in_progress is not None and in_progress.get("status") == "True",
         allocated=MappingProxyType(allocated),
+        raw=obj,
     )
 
 
@@ -256,7 +260,7 @@ def previous_plan(state: LiveState, managed: Iterable[str], params: SimParams, e
         if workload is None:
             continue
         for pod in state.pods_of(workload):
-            res = function_container(pod, workload)
+            res = pod.allocated.get(workload.container) or function_container(pod, workload)
             if pod.deleting or pod.node not in usable or res is None:
                 continue
             containers.setdefault(function, []).append(Container(str(pod.node), units_of(res[0], params)))

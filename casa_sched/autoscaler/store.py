@@ -30,6 +30,7 @@ PLAN_EPOCH_ANNOTATION = "casa.dev/plan-epoch"
 PLAN_HASH_ANNOTATION = "casa.dev/plan-hash"
 APPLIED_EPOCH_ANNOTATION = "casa.dev/applied-epoch"
 APPLIED_HASH_ANNOTATION = "casa.dev/applied-hash"
+HELD_ANNOTATION = "casa.dev/held-functions"  # JSON list: functions kept as they were (no metrics)
 STATUS_KEY = "status.json"
 
 
@@ -48,6 +49,7 @@ class StoredPlan:
     applied_hash: str | None
     resource_version: str | None
     error: str | None = None  # why ``plan`` is None although a document is there
+    held: tuple[str, ...] = ()  # functions the plan kept as they were, for lack of metrics
 
     @property
     def applied(self) -> bool:
@@ -75,8 +77,13 @@ def parse_configmap(obj: Mapping[str, Any] | None) -> StoredPlan:
         applied_epoch = int(applied_raw) if applied_raw is not None else None
     except ValueError:
         applied_epoch = None
+    try:
+        held_raw = json.loads(annotations.get(HELD_ANNOTATION) or "[]")
+        held = tuple(str(f) for f in held_raw) if isinstance(held_raw, list) else ()
+    except json.JSONDecodeError:
+        held = ()
     return StoredPlan(plan, digest, applied_epoch, annotations.get(APPLIED_HASH_ANNOTATION),
-                      meta.get("resourceVersion"), error)  # fmt: skip
+                      meta.get("resourceVersion"), error, held)  # fmt: skip
 
 
 class PlanStore:
@@ -140,12 +147,13 @@ class PlanStore:
                 raise api_error(exc, f"write {what}") from exc
         raise AdapterError(f"write {what}: still conflicting after {self.max_conflicts} re-reads", retryable=True)
 
-    def store_plan(self, plan: Plan) -> StoredPlan:
-        """Write ``plan`` (and its epoch and hash); the applied-* annotations are left as they are."""
+    def store_plan(self, plan: Plan, held: tuple[str, ...] = ()) -> StoredPlan:
+        """Write ``plan`` (and its epoch, hash and held functions); applied-* are left as they are."""
         text = plan.to_json()
         return self._update({
             "data": {PLAN_CONFIGMAP_KEY: text},
-            "annotations": {PLAN_EPOCH_ANNOTATION: str(plan.epoch), PLAN_HASH_ANNOTATION: plan_hash(text)},
+            "annotations": {PLAN_EPOCH_ANNOTATION: str(plan.epoch), PLAN_HASH_ANNOTATION: plan_hash(text),
+                            HELD_ANNOTATION: json.dumps(sorted(held))},
         })  # fmt: skip
 
     def mark_applied(self, stored: StoredPlan, status: Mapping[str, Any]) -> StoredPlan:

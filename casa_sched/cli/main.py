@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
+from casa_sched.cli.autoscaler_cmd import autoscaler_command
 from casa_sched.cli.config_cmd import config_app
 from casa_sched.cli.extender_cmd import extender_command
 from casa_sched.cli.models_cmd import models_app
@@ -32,6 +33,7 @@ app.command("experiment")(experiment)
 app.command("extender")(extender_command)
 app.add_typer(models_app, name="models")
 app.add_typer(config_app, name="config")
+app.command("autoscaler")(autoscaler_command)
 
 
 @app.callback()

@@ -1,0 +1,480 @@
+"""The live epoch loop: snapshot → forecast → signals → plan → store → apply (paper §V, Fig. 7; §V.D).
+
+One iteration per epoch, aligned to the wall clock (epoch ``e`` covers
+``[e · epoch_s, (e + 1) · epoch_s)`` seconds since the Unix epoch, so every replica agrees on
+the epoch number), then intra-epoch ticks until the next epoch:
+
+1. **store read** — the plan ConfigMap. If it already holds this epoch's plan and records it
+   applied, nothing is planned or applied again (a restart or a new leader resumes); if it
+   holds this epoch's plan not yet applied, that plan is applied instead of planning anew.
+2. **snapshot** — nodes, function workloads and pods (:mod:`.snapshot`), D_{e-1} included.
+3. **forecast** — the next epoch's requests per function (:mod:`.forecast`); functions without
+   metrics are *held* (kept as they are, their capacity reserved).
+4. **signals** — CI, price and E_t per minute (:mod:`.epoch_signals`).
+5. **plan** — the configured policy (``planner.policy``) within ``planner.time_budget_s``. CASA
+   returns its best plan when the budget ends; a planner that overruns the hard deadline
+   (budget + ``autoscaler.planner_grace_s``) or fails keeps D_{e-1} (counted in
+   ``casa_autoscaler_plan_fallback_total``).
+6. **store** — the plan, its epoch and content hash, with optimistic concurrency (:mod:`.store`).
+7. **apply** — actions computed purely (:mod:`.actions`) and executed (:mod:`.apply`), in passes
+   until nothing is left to do or ``autoscaler.apply_settle_s`` passes; the plan is recorded
+   applied once a pass leaves no action pending or failed.
+
+Each intra-epoch tick (``autoscaler.intra_interval_s``) runs one more convergence pass (new pods
+get their planned size once Running, actions left pending are resumed) and grows saturated
+functions in place (:mod:`.intra`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from casa_sched.autoscaler.actions import Action, Deferred, ResizeAction, compute_actions
+from casa_sched.autoscaler.adapters.base import AdapterError, PlatformAdapter
+from casa_sched.autoscaler.apply import Executor, Outcome
+from casa_sched.autoscaler.epoch_signals import SignalReader
+from casa_sched.autoscaler.forecast import Forecaster, FunctionInfo, MetricsSource
+from casa_sched.autoscaler.intra import grow, saturated
+from casa_sched.autoscaler.snapshot import MIB, LiveState, planner_snapshot, previous_plan, read_state
+from casa_sched.autoscaler.store import PlanStore, StoredPlan, plan_hash
+from casa_sched.metrics import CasaMetrics
+from casa_sched.plan import Plan, PlanInputs
+from casa_sched.planners.base import ClusterSnapshot, Planner, PlannerConfig, PlannerError, create
+from casa_sched.settings import CasaSettings
+from casa_sched.simulator.forecast import EpochSignals, Forecast
+from casa_sched.simulator.inputs import SimParams, SimulationError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EpochReport:
+    """What one epoch did: for the log, ``--once --json`` and the benchmark."""
+
+    epoch: int
+    start: datetime
+    status: str  # planned | resumed | already-applied | no-nodes
+    phases_s: dict[str, float] = field(default_factory=dict)
+    writes: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
+    deferred: list[Deferred] = field(default_factory=list)
+    held: tuple[str, ...] = ()
+    plan: Plan | None = None
+    plan_hash: str | None = None
+    applied: bool = False
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "start": self.start.isoformat(),
+            "status": self.status,
+            "phases_s": {k: round(v, 4) for k, v in self.phases_s.items()},
+            "writes": self.writes,
+            "applied": self.applied,
+            "plan_hash": self.plan_hash,
+            "held": list(self.held),
+            "containers": self.plan.container_count() if self.plan else 0,
+            "actions": [o.row() for o in self.outcomes],
+            "deferred": [{"function": d.function, "pod": d.pod, "reason": d.reason} for d in self.deferred],
+            "message": self.message,
+        }
+
+
+@dataclass
+class _Current:
+    """The epoch being applied and kept converged by the ticks."""
+
+    epoch: int
+    plan: Plan
+    managed: tuple[str, ...]
+    stored: StoredPlan | None
+    applied: bool
+    reported: set[tuple[str, int]] = field(default_factory=set)  # (pod key, units) resize outcomes seen
+    not_applied: dict[str, dict[str, Any]] = field(default_factory=dict)  # pod key → what failed
+
+
+class _Phases:
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self.seconds: dict[str, float] = {}
+
+    def run(self, name: str, fn: Callable[[], Any]) -> Any:
+        t0 = self._clock()
+        try:
+            return fn()
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + self._clock() - t0
+
+
+class Autoscaler:
+    """One replica's epoch controller (leader election is the caller's: see :func:`run_forever`)."""
+
+    def __init__(
+        self,
+        settings: CasaSettings,
+        api_client: Any,
+        adapters: Sequence[PlatformAdapter],
+        forecaster: Forecaster,
+        source: MetricsSource,
+        signals: SignalReader,
+        store: PlanStore,
+        executor: Executor,
+        metrics: CasaMetrics,
+        *,
+        resize_supported: bool = True,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.api_client = api_client
+        self.adapters = list(adapters)
+        self.forecaster = forecaster
+        self.source = source
+        self.signals = signals
+        self.store = store
+        self.executor = executor
+        self.metrics = metrics
+        self.resize_supported = resize_supported
+        self.clock = clock
+        self.monotonic = monotonic
+        self.sleep = sleep
+        a = settings.autoscaler
+        self.epoch_s = settings.workload.epoch_s
+        self.params = SimParams.from_settings(settings)
+        self.config = PlannerConfig.from_settings(settings)
+        self.planner: Planner = create(settings.planner.policy)
+        self.dry_run = executor.dry_run
+        self.apply_settle_s = a.apply_settle_s
+        self.settle_poll_s = a.settle_poll_s
+        self.planner_grace_s = a.planner_grace_s
+        self.current: _Current | None = None
+        self.grown: dict[str, int] = {}
+        self._planning: threading.Thread | None = None
+
+    # -- epochs on the wall clock -----------------------------------------------------------
+    def epoch_at(self, unix_s: float) -> int:
+        return math.floor(unix_s / self.epoch_s)
+
+    def epoch_start(self, epoch: int) -> datetime:
+        return datetime.fromtimestamp(epoch * self.epoch_s, UTC)
+
+    def seconds_to_next_epoch(self, unix_s: float) -> float:
+        return (self.epoch_at(unix_s) + 1) * self.epoch_s - unix_s
+
+    # -- one epoch ---------------------------------------------------------------------------
+    def _writes(self) -> int:
+        return int(getattr(self.api_client, "write_count", 0))
+
+    def run_epoch(self, epoch: int) -> EpochReport:
+        """Plan (or resume) and apply epoch ``epoch``; raises :class:`AdapterError` when the API
+        cannot be read at all (the caller backs off and retries the epoch)."""
+        writes0 = self._writes()
+        phases = _Phases(self.monotonic)
+        start = self.epoch_start(epoch)
+        if self.current is None or self.current.epoch != epoch:
+            self.grown = {}  # back to the plan's sizes each epoch (paper §V.D)
+        stored: StoredPlan = phases.run("store", self.store.read)
+        state: LiveState = phases.run("snapshot", lambda: read_state(self.api_client, self.adapters))
+        for w in state.warnings:
+            log.warning("%s", w)
+        for n in state.nodes:
+            self.metrics.node_power_model_invalid.labels(node=n.name).set(1.0 if n.power_model == "invalid" else 0.0)
+        report = EpochReport(epoch, start, "planned")
+        if stored.plan is not None and stored.plan.epoch == epoch:
+            held = stored.held
+            managed = tuple(sorted({w.function for w in state.workloads} - set(held)))
+            if stored.applied:
+                report.status = "already-applied"
+                self.current = _Current(epoch, stored.plan, managed, stored, applied=True)
+                report.plan, report.plan_hash, report.held, report.applied = stored.plan, stored.plan_hash, held, True
+                report.phases_s = phases.seconds
+                log.info("epoch %d: plan %s already applied; nothing to redo", epoch, stored.plan_hash)
+                return report
+            report.status = "resumed"
+            plan = stored.plan
+            log.info("epoch %d: resuming the stored plan %s", epoch, stored.plan_hash)
+        else:
+            if not state.nodes:
+                report.status, report.message = "no-nodes", "no Ready, schedulable node: nothing planned"
+                log.warning("epoch %d: %s", epoch, report.message)
+                report.phases_s = phases.seconds
+                return report
+            plan, managed, held = self._plan_epoch(epoch, start, state, phases)
+            if not self.dry_run:
+                stored = phases.run("store", lambda: self.store.store_plan(plan, held))
+            else:
+                stored = StoredPlan(plan, plan_hash(plan.to_json()), None, None, None, held=held)
+        report.plan, report.plan_hash, report.held = plan, stored.plan_hash, held
+        self.current = _Current(epoch, plan, managed, stored if not self.dry_run else None, applied=False)
+        self.metrics.autoscaler_held_functions.set(len(held))
+        self._mirror_plan(plan)
+        outcomes, deferred = phases.run("apply", lambda: self._apply(state))
+        report.outcomes, report.deferred = outcomes, deferred
+        report.applied = self.current.applied
+        report.phases_s = phases.seconds
+        report.writes = self._writes() - writes0
+        for name, seconds in phases.seconds.items():
+            self.metrics.autoscaler_phase_seconds.labels(phase=name).set(seconds)
+        if self.current.applied:
+            self.metrics.autoscaler_epoch.set(epoch)
+        return report
+
+    def _plan_epoch(
+        self, epoch: int, start: datetime, state: LiveState, phases: _Phases
+    ) -> tuple[Plan, tuple[str, ...], tuple[str, ...]]:
+        infos = []
+        for w in state.workloads:
+            pods = state.pods_of(w)
+            mem = [p.containers[w.container][1] for p in pods if w.container in p.containers]
+            infos.append(FunctionInfo(w.function, (max(mem) / MIB) if mem and max(mem) > 0 else self.params.base_memory_mb))
+        fr = phases.run("forecast", lambda: self.forecaster.forecast(epoch, start, self.epoch_s, infos))
+        managed = fr.forecast.function_ids
+        held = fr.held
+        if held:
+            log.info("epoch %d: %d function(s) held for lack of metrics: %s", epoch, len(held), ", ".join(held[:10]))
+        signals: EpochSignals = phases.run("signals", lambda: self.signals.read(start, self.epoch_s))
+        snapshot = planner_snapshot(state, managed, self.settings, self.params, epoch)
+        planned: Plan = phases.run("plan", lambda: self._run_planner(snapshot, fr.forecast, signals))
+        held_plan = previous_plan(state, held, self.params, epoch)
+        containers = {f: cs for f, cs in planned.containers.items() if f in set(managed)}
+        containers.update(held_plan.containers)
+        plan = replace(
+            planned,
+            epoch=epoch,
+            containers=containers,
+            epoch_start=start,
+            epoch_length_s=self.epoch_s,
+            base_cpu_cores=self.params.base_cpu_cores,
+            base_memory_mb=self.params.base_memory_mb,
+        )
+        return plan, managed, held
+
+    def _run_planner(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals) -> Plan:
+        """The policy's plan, or D_{e-1} when it fails or overruns its hard deadline."""
+        fallback = replace(snapshot.previous or Plan(epoch=forecast.epoch, containers={}), epoch=forecast.epoch,
+                           inputs=PlanInputs(policy=f"{self.planner.name}:kept-previous"))  # fmt: skip
+        if not forecast.function_ids:
+            return replace(fallback, containers={})
+        if self._planning is not None and self._planning.is_alive():
+            log.warning("the previous epoch's planner is still running: keeping D_{e-1}")
+            self.metrics.autoscaler_plan_fallback_total.labels(reason="overrun").inc()
+            return fallback
+        result: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                result["plan"] = self.planner.plan(snapshot, forecast, signals, self.config)
+            except (PlannerError, SimulationError, ValueError) as exc:
+                result["error"] = exc
+
+        t0 = self.monotonic()
+        self._planning = threading.Thread(target=work, name="casa-planner", daemon=True)
+        self._planning.start()
+        self._planning.join(self.config.time_budget_s + self.planner_grace_s)
+        self.metrics.plan_solve_seconds.observe(self.monotonic() - t0)
+        if self._planning.is_alive():
+            log.warning("planner %s overran its %.1f s deadline: keeping D_{e-1}", self.planner.name,
+                        self.config.time_budget_s + self.planner_grace_s)  # fmt: skip
+            self.metrics.autoscaler_plan_fallback_total.labels(reason="overrun").inc()
+            return fallback
+        if "error" in result:
+            log.warning("planner %s failed (%s): keeping D_{e-1}", self.planner.name, result["error"])
+            self.metrics.autoscaler_plan_fallback_total.labels(reason="error").inc()
+            return fallback
+        plan: Plan = result["plan"]
+        return plan
+
+    def _mirror_plan(self, plan: Plan) -> None:
+        self.metrics.plan_epoch.set(plan.epoch)
+        self.metrics.plan_containers.clear()
+        for f in plan.functions:
+            for node, n in plan.slots_by_node(f).items():
+                self.metrics.plan_containers.labels(function=f, node=node).set(n)
+
+    # -- convergence -------------------------------------------------------------------------
+    def _pass(self, state: LiveState, deadline: float) -> tuple[list[Outcome], list[Deferred], int]:
+        """One convergence pass on ``state``: (outcomes, deferred, actions computed)."""
+        cur = self.current
+        assert cur is not None
+        actions, deferred = compute_actions(state, cur.plan, cur.managed, self.params, self.grown)
+        if not self.resize_supported:
+            kept: list[Action] = [a for a in actions if not isinstance(a, ResizeAction)]
+            deferred += [Deferred(a.function, a.pod, "no pods/resize on this API server")
+                         for a in actions if isinstance(a, ResizeAction)]  # fmt: skip
+            actions = kept
+        self._follow_resizes(state)
+        outcomes = self.executor.run(actions, deadline)
+        return outcomes, deferred, len(actions)
+
+    def _apply(self, state: LiveState) -> tuple[list[Outcome], list[Deferred]]:
+        deadline = self.monotonic() + self.apply_settle_s
+        all_outcomes: list[Outcome] = []
+        while True:
+            outcomes, deferred, n_actions = self._pass(state, deadline)
+            all_outcomes.extend(outcomes)
+            self._maybe_mark_applied(outcomes, deferred)
+            if self.dry_run or (n_actions == 0 and not deferred) or self.monotonic() + self.settle_poll_s > deadline:
+                return all_outcomes, deferred
+            self.sleep(self.settle_poll_s)
+            try:
+                state = read_state(self.api_client, self.adapters)
+            except AdapterError as exc:
+                log.warning("apply: re-reading the cluster failed (%s); the ticks will resume", exc)
+                return all_outcomes, deferred
+
+    def _maybe_mark_applied(self, outcomes: Sequence[Outcome], deferred: Sequence[Deferred]) -> None:
+        cur = self.current
+        if cur is None or cur.applied or self.dry_run or cur.stored is None:
+            return
+        if any(o.outcome in ("pending", "failed") for o in outcomes):
+            return
+        status = {
+            "epoch": cur.epoch,
+            "deferred": [{"function": d.function, "pod": d.pod, "reason": d.reason} for d in deferred],
+            "not_applied": sorted(cur.not_applied.values(), key=lambda r: str(r.get("pod"))),
+        }
+        try:
+            cur.stored = self.store.mark_applied(cur.stored, status)
+        except AdapterError as exc:
+            log.warning("epoch %d: recording the plan as applied failed (%s); retried next pass", cur.epoch, exc)
+            return
+        cur.applied = True
+        self.metrics.autoscaler_epoch.set(cur.epoch)
+
+    def _follow_resizes(self, state: LiveState) -> None:
+        """Report each pod's resize outcome once per target size: Infeasible → an Event, a metric
+        and ``not_applied`` in the status; Deferred → a metric (the kubelet retries, the ticks
+        keep watching); applied → a metric. A pod that disappears is forgotten with one log line."""
+        cur = self.current
+        assert cur is not None
+        alive = {p.key for p in state.pods}
+        for key in [k for k in cur.not_applied if k not in alive]:
+            log.info("pod %s whose resize was not applied is gone", cur.not_applied.pop(key).get("pod"))
+        for f in cur.managed:
+            w = state.workload_of(f)
+            if w is None:
+                continue
+            for p in state.pods_of(w):
+                res = p.containers.get(w.container)
+                if res is None or not p.running:
+                    continue
+                units = round(res[0] / self.params.base_cpu_cores)
+                tag = (p.key, units)
+                applied = p.allocated.get(w.container)
+                if p.resize_pending == "Infeasible":
+                    if tag not in cur.reported:
+                        cur.reported.add(tag)
+                        self.metrics.autoscaler_resize_total.labels(outcome="infeasible").inc()
+                        msg = f"in-place resize to {res[0]:g} cores / {res[1] / MIB:g} MiB is Infeasible on {p.node}"
+                        log.warning("pod %s/%s: %s", p.namespace, p.name, msg)
+                        self.executor.event(p.namespace, p.name, p.key, "CasaResizeInfeasible", msg)
+                        cur.not_applied[p.key] = {"pod": f"{p.namespace}/{p.name}", "function": f,
+                                                  "cpu_cores": res[0], "reason": "Infeasible"}  # fmt: skip
+                elif p.resize_pending == "Deferred":
+                    if tag not in cur.reported:
+                        cur.reported.add(tag)
+                        self.metrics.autoscaler_resize_total.labels(outcome="deferred").inc()
+                elif applied is not None and abs(applied[0] - res[0]) < 1e-6 and p.key in cur.not_applied:
+                    cur.not_applied.pop(p.key)
+
+    # -- intra-epoch ---------------------------------------------------------------------------
+    def tick(self) -> list[Outcome]:
+        """One intra-epoch pass: converge on the current plan, then grow saturated functions."""
+        cur = self.current
+        if cur is None:
+            return []
+        state = read_state(self.api_client, self.adapters)
+        deadline = self.monotonic() + self.settings.autoscaler.intra_interval_s
+        outcomes, deferred, _ = self._pass(state, deadline)
+        self._maybe_mark_applied(outcomes, deferred)
+        if not self.resize_supported:
+            return outcomes
+        pods = [f"{p.namespace}/{p.name}" for p in state.pods if p.running]
+        hot = saturated(state, cur.plan, cur.managed, self.params, self.source.in_flight(list(cur.managed)),
+                        self.source.cpu_usage_cores(pods), self.settings.autoscaler.saturation_cpu_ratio)  # fmt: skip
+        if not hot:
+            return outcomes
+        before = dict(self.grown)
+        self.grown = grow(state, cur.plan, hot, self.params, self.grown)
+        added = sum(self.grown.values()) - sum(before.values())
+        if added:
+            self.metrics.autoscaler_intra_grows_total.inc(added)
+            log.info("intra-epoch: %d unit(s) added for %s", added, ", ".join(s.function for s in hot))
+            more, _, _ = self._pass(state, deadline)
+            outcomes.extend(more)
+        return outcomes
+
+
+class Elector(Protocol):
+    """What :func:`run_forever` needs of leader election (a coordination.k8s.io Lease)."""
+
+    def try_acquire_or_renew(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+def run_forever(
+    autoscaler: Autoscaler,
+    elector: Elector,
+    stop: threading.Event,
+    *,
+    once: bool = False,
+    on_report: Callable[[EpochReport], None] | None = None,
+    retry: Mapping[str, float] | None = None,
+) -> EpochReport | None:
+    """Epochs and ticks until ``stop`` is set (or one epoch with ``once``), leader only.
+
+    ``elector`` needs ``try_acquire_or_renew() -> bool`` and ``release()``; it is renewed before
+    every epoch and tick. A failed epoch (API unreachable) is retried with exponential backoff
+    (``retry["min_s"]`` doubling to ``retry["max_s"]``) within the epoch.
+    """
+    r = {"min_s": 1.0, "max_s": 60.0, **(retry or {})}
+    interval_s = autoscaler.settings.autoscaler.intra_interval_s
+    done_epoch: int | None = None
+    backoff_s = 0.0
+    last: EpochReport | None = None
+    try:
+        while not stop.is_set():
+            leader = bool(elector.try_acquire_or_renew())
+            autoscaler.metrics.autoscaler_leader.set(1.0 if leader else 0.0)
+            if not leader:
+                if once:
+                    log.info("not the leader; --once exits without acting")
+                    return None
+                stop.wait(interval_s)
+                continue
+            now = autoscaler.clock()
+            epoch = autoscaler.epoch_at(now)
+            try:
+                if epoch != done_epoch:
+                    last = autoscaler.run_epoch(epoch)
+                    done_epoch = epoch
+                    if on_report is not None:
+                        on_report(last)
+                    if once:
+                        return last
+                else:
+                    autoscaler.tick()
+                backoff_s = 0.0
+            except AdapterError as exc:
+                backoff_s = r["min_s"] if backoff_s == 0.0 else min(backoff_s * 2.0, r["max_s"])
+                autoscaler.metrics.autoscaler_api_retries_total.labels(phase="epoch").inc()
+                log.warning("epoch %d: %s; retrying in %.1f s", epoch, exc, backoff_s)
+                if stop.wait(backoff_s):
+                    break
+                continue
+            wait_s = min(interval_s, autoscaler.seconds_to_next_epoch(autoscaler.clock()))
+            stop.wait(max(wait_s, 0.05))
+    finally:
+        elector.release()
+        autoscaler.metrics.autoscaler_leader.set(0.0)
+    return last

@@ -1,0 +1,208 @@
+"""``casa autoscaler``: the live epoch loop (plan, store, scale, resize in place), leader only.
+
+Flags are checked before anything long starts; a bad flag, settings file, metrics file or
+kubeconfig is one line on stderr and exit 2; a cluster that cannot be reached is exit 1.
+Heavy imports (kubernetes, the planners) happen only when the command runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+_NAME = "casa autoscaler"
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"{_NAME}: {message}", err=True)
+    return typer.Exit(code)
+
+
+def autoscaler_command(
+    kubeconfig: Annotated[
+        Path | None, typer.Option(help="kubeconfig of the cluster; default: in-cluster credentials.")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="casa YAML settings file (section `autoscaler:`).")] = None,
+    once: Annotated[bool, typer.Option("--once", help="Run the current epoch once and exit.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Plan and print the actions; write nothing (implies no Lease).")
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print each epoch's report as one JSON line.")] = False,
+    epoch_s: Annotated[float | None, typer.Option(help="Epoch length, s (default 900, the paper's 15 min).")] = None,
+    intra_interval_s: Annotated[
+        float | None, typer.Option(help="Intra-epoch autoscaling tick, s (default 15).")
+    ] = None,
+    policy: Annotated[str | None, typer.Option(help="Planner policy by registry name (default casa).")] = None,
+    time_budget: Annotated[float | None, typer.Option(help="Planner wall-clock budget per epoch, s.")] = None,
+    platforms: Annotated[
+        str | None, typer.Option(help="Comma-separated platform adapters (default deployment).")
+    ] = None,
+    metrics_file: Annotated[
+        Path | None, typer.Option(help="JSON metrics document to forecast from (see casa_sched/autoscaler/forecast.py).")
+    ] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Port of GET /metrics; 0: none (default 8889).")] = None,
+    identity: Annotated[str | None, typer.Option(help="Lease holder identity (default: host name and pid).")] = None,
+    log_level: Annotated[str, typer.Option(help="Python log level.")] = "INFO",
+) -> None:
+    """Run the CASA epoch loop: snapshot, forecast, plan, store the plan, scale and resize."""
+    from casa_sched.settings import SettingsError, load_settings
+
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    try:
+        settings = load_settings(config, {
+            "workload.epoch_s": epoch_s,
+            "autoscaler.intra_interval_s": intra_interval_s,
+            "planner.policy": policy,
+            "planner.time_budget_s": time_budget,
+            "autoscaler.platforms": [p.strip() for p in platforms.split(",") if p.strip()] if platforms else None,
+            "autoscaler.metrics_file": str(metrics_file) if metrics_file is not None else None,
+            "autoscaler.metrics_port": metrics_port,
+            "autoscaler.dry_run": dry_run or None,
+        })  # fmt: skip
+    except SettingsError as exc:
+        raise _fail(str(exc), 2) from None
+    a = settings.autoscaler
+    dry_run = a.dry_run
+
+    from casa_sched.planners.base import policy_names
+
+    if settings.planner.policy not in policy_names():
+        raise _fail(f"--policy: unknown policy {settings.planner.policy!r}; known: {', '.join(policy_names())}", 2)
+
+    from casa_sched.autoscaler.adapters import UnknownPlatformError, adapter_names
+
+    known = adapter_names()
+    bad = [p for p in a.platforms if p not in known]
+    if bad or not a.platforms:
+        raise _fail(f"--platforms: unknown platform {', '.join(bad) or '(none given)'}; known: {', '.join(known)}", 2)
+
+    from casa_sched.autoscaler.forecast import FileMetricsSource, MetricsError, MetricsSource, NoMetrics
+
+    try:
+        source: MetricsSource = FileMetricsSource(a.metrics_file) if a.metrics_file is not None else NoMetrics()
+    except MetricsError as exc:
+        raise _fail(f"--metrics-file: {exc}", 2) from None
+
+    from casa_sched.signals import SignalError
+
+    try:
+        runtime = _build(settings, kubeconfig, source, dry_run=dry_run)
+    except SignalError as exc:
+        raise _fail(f"signals: {exc}", 2) from None
+    except UnknownPlatformError as exc:
+        raise _fail(f"--platforms: {exc}", 2) from None
+    except _KubeconfigError as exc:
+        raise _fail(str(exc), 2) from None
+    except _Unreachable as exc:
+        raise _fail(str(exc), 1) from None
+
+    autoscaler, elector = runtime
+    if not once and a.metrics_port:
+        from prometheus_client import start_http_server
+
+        try:
+            start_http_server(a.metrics_port, registry=autoscaler.metrics.registry)
+        except OSError as exc:
+            raise _fail(f"--metrics-port {a.metrics_port}: {exc.strerror or exc}", 2) from None
+
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: Any) -> None:
+        logging.getLogger(__name__).info("signal %d: releasing the lease and exiting", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+
+    from casa_sched.autoscaler.actions import action_table
+    from casa_sched.autoscaler.adapters.base import AdapterError
+    from casa_sched.autoscaler.loop import EpochReport, run_forever
+
+    def show(report: EpochReport) -> None:
+        if json_out:
+            typer.echo(json.dumps(report.to_dict(), sort_keys=True))
+            return
+        typer.echo(f"epoch {report.epoch} ({report.start.isoformat()}): {report.status}, "
+                   f"{report.plan.container_count() if report.plan else 0} containers, plan {report.plan_hash}, "
+                   f"{report.writes} write call(s){' (dry run)' if dry_run else ''}")  # fmt: skip
+        if report.outcomes:
+            typer.echo(action_table([o.action for o in report.outcomes]))
+        for d in report.deferred:
+            typer.echo(f"deferred: {d.function} {d.pod}: {d.reason}")
+
+    try:
+        run_forever(autoscaler, elector, stop, once=once or False, on_report=show)
+    except AdapterError as exc:  # only with --once: the one epoch could not be run
+        raise _fail(f"cannot run the epoch: {exc}", 1) from None
+
+
+class _KubeconfigError(Exception):
+    pass
+
+
+class _Unreachable(Exception):
+    pass
+
+
+def _build(settings: Any, kubeconfig: Path | None, source: Any, *, dry_run: bool) -> tuple[Any, Any]:
+    """The autoscaler and its elector, after one API call that proves the cluster answers."""
+    from casa_sched.autoscaler.adapters import AdapterContext, create_adapter
+    from casa_sched.autoscaler.apply import Executor
+    from casa_sched.autoscaler.epoch_signals import SignalReader
+    from casa_sched.autoscaler.forecast import LastValueForecaster
+    from casa_sched.autoscaler.kubeapi import api_error, counting_api_client, request_json
+    from casa_sched.autoscaler.loop import Autoscaler
+    from casa_sched.autoscaler.store import PlanStore
+    from casa_sched.metrics import CasaMetrics
+
+    metrics = CasaMetrics()
+
+    def on_write(verb: str, url: str) -> None:
+        metrics.autoscaler_api_writes_total.labels(verb=verb).inc()
+
+    try:
+        api = counting_api_client(kubeconfig, read_only=dry_run, on_write=on_write)
+    except Exception as exc:  # kubernetes.config.ConfigException, OSError, YAML errors
+        raise _KubeconfigError(f"--kubeconfig {kubeconfig}: cannot load it ({type(exc).__name__}: {exc})") from None
+    if api is None:
+        raise _KubeconfigError("no cluster: pass --kubeconfig, or run inside a pod with a service account")
+    try:
+        request_json(api, "GET", "/version")
+    except Exception as exc:
+        raise _Unreachable(f"the API server {api.configuration.host} does not answer: {api_error(exc, 'GET /version')}"
+                           ) from None  # fmt: skip
+    a = settings.autoscaler
+    context = AdapterContext(api_client=api, settings=settings)
+    adapters = [create_adapter(p, context) for p in a.platforms]
+    executor = Executor(api, {ad.platform: ad for ad in adapters}, None, metrics, dry_run=dry_run)
+    autoscaler = Autoscaler(
+        settings,
+        api,
+        adapters,
+        LastValueForecaster(source, a.default_t_ave_s),
+        source,
+        SignalReader(settings, metrics),
+        PlanStore(api),
+        executor,
+        metrics,
+        resize_supported=False,
+    )
+    return autoscaler, _NoElection()
+
+
+class _NoElection:
+    """Dry runs take no Lease (taking one is a write): they always act, and release nothing."""
+
+    def try_acquire_or_renew(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        return None
