@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 from casa_sched.autoscaler.actions import match_pods
 from casa_sched.autoscaler.snapshot import LivePod, LiveState, units_of
-from casa_sched.plan import Plan
-from casa_sched.simulator.inputs import SimParams
+from casa_sched.contract.cluster import SimParams
+from casa_sched.contract.plan import Plan
 
 
 @dataclass(frozen=True)

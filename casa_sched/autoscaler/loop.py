@@ -44,12 +44,13 @@ from casa_sched.autoscaler.forecast import Forecaster, FunctionInfo, MetricsSour
 from casa_sched.autoscaler.intra import grow, saturated
 from casa_sched.autoscaler.snapshot import MIB, LiveState, planner_snapshot, previous_plan, read_state
 from casa_sched.autoscaler.store import PlanStore, StoredPlan, plan_hash
+from casa_sched.contract.cluster import SimParams, SimulationError
+from casa_sched.contract.forecast import EpochSignals, Forecast
+from casa_sched.contract.plan import Plan, PlanInputs
+from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
 from casa_sched.metrics import CasaMetrics
-from casa_sched.plan import Plan, PlanInputs
-from casa_sched.planners.base import ClusterSnapshot, Planner, PlannerConfig, PlannerError, create
+from casa_sched.planners.base import Planner, PlannerError, create
 from casa_sched.settings import CasaSettings
-from casa_sched.simulator.forecast import EpochSignals, Forecast
-from casa_sched.simulator.inputs import SimParams, SimulationError
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,8 @@ class Autoscaler:
         self.sleep = sleep
         a = settings.autoscaler
         self.epoch_s = settings.workload.epoch_s
-        self.params = SimParams.from_settings(settings)
+        # epochs align to the exact epoch_s; the planner sees whole minutes (its forecast's unit)
+        self.params = SimParams.from_settings(settings, epoch_s=60.0 * max(1, round(self.epoch_s / 60.0)))
         self.config = PlannerConfig.from_settings(settings)
         self.planner: Planner = create(settings.planner.policy)
         self.dry_run = executor.dry_run

@@ -101,7 +101,7 @@ def autoscaler_command(
         raise _fail(f"--platforms: {exc}", 2) from None
     except _KubeconfigError as exc:
         raise _fail(str(exc), 2) from None
-    except _Unreachable as exc:
+    except _UnreachableError as exc:
         raise _fail(str(exc), 1) from None
 
     autoscaler, elector = runtime
@@ -148,7 +148,7 @@ class _KubeconfigError(Exception):
     pass
 
 
-class _Unreachable(Exception):
+class _UnreachableError(Exception):
     pass
 
 
@@ -177,7 +177,7 @@ def _build(settings: Any, kubeconfig: Path | None, source: Any, *, dry_run: bool
     try:
         request_json(api, "GET", "/version")
     except Exception as exc:
-        raise _Unreachable(f"the API server {api.configuration.host} does not answer: {api_error(exc, 'GET /version')}"
+        raise _UnreachableError(f"the API server {api.configuration.host} does not answer: {api_error(exc, 'GET /version')}"
                            ) from None  # fmt: skip
     a = settings.autoscaler
     context = AdapterContext(api_client=api, settings=settings)

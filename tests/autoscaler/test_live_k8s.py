@@ -1,0 +1,199 @@
+"""``casa autoscaler`` against a real control plane: kube-apiserver, controller-manager and
+kube-scheduler with ``casa extender`` attached (one plane for the whole module).
+
+Two Deployment functions on two nodes; the metrics file gives their load. One epoch plans with
+CASA, stores the plan in casa-system/casa-plan, sets replica counts; the real kube-scheduler,
+asking the real extender, binds the pods where the plan put them. A dry run writes nothing,
+and running the applied epoch again makes no write call.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from casa_sched.contract.plan import Plan
+from casa_sched.conventions import FUNCTION_LABEL, NAMESPACE, PLAN_CONFIGMAP_KEY, PLAN_CONFIGMAP_NAME
+from casa_sched.devcluster.controlplane import (
+    ControlPlane,
+    ExtenderSpec,
+    HarnessError,
+    Process,
+    find_binaries,
+    free_port,
+)
+
+pytestmark = pytest.mark.k8s
+
+# An epoch of about an hour that began just now (epoch e spans [e·E, (e+1)·E) s since the Unix
+# epoch, so E = t / floor(t / 3600) puts a boundary at t): the module's runs share one epoch.
+_T0 = time.time() - 5.0
+EPOCH_S = _T0 / math.floor(_T0 / 3600.0)
+NS = "fns"
+CASA = str(Path(sys.executable).parent / "casa")
+
+
+def _deployment(name: str, replicas: int = 1) -> dict[str, Any]:
+    labels = {FUNCTION_LABEL: name, "app": name}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "labels": {FUNCTION_LABEL: name}},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": labels}, "spec": {
+                     "terminationGracePeriodSeconds": 0, "automountServiceAccountToken": False,
+                     "containers": [{"name": "app", "image": "registry.invalid/casa/noop:0",
+                                     "resources": {"requests": {"cpu": "2", "memory": "150Mi"}}}]}}},
+    }
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    try:
+        bins = find_binaries(build=True)
+        port = free_port()
+        cp = ControlPlane.start(tmp_path_factory.mktemp("k8s-as"), bin_dir=bins,
+                                extender=ExtenderSpec(url_prefix=f"http://127.0.0.1:{port}"))
+    except HarnessError as exc:
+        pytest.fail(f"local control plane did not start: {exc}")
+    extender: Process | None = None
+    try:
+        cp.create_namespace(NAMESPACE)
+        cp.create_namespace(NS)
+        for n in ("n1", "n2"):
+            cp.create_node(n, cpu="16", memory="32Gi")
+        for fn in ("fa", "fb"):
+            cp.request("POST", f"/apis/apps/v1/namespaces/{NS}/deployments", _deployment(fn))
+        extender = Process("casa-extender", [CASA, "extender", "--host", "127.0.0.1", "--port", str(port),
+                                             "--kubeconfig", str(cp.kubeconfig)], cp.log_dir, env=cp.env())
+        spec = cp.extender
+        assert spec is not None
+        ready = f"http://127.0.0.1:{urlsplit(spec.url_prefix).port}/readyz"
+        cp.wait_for("casa extender ready", lambda: _ready(ready) or not extender.alive(), 60)
+        assert extender.alive(), extender.log_tail()
+        yield cp
+    finally:
+        if extender is not None:
+            extender.stop()
+        cp.stop()
+
+
+@pytest.fixture(scope="module")
+def metrics_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # fa: 12000 requests/min × 1 s = 200 in flight; 20 slots per 2-core unit → 10 units, more than
+    # one 16-core node holds (8 units): CASA needs containers on both nodes
+    # fb: 60 requests/min × 0.5 s = 0.5 in flight → at most one small container
+    path = tmp_path_factory.mktemp("metrics") / "metrics.json"
+    path.write_text(json.dumps({"functions": {
+        "fa": {"requests_per_minute": 12000, "t_ave_s": 1.0},
+        "fb": {"requests_per_minute": 60, "t_ave_s": 0.5}}}))
+    return path
+
+
+def _autoscaler(cp: ControlPlane, metrics: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [CASA, "autoscaler", "--kubeconfig", str(cp.kubeconfig), "--metrics-file", str(metrics),
+            "--epoch-s", repr(EPOCH_S), "--time-budget", "60", "--metrics-port", "0", "--log-level", "WARNING", *args]
+    # gen binds before the clock on this loaded machine: the same plan on every run (README: reproducibility)
+    env = {**cp.env(), "CASA_PLANNER__GEN": "150"}
+    return subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False, env=env)
+
+
+def _report(res: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    assert res.returncode == 0, res.stderr[-3000:]
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
+    assert len(lines) == 1, res.stdout
+    report: dict[str, Any] = json.loads(lines[0])
+    return report
+
+
+def _stored(cp: ControlPlane) -> dict[str, Any]:
+    cm: dict[str, Any] = cp.request("GET", f"/api/v1/namespaces/{NAMESPACE}/configmaps/{PLAN_CONFIGMAP_NAME}")
+    return cm
+
+
+def _replicas(cp: ControlPlane, name: str) -> int:
+    scale = cp.request("GET", f"/apis/apps/v1/namespaces/{NS}/deployments/{name}/scale")
+    return int(scale["spec"].get("replicas", 0))  # 0 is omitted from the JSON
+
+
+def _pod_nodes(cp: ControlPlane, fn: str) -> list[str | None]:
+    pods = cp.request("GET", f"/api/v1/namespaces/{NS}/pods?labelSelector=app%3D{fn}")["items"]
+    return [p["spec"].get("nodeName") for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+
+def test_dry_run_prints_the_actions_and_writes_nothing(plane: ControlPlane, metrics_file: Path) -> None:
+    before = plane.request("GET", f"/api/v1/namespaces/{NAMESPACE}/configmaps")["items"]
+    report = _report(_autoscaler(plane, metrics_file, "--once", "--dry-run", "--json"))
+    assert report["writes"] == 0
+    assert report["status"] == "planned"
+    kinds = Counter(a["kind"] for a in report["actions"])
+    assert kinds["scale"] >= 1, json.dumps(report)  # fa needs more than its one replica
+    assert all(a["outcome"] == "applied" for a in report["actions"])  # "would apply"
+    assert plane.request("GET", f"/api/v1/namespaces/{NAMESPACE}/configmaps")["items"] == before  # no plan stored
+    assert (_replicas(plane, "fa"), _replicas(plane, "fb")) == (1, 1)
+    table = _autoscaler(plane, metrics_file, "--once", "--dry-run")
+    assert table.returncode == 0, table.stderr
+    assert "KIND" in table.stdout
+    assert "deployment/fa" in table.stdout
+
+
+def test_epoch_stores_the_plan_scales_and_pods_land_where_planned(plane: ControlPlane, metrics_file: Path) -> None:
+    report = _report(_autoscaler(plane, metrics_file, "--once", "--json"))
+    assert report["status"] == "planned", report
+    cm = _stored(plane)
+    plan = Plan.from_json(cm["data"][PLAN_CONFIGMAP_KEY])
+    epoch = math.floor(time.time() / EPOCH_S)
+    annotations = cm["metadata"]["annotations"]
+    assert (plan.epoch, annotations["casa.dev/plan-epoch"], annotations["casa.dev/plan-hash"]) == (
+        epoch, str(epoch), report["plan_hash"])
+    assert plan.inputs.policy == "casa"
+    assert len(plan.slots_by_node("fa")) == 2  # 10 units do not fit one node
+    for fn in ("fa", "fb"):
+        assert _replicas(plane, fn) == len(plan.containers_of(fn))
+        want = Counter(plan.slots_by_node(fn))
+
+        def placed(fn: str = fn, want: Counter[str] = want) -> bool:
+            nodes = _pod_nodes(plane, fn)
+            return len(nodes) == sum(want.values()) and all(nodes)
+
+        plane.wait_for(f"{fn} pods bound", placed, 90)
+        # the real kube-scheduler, asking casa extender, put each pod where the plan has a slot
+        assert Counter(_pod_nodes(plane, fn)) == want, (fn, plan.to_dict()["containers"])
+
+
+def test_the_applied_epoch_is_not_redone_and_reapplying_makes_no_write(plane: ControlPlane,
+                                                                        metrics_file: Path) -> None:
+    first = _stored(plane)
+    assert first["metadata"]["annotations"]["casa.dev/applied-hash"] == \
+        first["metadata"]["annotations"]["casa.dev/plan-hash"]
+    again = _report(_autoscaler(plane, metrics_file, "--once", "--json"))
+    assert (again["status"], again["writes"], again["actions"]) == ("already-applied", 0, [])
+    assert _stored(plane)["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+    # Forget that it was applied: the stored plan is resumed (not planned anew) and, the cluster
+    # already matching it, the only write is the record that it is applied.
+    plane.request("PATCH", f"/api/v1/namespaces/{NAMESPACE}/configmaps/{PLAN_CONFIGMAP_NAME}",
+                  {"metadata": {"annotations": {"casa.dev/applied-hash": None}}}, "application/merge-patch+json")
+    resumed = _report(_autoscaler(plane, metrics_file, "--once", "--json"))
+    assert resumed["status"] == "resumed"
+    assert resumed["plan_hash"] == first["metadata"]["annotations"]["casa.dev/plan-hash"]
+    assert [a for a in resumed["actions"] if a["outcome"] != "unchanged"] == []
+    assert resumed["writes"] == 1  # PUT of the ConfigMap's applied-* annotations
