@@ -49,7 +49,7 @@ from casa_sched.contract.forecast import EpochSignals, Forecast
 from casa_sched.contract.plan import Plan, PlanInputs
 from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
 from casa_sched.metrics import CasaMetrics
-from casa_sched.planners.base import Planner, PlannerError, create
+from casa_sched.planners import Planner, PlannerError, create
 from casa_sched.settings import CasaSettings
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ class Autoscaler:
         # epochs align to the exact epoch_s; the planner sees whole minutes (its forecast's unit)
         self.params = SimParams.from_settings(settings, epoch_s=60.0 * max(1, round(self.epoch_s / 60.0)))
         self.config = PlannerConfig.from_settings(settings)
-        self.planner: Planner = create(settings.planner.policy)
+        self.planner: Planner = create(settings.planner.policy, self.config)
         self.dry_run = executor.dry_run
         self.apply_settle_s = a.apply_settle_s
         self.settle_poll_s = a.settle_poll_s
@@ -274,7 +274,7 @@ class Autoscaler:
 
         def work() -> None:
             try:
-                result["plan"] = self.planner.plan(snapshot, forecast, signals, self.config)
+                result["plan"] = self.planner.plan(snapshot, forecast, signals)
             except (PlannerError, SimulationError, ValueError) as exc:
                 result["error"] = exc
 

@@ -72,7 +72,7 @@ def autoscaler_command(
     a = settings.autoscaler
     dry_run = a.dry_run
 
-    from casa_sched.planners.base import policy_names
+    from casa_sched.planners import policy_names
 
     if settings.planner.policy not in policy_names():
         raise _fail(f"--policy: unknown policy {settings.planner.policy!r}; known: {', '.join(policy_names())}", 2)
