@@ -204,6 +204,9 @@ class CasaMetrics:
             "Functions left out of the last plan because the metrics source had no data for them.",
             registry=r,
         )
+        self.autoscaler_ticks_total = Counter(
+            "casa_autoscaler_ticks_total", "Intra-epoch passes run (convergence and growth).", registry=r
+        )
         self.autoscaler_intra_grows_total = Counter(
             "casa_autoscaler_intra_grows_total",
             "Intra-epoch in-place growths of a saturated function's pod by one unit (paper §V.D).",

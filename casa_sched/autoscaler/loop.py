@@ -131,6 +131,7 @@ class Autoscaler:
         metrics: CasaMetrics,
         *,
         resize_supported: bool = True,
+        leader: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -145,6 +146,7 @@ class Autoscaler:
         self.executor = executor
         self.metrics = metrics
         self.resize_supported = resize_supported
+        self.leader = leader  # checked between passes: a replica that lost the Lease stops acting
         self.clock = clock
         self.monotonic = monotonic
         self.sleep = sleep
@@ -326,6 +328,9 @@ class Autoscaler:
             self._maybe_mark_applied(outcomes, deferred)
             if self.dry_run or (n_actions == 0 and not deferred) or self.monotonic() + self.settle_poll_s > deadline:
                 return all_outcomes, deferred
+            if not self.leader():
+                log.warning("apply: no longer the leader; stopping")
+                return all_outcomes, deferred
             self.sleep(self.settle_poll_s)
             try:
                 state = read_state(self.api_client, self.adapters)
@@ -353,9 +358,13 @@ class Autoscaler:
         self.metrics.autoscaler_epoch.set(cur.epoch)
 
     def _follow_resizes(self, state: LiveState) -> None:
-        """Report each pod's resize outcome once per target size: Infeasible → an Event, a metric
-        and ``not_applied`` in the status; Deferred → a metric (the kubelet retries, the ticks
-        keep watching); applied → a metric. A pod that disappears is forgotten with one log line."""
+        """Report each pod's resize outcome once per target size (:func:`~.resize.resize_state`):
+        Infeasible → an Event, a metric and ``not_applied`` in the status; Deferred → a metric
+        (the kubelet retries it; every pass looks again until the epoch ends, when it is
+        recorded as not applied); applied → a metric, and any earlier failure is cleared. A pod
+        that disappears is forgotten with one log line."""
+        from casa_sched.autoscaler.resize import ResizePodError, ResizeState, resize_state
+
         cur = self.current
         assert cur is not None
         alive = {p.key for p in state.pods}
@@ -369,24 +378,36 @@ class Autoscaler:
                 res = p.containers.get(w.container)
                 if res is None or not p.running:
                     continue
-                units = round(res[0] / self.params.base_cpu_cores)
-                tag = (p.key, units)
-                applied = p.allocated.get(w.container)
-                if p.resize_pending == "Infeasible":
+                try:
+                    status = resize_state(p.raw, w.container)
+                except ResizePodError as exc:
+                    log.warning("pod %s/%s: %s", p.namespace, p.name, exc)
+                    continue
+                tag = (p.key, round(res[0] * 1000))
+                if status.state is ResizeState.INFEASIBLE:
                     if tag not in cur.reported:
                         cur.reported.add(tag)
                         self.metrics.autoscaler_resize_total.labels(outcome="infeasible").inc()
-                        msg = f"in-place resize to {res[0]:g} cores / {res[1] / MIB:g} MiB is Infeasible on {p.node}"
+                        msg = (f"in-place resize of {w.container} to {res[0]:g} cores / {res[1] / MIB:g} MiB is "
+                               f"Infeasible on node {p.node}: {status.message or 'no reason given'}")
                         log.warning("pod %s/%s: %s", p.namespace, p.name, msg)
                         self.executor.event(p.namespace, p.name, p.key, "CasaResizeInfeasible", msg)
-                        cur.not_applied[p.key] = {"pod": f"{p.namespace}/{p.name}", "function": f,
-                                                  "cpu_cores": res[0], "reason": "Infeasible"}  # fmt: skip
-                elif p.resize_pending == "Deferred":
+                    cur.not_applied[p.key] = {"pod": f"{p.namespace}/{p.name}", "function": f,
+                                              "cpu_cores": res[0], "reason": "Infeasible"}  # fmt: skip
+                elif status.state is ResizeState.DEFERRED:
                     if tag not in cur.reported:
                         cur.reported.add(tag)
                         self.metrics.autoscaler_resize_total.labels(outcome="deferred").inc()
-                elif applied is not None and abs(applied[0] - res[0]) < 1e-6 and p.key in cur.not_applied:
-                    cur.not_applied.pop(p.key)
+                        log.info("pod %s/%s: resize Deferred by the node; watching", p.namespace, p.name)
+                    cur.not_applied[p.key] = {"pod": f"{p.namespace}/{p.name}", "function": f,
+                                              "cpu_cores": res[0], "reason": "Deferred"}  # fmt: skip
+                elif status.state is ResizeState.ERROR:
+                    cur.not_applied[p.key] = {"pod": f"{p.namespace}/{p.name}", "function": f,
+                                              "cpu_cores": res[0], "reason": f"Error: {status.message}"}  # fmt: skip
+                elif status.state is ResizeState.APPLIED:
+                    if tag not in cur.reported and cur.not_applied.pop(p.key, None) is not None:
+                        self.metrics.autoscaler_resize_total.labels(outcome="applied").inc()
+                    cur.reported.add(tag)
 
     # -- intra-epoch ---------------------------------------------------------------------------
     def tick(self) -> list[Outcome]:
@@ -395,6 +416,7 @@ class Autoscaler:
         if cur is None:
             return []
         state = read_state(self.api_client, self.adapters)
+        self.metrics.autoscaler_ticks_total.inc()
         deadline = self.monotonic() + self.settings.autoscaler.intra_interval_s
         outcomes, deferred, _ = self._pass(state, deadline)
         self._maybe_mark_applied(outcomes, deferred)
@@ -417,11 +439,12 @@ class Autoscaler:
 
 
 class Elector(Protocol):
-    """What :func:`run_forever` needs of leader election (a coordination.k8s.io Lease)."""
+    """What :func:`run_forever` needs of leader election (:class:`~.lease.LeaderElector`, renewing
+    in its own thread so a long epoch keeps the Lease)."""
 
-    def try_acquire_or_renew(self) -> bool: ...
+    def is_leader(self) -> bool: ...
 
-    def release(self) -> None: ...
+    def release(self) -> object: ...
 
 
 def run_forever(
@@ -432,27 +455,30 @@ def run_forever(
     once: bool = False,
     on_report: Callable[[EpochReport], None] | None = None,
     retry: Mapping[str, float] | None = None,
+    leader_wait_s: float = 20.0,
 ) -> EpochReport | None:
-    """Epochs and ticks until ``stop`` is set (or one epoch with ``once``), leader only.
+    """Epochs and ticks until ``stop`` is set (or one epoch with ``once``), while leader.
 
-    ``elector`` needs ``try_acquire_or_renew() -> bool`` and ``release()``; it is renewed before
-    every epoch and tick. A failed epoch (API unreachable) is retried with exponential backoff
-    (``retry["min_s"]`` doubling to ``retry["max_s"]``) within the epoch.
+    A standby polls ``elector.is_leader()`` every second; with ``once`` it waits up to
+    ``leader_wait_s`` for the Lease and then exits without acting. A failed epoch (API
+    unreachable, 429, 5xx) is retried with exponential backoff (``retry["min_s"]`` doubling to
+    ``retry["max_s"]``). The Lease is released on the way out (SIGTERM sets ``stop``).
     """
     r = {"min_s": 1.0, "max_s": 60.0, **(retry or {})}
     interval_s = autoscaler.settings.autoscaler.intra_interval_s
     done_epoch: int | None = None
     backoff_s = 0.0
     last: EpochReport | None = None
+    waited_from = autoscaler.monotonic()
     try:
         while not stop.is_set():
-            leader = bool(elector.try_acquire_or_renew())
+            leader = elector.is_leader()
             autoscaler.metrics.autoscaler_leader.set(1.0 if leader else 0.0)
             if not leader:
-                if once:
+                if once and autoscaler.monotonic() - waited_from > leader_wait_s:
                     log.info("not the leader; --once exits without acting")
                     return None
-                stop.wait(interval_s)
+                stop.wait(1.0)
                 continue
             now = autoscaler.clock()
             epoch = autoscaler.epoch_at(now)

@@ -93,8 +93,9 @@ def autoscaler_command(
 
     from casa_sched.signals import SignalError
 
+    stop = threading.Event()
     try:
-        runtime = _build(settings, kubeconfig, source, dry_run=dry_run)
+        runtime = _build(settings, kubeconfig, source, dry_run=dry_run, identity=identity, stop=stop)
     except SignalError as exc:
         raise _fail(f"signals: {exc}", 2) from None
     except UnknownPlatformError as exc:
@@ -112,8 +113,6 @@ def autoscaler_command(
             start_http_server(a.metrics_port, registry=autoscaler.metrics.registry)
         except OSError as exc:
             raise _fail(f"--metrics-port {a.metrics_port}: {exc.strerror or exc}", 2) from None
-
-    stop = threading.Event()
 
     def _stop(signum: int, frame: Any) -> None:
         logging.getLogger(__name__).info("signal %d: releasing the lease and exiting", signum)
@@ -152,8 +151,11 @@ class _UnreachableError(Exception):
     pass
 
 
-def _build(settings: Any, kubeconfig: Path | None, source: Any, *, dry_run: bool) -> tuple[Any, Any]:
-    """The autoscaler and its elector, after one API call that proves the cluster answers."""
+def _build(
+    settings: Any, kubeconfig: Path | None, source: Any, *, dry_run: bool, identity: str | None,
+    stop: threading.Event,
+) -> tuple[Any, Any]:
+    """The autoscaler and its (started) elector, after one API call that proves the cluster answers."""
     from casa_sched.autoscaler.adapters import AdapterContext, create_adapter
     from casa_sched.autoscaler.apply import Executor
     from casa_sched.autoscaler.epoch_signals import SignalReader
@@ -179,10 +181,26 @@ def _build(settings: Any, kubeconfig: Path | None, source: Any, *, dry_run: bool
     except Exception as exc:
         raise _UnreachableError(f"the API server {api.configuration.host} does not answer: {api_error(exc, 'GET /version')}"
                            ) from None  # fmt: skip
+    import logging
+    import os
+    import socket
+
+    from casa_sched.autoscaler.lease import LeaderElector
+    from casa_sched.autoscaler.resize import PodResizer, server_supports_resize
+
     a = settings.autoscaler
+    support = server_supports_resize(api)
+    if not support.supported:
+        logging.getLogger(__name__).warning("%s", support.warning)
     context = AdapterContext(api_client=api, settings=settings)
     adapters = [create_adapter(p, context) for p in a.platforms]
-    executor = Executor(api, {ad.platform: ad for ad in adapters}, None, metrics, dry_run=dry_run)
+    executor = Executor(api, {ad.platform: ad for ad in adapters}, PodResizer(api), metrics, dry_run=dry_run)
+    elector: Any = _NoElection()
+    if not dry_run:
+        # The Lease has its own client: its renewals (one PUT every 2 s) are not the plan's writes.
+        lease_api = counting_api_client(kubeconfig)
+        elector = LeaderElector(lease_api, identity or f"{socket.gethostname()}-{os.getpid()}", name=a.lease_name)
+        elector.start()
     autoscaler = Autoscaler(
         settings,
         api,
@@ -193,15 +211,16 @@ def _build(settings: Any, kubeconfig: Path | None, source: Any, *, dry_run: bool
         PlanStore(api),
         executor,
         metrics,
-        resize_supported=False,
+        resize_supported=support.supported,
+        leader=lambda: elector.is_leader() and not stop.is_set(),
     )
-    return autoscaler, _NoElection()
+    return autoscaler, elector
 
 
 class _NoElection:
     """Dry runs take no Lease (taking one is a write): they always act, and release nothing."""
 
-    def try_acquire_or_renew(self) -> bool:
+    def is_leader(self) -> bool:
         return True
 
     def release(self) -> None:

@@ -1,10 +1,13 @@
 """``casa autoscaler`` against a real control plane: kube-apiserver, controller-manager and
-kube-scheduler with ``casa extender`` attached (one plane for the whole module).
+kube-scheduler with ``casa extender`` attached, and KWOK nodes whose pods run and report in-place
+resizes (one plane for the whole module; the tests run in order and build on each other).
 
-Two Deployment functions on two nodes; the metrics file gives their load. One epoch plans with
-CASA, stores the plan in casa-system/casa-plan, sets replica counts; the real kube-scheduler,
-asking the real extender, binds the pods where the plan put them. A dry run writes nothing,
-and running the applied epoch again makes no write call.
+Two Deployment functions on two 16-core nodes; the metrics file gives their load. One epoch
+plans with CASA, stores the plan in casa-system/casa-plan, sets replica counts; the real
+kube-scheduler, asking the real extender, binds the pods where the plan put them, and the
+running pods are resized in place to their planned sizes. A dry run writes nothing, running the
+applied epoch again makes no write call, intra-epoch growth stops at a full node, and a standby
+takes over when the leader is SIGKILLed; SIGTERM releases the Lease.
 """
 
 from __future__ import annotations
@@ -34,13 +37,14 @@ from casa_sched.devcluster.controlplane import (
     find_binaries,
     free_port,
 )
+from casa_sched.devcluster.kwok import find_kwok
 
 pytestmark = pytest.mark.k8s
 
-# An epoch of about an hour that began just now (epoch e spans [e·E, (e+1)·E) s since the Unix
-# epoch, so E = t / floor(t / 3600) puts a boundary at t): the module's runs share one epoch.
+# An epoch of about 30 minutes that began just now (epoch e spans [e·E, (e+1)·E) s since the Unix
+# epoch, so E = t / floor(t / 1800) puts a boundary at t): the module's runs share one epoch.
 _T0 = time.time() - 5.0
-EPOCH_S = _T0 / math.floor(_T0 / 3600.0)
+EPOCH_S = _T0 / math.floor(_T0 / 1800.0)
 NS = "fns"
 CASA = str(Path(sys.executable).parent / "casa")
 
@@ -77,10 +81,11 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
         pytest.fail(f"local control plane did not start: {exc}")
     extender: Process | None = None
     try:
+        cp.start_kwok(find_kwok())
         cp.create_namespace(NAMESPACE)
         cp.create_namespace(NS)
         for n in ("n1", "n2"):
-            cp.create_node(n, cpu="16", memory="32Gi")
+            cp.create_kwok_node(n, cpu="16", memory="32Gi")
         for fn in ("fa", "fb"):
             cp.request("POST", f"/apis/apps/v1/namespaces/{NS}/deployments", _deployment(fn))
         extender = Process("casa-extender", [CASA, "extender", "--host", "127.0.0.1", "--port", str(port),
@@ -135,9 +140,28 @@ def _replicas(cp: ControlPlane, name: str) -> int:
     return int(scale["spec"].get("replicas", 0))  # 0 is omitted from the JSON
 
 
-def _pod_nodes(cp: ControlPlane, fn: str) -> list[str | None]:
+def _pods(cp: ControlPlane, fn: str) -> list[dict[str, Any]]:
     pods = cp.request("GET", f"/api/v1/namespaces/{NS}/pods?labelSelector=app%3D{fn}")["items"]
-    return [p["spec"].get("nodeName") for p in pods if not p["metadata"].get("deletionTimestamp")]
+    return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+
+def _pod_nodes(cp: ControlPlane, fn: str) -> list[str | None]:
+    return [p["spec"].get("nodeName") for p in _pods(cp, fn)]
+
+
+def _millicores(pod: dict[str, Any], *, spec: bool) -> int:
+    from casa_sched.kube.quantity import parse_quantity
+
+    if spec:
+        res = pod["spec"]["containers"][0]["resources"]
+    else:
+        res = next(c for c in pod["status"]["containerStatuses"] if c["name"] == "app")["resources"]
+    return round(parse_quantity(res["requests"]["cpu"]) * 1000)
+
+
+def _node_requests_m(cp: ControlPlane, node: str) -> int:
+    pods = cp.request("GET", f"/api/v1/pods?fieldSelector=spec.nodeName%3D{node}")["items"]
+    return sum(_millicores(p, spec=True) for p in pods if not p["metadata"].get("deletionTimestamp"))
 
 
 def test_dry_run_prints_the_actions_and_writes_nothing(plane: ControlPlane, metrics_file: Path) -> None:
@@ -178,6 +202,10 @@ def test_epoch_stores_the_plan_scales_and_pods_land_where_planned(plane: Control
         plane.wait_for(f"{fn} pods bound", placed, 90)
         # the real kube-scheduler, asking casa extender, put each pod where the plan has a slot
         assert Counter(_pod_nodes(plane, fn)) == want, (fn, plan.to_dict()["containers"])
+    # The running pods were resized in place to k × 2 cores (KWOK reports the applied size).
+    sizes = Counter((c.node, c.size * 2000) for c in plan.containers_of("fa"))
+    assert Counter((p["spec"]["nodeName"], _millicores(p, spec=True)) for p in _pods(plane, "fa")) == sizes
+    assert Counter((p["spec"]["nodeName"], _millicores(p, spec=False)) for p in _pods(plane, "fa")) == sizes
 
 
 def test_the_applied_epoch_is_not_redone_and_reapplying_makes_no_write(plane: ControlPlane,
@@ -197,3 +225,74 @@ def test_the_applied_epoch_is_not_redone_and_reapplying_makes_no_write(plane: Co
     assert resumed["plan_hash"] == first["metadata"]["annotations"]["casa.dev/plan-hash"]
     assert [a for a in resumed["actions"] if a["outcome"] != "unchanged"] == []
     assert resumed["writes"] == 1  # PUT of the ConfigMap's applied-* annotations
+
+
+def _start(cp: ControlPlane, metrics: Path, identity: str, metrics_port: int) -> Process:
+    argv = [CASA, "autoscaler", "--kubeconfig", str(cp.kubeconfig), "--metrics-file", str(metrics),
+            "--epoch-s", repr(EPOCH_S), "--time-budget", "60", "--metrics-port", str(metrics_port),
+            "--intra-interval-s", "1", "--identity", identity, "--log-level", "INFO"]
+    return Process(f"autoscaler-{identity}", argv, cp.log_dir, env={**cp.env(), "CASA_PLANNER__GEN": "150"})
+
+
+def _holder(cp: ControlPlane) -> str:
+    try:
+        lease = cp.request("GET", f"/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases/casa-autoscaler")
+    except HarnessError:
+        return ""
+    return str(lease["spec"].get("holderIdentity") or "")
+
+
+def _metric(port: int, name: str) -> float:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+            text = resp.read().decode()
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return -1.0
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def test_intra_epoch_growth_stops_at_a_full_node_and_a_standby_takes_over(plane: ControlPlane,
+                                                                          metrics_file: Path,
+                                                                          tmp_path: Path) -> None:
+    plan = Plan.from_json(_stored(plane)["data"][PLAN_CONFIGMAP_KEY])
+    # fa's requests in flight jump far above its slots: every tick grows a pod of fa by one unit
+    # where the node has room, until both nodes are full (16 cores of requests each).
+    hot = tmp_path / "hot.json"
+    hot.write_text(json.dumps({"functions": {
+        "fa": {"requests_per_minute": 12000, "t_ave_s": 1.0, "in_flight": 100000},
+        "fb": {"requests_per_minute": 60, "t_ave_s": 0.5}}}))
+    port_a, port_b = free_port(), free_port()
+    a = _start(plane, hot, "replica-a", port_a)
+    plane.wait_for("replica-a leads", lambda: _holder(plane) == "replica-a" or not a.alive(), 60)
+    b = _start(plane, hot, "replica-b", port_b)
+    try:
+        assert a.alive(), a.log_tail()
+        free_nodes = [n for n in ("n1", "n2") if _node_requests_m(plane, n) < 16000]
+        assert free_nodes, plan.to_dict()["containers"]  # the plan left room somewhere to grow into
+        plane.wait_for("fa grown until its nodes are full",
+                       lambda: all(_node_requests_m(plane, n) == 16000 for n in ("n1", "n2")
+                                   if plan.slots_by_node("fa").get(n)) or not a.alive(), 120)
+        assert a.alive(), a.log_tail()
+        ticks = _metric(port_a, "casa_autoscaler_ticks_total")
+        plane.wait_for("three more ticks", lambda: _metric(port_a, "casa_autoscaler_ticks_total") >= ticks + 3, 60)
+        # never past 100 % of a node's allocatable (16 cores)
+        assert [_node_requests_m(plane, n) for n in ("n1", "n2")] == [
+            16000 if plan.slots_by_node("fa").get(n) else _node_requests_m(plane, n) for n in ("n1", "n2")]
+        assert max(_node_requests_m(plane, n) for n in ("n1", "n2")) <= 16000
+        assert _metric(port_b, "casa_autoscaler_leader") == 0.0  # the standby does nothing
+        # SIGKILL the leader: it cannot release; the standby takes over once the Lease expires.
+        a.popen.kill()
+        a.popen.wait(10)
+        plane.wait_for("replica-b leads", lambda: _holder(plane) == "replica-b" or not b.alive(), 60)
+        plane.wait_for("replica-b acting", lambda: _metric(port_b, "casa_autoscaler_leader") == 1.0, 30)
+        assert b.alive(), b.log_tail()
+        # SIGTERM: the Lease is released (no holder) and the process exits cleanly.
+        b.popen.terminate()
+        assert b.popen.wait(60) == 0, b.log_tail()
+        assert _holder(plane) == ""
+    finally:
+        a.stop()
+        b.stop()
