@@ -71,8 +71,9 @@ class _Undo:
 
 
 @dataclass(frozen=True)
-class _OnDemand:
-    """The scale-from-zero functions' aggregate effect (see :meth:`Estimator._od_eval`)."""
+class ScaleFromZero:
+    """The scale-from-zero functions' aggregate effect (:meth:`Estimator.scale_from_zero_all`,
+    :meth:`Estimator.scale_from_zero_alone`)."""
 
     functions: npt.NDArray[np.intp]
     violations: FloatArray  # per function in ``functions``, before capacity shortage
@@ -166,7 +167,7 @@ class Estimator:
             )  # fmt: skip
             self._od_queue[row] = q
             self._od_grow[row] = extra / self.spu
-        self._od_cache: dict[bytes, _OnDemand] = {}
+        self._od_cache: dict[bytes, ScaleFromZero] = {}
         self.bias_planned = np.zeros(n_fn)  # violations the simulator saw beyond this model's, per function
         self.bias_unplanned = np.zeros(n_fn)
         self._reset_state()
@@ -279,12 +280,12 @@ class Estimator:
                 unplanned[i] += diff
         return self.calibrate(planned, unplanned)
 
-    def scale_from_zero_all(self) -> _OnDemand:
+    def scale_from_zero_all(self) -> ScaleFromZero:
         """The scale-from-zero model of every function the current plan leaves without a
         container, together (their cold starts share the image links)."""
         return self._od_eval()
 
-    def scale_from_zero_alone(self, function: int) -> _OnDemand:
+    def scale_from_zero_alone(self, function: int) -> ScaleFromZero:
         """The scale-from-zero model of ``function`` as if no other function were left without a
         container: the least image-link sharing it can meet (the MILP bound's optimistic case)."""
         saved = self.unplanned
@@ -549,7 +550,7 @@ class Estimator:
             np.asarray(lam, dtype=np.float64),
         )
 
-    def _od_eval(self) -> _OnDemand:
+    def _od_eval(self) -> ScaleFromZero:
         """The functions left to scale from zero, together (cached per unplanned set).
 
         Their cold starts share the nodes' image links (eq. 8): with ``r`` starts per node per
@@ -586,7 +587,7 @@ class Estimator:
         alive_sum = self._od_alive[u].sum(axis=0)
         busy = (served * (self.t_ave[u] * p.request_cpu_cores / self.minute_s)[:, None]).sum(axis=0)
         starting_core_s = float((cold * t_od[None, :]).sum()) * p.starting_cores
-        result = _OnDemand(
+        result = ScaleFromZero(
             functions=u,
             violations=v_total,
             sl_sum=float((v_total / self.totals[u]).sum()),
@@ -604,7 +605,7 @@ class Estimator:
         return result
 
     # -- aggregates ------------------------------------------------------------------------------
-    def _aggregates(self, od: _OnDemand, phi: FloatArray) -> tuple[float, float, float, float, float, float]:
+    def _aggregates(self, od: ScaleFromZero, phi: FloatArray) -> tuple[float, float, float, float, float, float]:
         """Writes φ per minute (the share of scale-from-zero containers that find no free unit:
         their requests drop); returns (load, IT energy J, carbon g, energy cost $, cooling J,
         SL share lost to φ). See :func:`~casa_sched.simulator.kernel.predict_aggregates`."""

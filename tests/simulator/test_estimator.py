@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 from casa_sched.contract.cluster import ClusterSpec, NodeSpec, SimParams
 from casa_sched.contract.forecast import EpochSignals, Forecast
 from casa_sched.contract.plan import Container, Plan
+from casa_sched.contract.results import EpochResult, FunctionStats
+from casa_sched.models.accounting import ZERO
 from casa_sched.models.power import PowerCurve
 from casa_sched.simulator import EpochRequests, Simulator
 from casa_sched.simulator.estimator import Estimator
@@ -146,3 +148,52 @@ def test_an_empty_node_draws_its_sleep_power_when_empty_nodes_sleep():
     idle_w = LINEAR.power_w(0.0)
     assert awake.carbon_g - asleep.carbon_g == pytest.approx((idle_w - 10.0) * 900.0 * 500.0 / 3.6e6)
     assert asleep.load == pytest.approx(awake.load)  # a sleeping node and an idle one are both at 0 cores
+
+
+def _three_functions() -> Forecast:
+    # f0 overloaded on one unit (1200 requests/min of 6 s = 120 busy slots), f1 light, f2 idle
+    counts = np.array([[1200.0] * 15, [60.0] * 15, [0.0] * 15])
+    return Forecast(0, 0.0, ("f0", "f1", "f2"), counts, np.array([6.0, 1.0, 1.0]), np.full(3, 128.0))
+
+
+def test_function_rates_are_eq7_per_function_and_zero_without_requests():
+    fc = _three_functions()
+    est = Estimator(cluster(), SimParams(), fc, SIG)
+    est.load(Plan(epoch=0, containers={"f0": (Container("n0"),), "f1": (Container("n1"),)}))
+    rates = est.function_rates()
+    violations = est.function_violations()
+    # V_f / N_f with N = 18000 and 900 requests
+    np.testing.assert_allclose(rates[:2], violations[:2] / np.array([18000.0, 900.0]))
+    assert rates[2] == 0.0
+    assert rates[0] > 0.3  # 120 busy slots offered to 20 (+ autoscaling): most requests drop
+
+
+def test_scale_from_zero_all_models_every_function_without_a_container():
+    fc = _three_functions()
+    est = Estimator(cluster(), SimParams(), fc, SIG)
+    est.load(Plan(epoch=0, containers={"f0": (Container("n0"),)}))
+    assert est.scale_from_zero_all().functions.tolist() == [1]  # f1 (f2 has no requests)
+    est.load(Plan(epoch=0, containers={}))
+    assert est.scale_from_zero_all().functions.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("containers", "dropped"),
+    [
+        # f0 planned, f1 left to scale from zero: each correction lands where it applies
+        pytest.param({"f0": (Container("n0"),)}, {"f0": 5000, "f1": 7}, id="planned-and-unplanned"),
+        pytest.param({}, {"f0": 100, "f1": 0}, id="all-from-zero"),
+    ],
+)
+def test_calibrate_from_makes_the_prediction_match_the_simulated_drops(containers, dropped):
+    fc = _three_functions()
+    est = Estimator(cluster(), SimParams(), fc, SIG)
+    plan = Plan(epoch=0, containers=containers)
+    stats = {f: FunctionStats(int(fc.totals[i]), int(fc.totals[i]) - dropped[f], dropped[f]) for i, f in enumerate(("f0", "f1"))}
+    result = EpochResult(0, 18900, 18900 - sum(dropped.values()), sum(dropped.values()), 0.0, stats, ZERO, 0.0, 0, 0, 0, 0, 0)
+    predicted = est.calibrate_from(result, plan)
+    # simulated minus predicted is added to each function's correction: the estimator now
+    # predicts what the simulator saw (two large nodes: no capacity shortage on top)
+    np.testing.assert_allclose(est.function_violations()[:2], [dropped["f0"], dropped["f1"]], atol=1e-6)
+    # SL_ave = mean over the two active functions of V/N
+    assert predicted.sl_ave == pytest.approx((dropped["f0"] / 18000 + dropped["f1"] / 900) / 2, abs=1e-9)
