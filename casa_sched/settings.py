@@ -298,6 +298,83 @@ class KnativeSettings(_Section):
     serving_namespace: str = Field("knative-serving", description="Where Knative Serving's controller runs.")
 
 
+class ForecastSettings(_Section):
+    """Next-epoch load per function (paper §IV assumes it arrives as a forecast): which
+    forecaster, its parameters, where the live history comes from and what an outage does."""
+
+    method: str = Field(
+        "last",
+        description="Forecaster by registry name: last, ewma, seasonal, care, regressor (casa_sched.forecasting). "
+        "Last value is the default: no training, and on the Azure sample it is the most accurate per epoch "
+        "(docs/results/forecast-backtest.md).",
+    )
+    ewma_alpha: float = Field(
+        0.5, gt=0, le=1, description="EWMA weight of the latest epoch (1 = last value). *Assumption*: half."
+    )
+    seasonal_fallback: str = Field(
+        "last",
+        description="Forecaster the seasonal one uses while the history is shorter than a day (no season yet).",
+    )
+    care_threshold: float = Field(
+        0.5,
+        gt=0,
+        le=2,
+        description="CaRE: recent sMAPE (0..2) of the persistent forecast's epoch totals above which a function "
+        "is anomalous and takes the fallback model. *Assumption*: CaRE gives no number; 0.5 is an error of "
+        "about 2/3 of the actual.",
+    )
+    care_window_epochs: int = Field(2, ge=1, description="CaRE: epochs the recent error is averaged over.")
+    care_fallback: str = Field("ewma", description="CaRE: the second model used while a function is anomalous.")
+    regressor_lags: int = Field(4, ge=1, description="Regressor: epoch totals before the target used as features.")
+    regressor_max_train_epochs: int = Field(
+        96, ge=2, description="Regressor: most recent epochs it is fitted on (96 = a day of 15-min epochs)."
+    )
+    regressor_model: Literal["ridge", "gradient_boosting"] = Field(
+        "gradient_boosting",
+        description="Regressor: histogram gradient boosting (one thread, ~0.1 s per fit on 500 functions; the "
+        "more accurate on the Azure sample) or ridge regression in log space (milliseconds).",
+    )
+    regressor_seed: int = Field(0, description="Regressor: seed of the gradient boosting, for reproducible fits.")
+    source: Literal["none", "openfaas", "knative", "promql"] = Field(
+        "none",
+        description="Where the live history comes from: OpenFaaS gateway metrics, Knative queue-proxy metrics "
+        "(generation detected), a configured PromQL pair, or none (every function keeps its containers).",
+    )
+    knative_generation: Literal["auto", "opencensus", "otel-queueproxy", "otel-serving"] = Field(
+        "auto",
+        description="Knative metric names: opencensus (<= 1.18, revision_app_request_*), otel-queueproxy "
+        "(1.19.0-1.19.7, 1.20.0, kn_queueproxy_*), otel-serving (1.19.8+, 1.20.1+, 1.21+, kn_serving_*); auto "
+        "picks the newest one present.",
+    )
+    selector: str = Field(
+        "",
+        description='Extra PromQL label matchers for every query, e.g. namespace_name="fn" (no braces).',
+    )
+    function_label: str | None = Field(
+        None, description="Label naming the function; None: the source's own (function_name, service_name, ...)."
+    )
+    promql_requests_per_s: str | None = Field(
+        None, description="source=promql: PromQL of requests/s per function (one series per function label)."
+    )
+    promql_duration_s: str | None = Field(
+        None, description="source=promql: PromQL of the mean execution time per function, s."
+    )
+    promql_in_flight: str | None = Field(
+        None, description="source=promql: PromQL of requests in flight per function (optional)."
+    )
+    history_minutes: int = Field(
+        480, ge=15, description="History window read each epoch, min (8 h: the regressor's lags and CaRE's window)."
+    )
+    query_timeout_s: float = Field(10.0, gt=0, description="Timeout of one Prometheus query, s.")
+    query_retries: int = Field(2, ge=0, description="Retries of a failed query (connection error, timeout, 5xx).")
+    max_stale_epochs: int = Field(
+        2,
+        ge=0,
+        description="Epochs a function may be planned on its last known forecast while its history cannot be "
+        "read (Prometheus down, timeout, series missing or reset); after that it keeps its current containers.",
+    )
+
+
 class ProfilerSettings(_Section):
     powercap_root: Path = Field(
         Path("/sys/class/powercap"), description="powercap sysfs root (configurable for tests)."
@@ -327,6 +404,7 @@ class CasaSettings(_Section):
     openfaas: OpenFaasSettings = OpenFaasSettings()
     knative: KnativeSettings = KnativeSettings()
     profiler: ProfilerSettings = ProfilerSettings()
+    forecast: ForecastSettings = ForecastSettings()
 
 
 ENV_PREFIX = "CASA_"

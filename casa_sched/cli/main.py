@@ -17,6 +17,7 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageErro
 from casa_sched.cli.autoscaler_cmd import autoscaler_command
 from casa_sched.cli.config_cmd import config_app
 from casa_sched.cli.extender_cmd import extender_command
+from casa_sched.cli.forecast_cmd import forecast_app
 from casa_sched.cli.models_cmd import models_app
 from casa_sched.cli.simulate_cmd import experiment, simulate
 
@@ -34,6 +35,7 @@ app.command("extender")(extender_command)
 app.add_typer(models_app, name="models")
 app.add_typer(config_app, name="config")
 app.command("autoscaler")(autoscaler_command)
+app.add_typer(forecast_app, name="forecast")
 
 
 @app.callback()

@@ -61,8 +61,10 @@ class ScenarioInputs:
         None, "Hourly price, ISO CSV (USD/MWh); unset: an embedded summer profile.", exists=True
     )
     start: str = flag(DEFAULT_START_LOCAL, "Local date-time of the trace's first minute, ISO 8601.")
-    forecast: Literal["oracle", "last"] = flag(
-        "oracle", "Plan on the epoch's true counts (the paper's assumption) or on the previous epoch's."
+    forecast: str = flag(
+        "oracle",
+        "Plan on the epoch's true counts ('oracle', the paper's assumption) or on a forecaster's prediction from "
+        "the trace's history: last, ewma, seasonal, care, regressor (`casa forecast backtest` compares them).",
     )
     config: Path | None = flag(None, "YAML settings file; unset: $CASA_CONFIG, if set.", exists=True)
 

@@ -19,7 +19,9 @@ import numpy as np
 from casa_sched.contract.cluster import ClusterSpec, SimParams
 from casa_sched.contract.snapshot import PlannerConfig, site_water
 from casa_sched.experiments.defaults import DEFAULT_EPOCHS, DEFAULT_START_LOCAL
-from casa_sched.experiments.runner import ForecastMode, Scenario
+from casa_sched.experiments.runner import ORACLE, ForecastMode, Scenario
+from casa_sched.forecasting import ForecastError, forecaster_names
+from casa_sched.forecasting import create as create_forecaster
 from casa_sched.models.cooling import CoolingProfile
 from casa_sched.settings import CasaSettings
 from casa_sched.signals import (
@@ -96,10 +98,16 @@ def build_scenario(
     ci_csv: Path | None = None,
     price_csv: Path | None = None,
     start_local: datetime | None = None,
-    forecast: ForecastMode = "oracle",
+    forecast: ForecastMode = ORACLE,
     workload: Workload | None = None,
 ) -> tuple[Scenario, dict[str, Any]]:
     """A scenario and a description of it (for the JSON summary)."""
+    if forecast != ORACLE and forecast not in forecaster_names():
+        raise ScenarioError(f"--forecast must be 'oracle' or one of {', '.join(forecaster_names())}, got {forecast!r}")
+    try:
+        forecaster = None if forecast == ORACLE else create_forecaster(forecast, settings.forecast)
+    except ForecastError as exc:
+        raise ScenarioError(str(exc)) from exc
     wl = workload if workload is not None else load_trace(settings, trace, trace_dir, trace_day, functions)
     params = SimParams.from_settings(settings)
     epoch_min = round(params.epoch_s / 60.0)
@@ -133,6 +141,7 @@ def build_scenario(
         epochs=n_epochs,
         forecast=forecast,
         seed=settings.planner.seed,
+        forecaster=forecaster,
     )
     meta = {
         "workload": wl.source or trace,

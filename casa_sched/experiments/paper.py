@@ -80,7 +80,10 @@ EXPERIMENTS: dict[str, Experiment] = {
     "paper-fig10": Experiment(
         "paper-fig10",
         "Deadline laxity 10x-20x at Cstr = 10 %, and Cstr 5 %-10 % (R = 20x, N = 4)",
-        tuple(GridPoint(label, {"slo.laxity": lx, "slo.cstr": 0.10}) for label, lx in zip(_LAXITIES, (10.0, 15.0, 20.0), strict=True))
+        tuple(
+            GridPoint(label, {"slo.laxity": lx, "slo.cstr": 0.10})
+            for label, lx in zip(_LAXITIES, (10.0, 15.0, 20.0), strict=True)
+        )
         + tuple(GridPoint(f"Cstr={c:.1%}", {"slo.cstr": c}) for c in (0.05, 0.075, 0.10)),
         "CASA keeps a consistent 10 % SL over laxities, 2.4x better than Score and 3.8x better than Hybrid "
         "and RL; a looser Cstr lets CASA emit less carbon (§VI.B.3).",
@@ -157,7 +160,11 @@ def target_check(runs: Mapping[str, PolicyRun]) -> list[str]:
     missed = [casa.result.epochs[i].epoch for i in range(len(met)) if some[i] and not met[i]]
     lines.append(
         f"- CASA meets Cstr in {sum(met)}/{len(met)} epochs; some policy meets it in {sum(some)}; "
-        + ("CASA meets it in every one of those." if not missed else f"CASA misses it in epochs {missed} where another policy met it.")
+        + (
+            "CASA meets it in every one of those."
+            if not missed
+            else f"CASA misses it in epochs {missed} where another policy met it."
+        )
     )
     s = casa.summary()
     for name, run in runs.items():
@@ -171,7 +178,9 @@ def target_check(runs: Mapping[str, PolicyRun]) -> list[str]:
                 f"({s['carbon_g']:.1f} g against {o['carbon_g']:.1f} g, {o['carbon_g'] / s['carbon_g']:.2f}x)."
             )
         else:
-            lines.append(f"- {name} misses Cstr overall (SL_ave {o['slo_violation_rate']:.2%}); its carbon is not at equal SLO.")
+            lines.append(
+                f"- {name} misses Cstr overall (SL_ave {o['slo_violation_rate']:.2%}); its carbon is not at equal SLO."
+            )
     return lines
 
 
@@ -197,10 +206,19 @@ def markdown_report(experiment: Experiment, results: Sequence[tuple[GridPoint, M
     """The paper's ratios beside ours, the targets checked per point, and a table per point."""
     lines = [f"# {experiment.title}", "", f"Paper: {experiment.claims_text}", ""]
     if experiment.claims:
-        lines += ["## The paper's ratios beside ours", "", "Ratio = the baseline's value / CASA's (above 1: CASA is better).", ""]
+        lines += [
+            "## The paper's ratios beside ours",
+            "",
+            "Ratio = the baseline's value / CASA's (above 1: CASA is better).",
+            "",
+        ]
         lines += ["| baseline | metric | where | paper | ours | at |", "|---|---|---|---|---|---|"]
         for claim in experiment.claims:
-            where = claim.points[0] if len(claim.points) == 1 else "up to, over " + (", ".join(claim.points) or "all points")
+            where = (
+                claim.points[0]
+                if len(claim.points) == 1
+                else "up to, over " + (", ".join(claim.points) or "all points")
+            )
             got = claim_ratio(claim, results)
             ours, at = (f"{got[0]:.2f}x", got[1]) if got else ("n/a", "not run or CASA at zero")
             lines.append(f"| {claim.policy} | {claim.metric} | {where} | {claim.paper_ratio:.1f}x | {ours} | {at} |")

@@ -1,7 +1,8 @@
 """Replay a workload epoch by epoch under several policies, each on its own simulated cluster.
 
 Per epoch: build the forecast (``oracle``: the epoch's true per-minute counts, as the paper
-assumes; ``last``: the previous epoch's counts), the epoch's per-minute signals, and the
+assumes; any registered forecaster's name, e.g. ``last``, ``ewma``, ``care``: that forecaster on
+the trace's history before the epoch), the epoch's per-minute signals, and the
 snapshot (cluster, parameters, the plan the policy used last epoch); time the planner; replay
 the epoch's requests (generated once per epoch from the seed, shared by all policies) on the
 policy's simulator. The seed is set here, once.
@@ -13,7 +14,6 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 
@@ -22,6 +22,8 @@ from casa_sched.contract.forecast import EpochSignals, Forecast
 from casa_sched.contract.plan import Plan
 from casa_sched.contract.results import EpochResult
 from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
+from casa_sched.forecasting import MINUTES_PER_DAY, Forecaster, History, forecast
+from casa_sched.forecasting import create as create_forecaster
 from casa_sched.models.accounting import WaterFactors
 from casa_sched.planners import Planner, create
 from casa_sched.planners.base import Episode
@@ -29,7 +31,9 @@ from casa_sched.simulator import EpochRequests, HourlySignals, Simulator
 from casa_sched.simulator.results import SimulationResult
 from casa_sched.traces import Workload
 
-ForecastMode = Literal["oracle", "last"]
+ORACLE = "oracle"
+# "oracle" or the registry name of a forecaster (casa_sched.forecasting)
+ForecastMode = str
 
 
 @dataclass(frozen=True)
@@ -42,8 +46,10 @@ class Scenario:
     hourly: HourlySignals
     config: PlannerConfig
     epochs: int
-    forecast: ForecastMode = "oracle"
+    forecast: ForecastMode = ORACLE
     seed: int = 0
+    # the forecaster named by ``forecast`` with its settings; None: built with default settings
+    forecaster: Forecaster | None = None
 
     def __post_init__(self) -> None:
         per_epoch = self.params.epoch_s / 60.0
@@ -64,22 +70,28 @@ class Scenario:
         return self.hourly.water
 
     def forecast_for(self, epoch: int) -> Forecast:
+        """The planner's view of ``epoch``: its true counts (oracle) or the forecaster's
+        prediction from the trace's minutes before the epoch (epoch 0 has no history: zero)."""
         m = self.epoch_minutes
         wl = self.workload
-        if self.forecast == "oracle":
-            counts = wl.counts[:, epoch * m : (epoch + 1) * m].astype(np.float64)
-        elif epoch == 0:
-            counts = np.zeros((wl.n_functions, m))  # no history yet: everything scales from zero
-        else:
-            counts = wl.counts[:, (epoch - 1) * m : epoch * m].astype(np.float64)
-        return Forecast(
-            epoch=epoch,
-            start_s=epoch * self.params.epoch_s,
+        if self.forecast == ORACLE:
+            return Forecast(
+                epoch=epoch,
+                start_s=epoch * self.params.epoch_s,
+                function_ids=wl.function_ids,
+                counts=wl.counts[:, epoch * m : (epoch + 1) * m].astype(np.float64),
+                t_ave_s=wl.t_ave_s,
+                memory_mb=wl.memory_mb,
+            )
+        forecaster = self.forecaster if self.forecaster is not None else create_forecaster(self.forecast)
+        history = History(
             function_ids=wl.function_ids,
-            counts=np.asarray(counts, dtype=np.float64),
+            counts=wl.counts[:, : epoch * m].astype(np.float64),
+            start_minute_of_day=wl.start_minute % MINUTES_PER_DAY,
             t_ave_s=wl.t_ave_s,
             memory_mb=wl.memory_mb,
         )
+        return forecast(forecaster, history, epoch, epoch * self.params.epoch_s, m)
 
     def signals_for(self, epoch: int) -> EpochSignals:
         """The epoch's per-minute signals: what its planner and its simulator are both given."""
@@ -153,6 +165,7 @@ def training_episodes(scenario: Scenario) -> list[Episode]:
         workload=scenario.workload, cluster=scenario.cluster, params=scenario.params,
         hourly=scenario.hourly.extended(math.ceil(horizon / 3600.0)), config=scenario.config,
         epochs=max(epochs) + 1, forecast=scenario.forecast, seed=seed,
+        forecaster=scenario.forecaster,
     )  # fmt: skip
 
     def episode(planner: Planner) -> None:

@@ -111,7 +111,7 @@ def test_simulate_help_is_derived_from_the_settings():
         pytest.param(["--nodez", "4"], r"No such option: --nodez", id="unknown-flag"),
         pytest.param(["--trace", "azure2019"], "needs --trace-dir", id="no-trace-dir"),
         pytest.param(["--epochs", "999"], "--epochs must be in 1..32", id="too-many-epochs"),
-        pytest.param(["--forecast", "psychic"], r"Invalid value for '--forecast'", id="bad-forecast"),
+        pytest.param(["--forecast", "psychic"], r"--forecast must be 'oracle' or one of care, ewma", id="bad-forecast"),
         pytest.param(["--start", "yesterday"], "--start must be an ISO 8601", id="bad-start"),
         pytest.param(["--ci-csv", "/nonexistent.csv"], r"'--ci-csv'.*does not exist", id="missing-ci-csv"),
     ],
