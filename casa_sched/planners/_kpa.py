@@ -1,6 +1,6 @@
 """Knative Pod Autoscaler replica counts and Kubernetes' default node scoring, shared by baselines.
 
-KPA (knative/serving pkg/autoscaler, config defaults; notes/baselines.md): target concurrency
+KPA (knative/serving pkg/autoscaler, config defaults): target concurrency
 per pod = 0.7 × the container's concurrency limit; desired pods = ceil(observed concurrency /
 target); scale to zero when idle. Our per-epoch analogue observes the forecast's busiest minute
 (KPA's stable window is 60 s).

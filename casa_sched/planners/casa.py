@@ -1,4 +1,4 @@
-"""CASA: dual-objective local search over container plans (paper §V, Fig. 7; DESIGN §4).
+"""CASA: dual-objective local search over container plans (paper §V, Fig. 7).
 
 Start from the previous epoch's plan D_{e-1} (restricted to the functions forecast to run); two
 empty blacklists B_SL, B_CA; then, while iterations < ``gen`` and the wall-clock budget lasts:

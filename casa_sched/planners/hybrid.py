@@ -1,7 +1,7 @@
 """Hybrid: GOLGI-style overcommitted and non-overcommitted instances (CASA's baseline [13]).
 
 Source: S. Li et al., "Golgi: Performance-Aware, Resource-Efficient Function Scheduling for
-Serverless Computing", SoCC 2023 (facts as collected in notes/baselines.md). GOLGI keeps two
+Serverless Computing", SoCC 2023. GOLGI keeps two
 kinds of instance per function: non-overcommitted ones with the requested resources and
 overcommitted ones reserving ``0.3 × requested + 0.7 × actually used``; while the function meets
 its SLO (a "safe" flag from its measured tail latency) requests go to overcommitted instances,

@@ -1,9 +1,9 @@
 """RL: tabular Q-learning of each function's concurrency limit (Schuler, Jamil and Kühl, CCGrid 2021).
 
 Source: L. Schuler, S. Jamil, N. Kühl, "AI-based Resource Allocation: Reinforcement Learning for
-Adaptive Auto-scaling in Serverless Environments", CCGrid 2021 (CASA's ref. [14]); settings as
-collected in notes/baselines.md. Each function has its own agent that learns Knative's
-per-revision concurrency limit L (containerConcurrency); the Knative Pod Autoscaler underneath
+Adaptive Auto-scaling in Serverless Environments", CCGrid 2021 (CASA's ref. [14]). Each
+function has its own agent that learns Knative's per-revision concurrency limit L
+(containerConcurrency); the Knative Pod Autoscaler underneath
 turns it into replicas with target 0.7 × L: ``ceil(peak-minute concurrency / (0.7 · L))``
 size-1 pods (as :mod:`.score`; none for functions with no forecast requests), placed by the
 default kube-scheduler scoring (:func:`._kpa.kube_schedule`).

@@ -1,6 +1,6 @@
 """Fast plan estimator: predicts SL_ave and carbon of a plan without replaying requests.
 
-The planner's inner loop evaluates thousands of candidate plans per epoch (DESIGN §4); the
+The planner's inner loop evaluates thousands of candidate plans per epoch; the
 request-level simulator gives every reported number. Per function and per minute of the
 epoch (the trace is bursty within an epoch, so minutes, not the epoch mean):
 
