@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 from rich.console import Console
@@ -147,3 +149,17 @@ def test_models_power_and_config_views():
     assert "slo.cstr" in shown.output
     template = runner.invoke(app, ["config", "template"])
     assert "cooling_factor_by_hour" in template.output
+
+
+def test_starting_casa_loads_no_heavy_module():
+    # Every command is registered at start-up, so each must defer its own heavy imports: the
+    # extender and autoscaler processes must not carry the simulator's stack, nor `casa simulate`
+    # the web and Kubernetes clients. A fresh interpreter shows what importing the CLI loads.
+    probe = (
+        "import sys, casa_sched.cli.main\n"
+        "heavy = ('pandas', 'numba', 'numpy', 'matplotlib', 'fastapi', 'uvicorn', 'kubernetes',\n"
+        "         'casa_sched.simulator', 'casa_sched.planners', 'casa_sched.experiments.runner')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
+    assert result.stdout.strip() == "[]"
