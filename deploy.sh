@@ -10,8 +10,9 @@
 #   --kubeconfig PATH     kubeconfig to use (default: kubectl's own default / $KUBECONFIG)
 #   --image REF           casa-sched image (default ghcr.io/casa-sched/casa-sched:0.1.0)
 #   --second-scheduler    also run a second kube-scheduler, schedulerName casa-scheduler
+#   --knative             also grant the autoscaler Knative's objects (autoscaler/rbac-knative.yaml)
 #   --scheduler-image REF kube-scheduler image for it (default: the server's own version)
-#   --no-wait             do not wait for the extender Deployment to become available
+#   --no-wait             do not wait for the extender and autoscaler Deployments to become available
 #   --timeout DURATION    how long to wait (default 180s)
 #   -h, --help            this text
 #
@@ -26,6 +27,7 @@ manifests="$here/manifests"
 image=""
 scheduler_image=""
 second_scheduler=0
+knative=0
 dry_run=0
 uninstall=0
 wait_ready=1
@@ -34,13 +36,14 @@ kubectl_args=()
 
 die() { echo "deploy.sh: error: $*" >&2; exit 1; }
 say() { echo "deploy.sh: $*" >&2; }
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) dry_run=1 ;;
     --uninstall) uninstall=1 ;;
     --second-scheduler) second_scheduler=1 ;;
+    --knative) knative=1 ;;
     --no-wait) wait_ready=0 ;;
     --context) [ $# -ge 2 ] || die "--context needs a value"; kubectl_args+=(--context "$2"); shift ;;
     --context=*) kubectl_args+=(--context "${1#*=}") ;;
@@ -123,6 +126,9 @@ render "$manifests/second-scheduler" "$work/second-scheduler.yaml"
 if [ $second_scheduler -eq 1 ]; then
   { echo "---"; cat "$work/second-scheduler.yaml"; } >> "$work/rendered.yaml"
 fi
+if [ $knative -eq 1 ] || [ $uninstall -eq 1 ]; then
+  { echo "---"; cat "$manifests/autoscaler/rbac-knative.yaml"; } >> "$work/rendered.yaml"
+fi
 
 # -- uninstall ---------------------------------------------------------------------------------
 if [ $uninstall -eq 1 ]; then
@@ -159,6 +165,9 @@ if [ $wait_ready -eq 1 ]; then
   say "waiting up to $timeout for deployment/casa-extender"
   kc -n casa-system rollout status deployment/casa-extender --timeout="$timeout" >&2 \
     || die "casa-extender did not become available within $timeout (kubectl -n casa-system describe deploy casa-extender)"
+  say "waiting up to $timeout for deployment/casa-autoscaler"
+  kc -n casa-system rollout status deployment/casa-autoscaler --timeout="$timeout" >&2 \
+    || die "casa-autoscaler did not become available within $timeout (kubectl -n casa-system describe deploy casa-autoscaler)"
 fi
 cluster_ip=$(kc -n casa-system get service casa-extender -o jsonpath='{.spec.clusterIP}' 2>/dev/null || true)
 say "installed. To attach the extender to the default scheduler, start kube-scheduler with"

@@ -296,3 +296,81 @@ def test_intra_epoch_growth_stops_at_a_full_node_and_a_standby_takes_over(plane:
     finally:
         a.stop()
         b.stop()
+
+
+def _executor_through(proxy_port: int, cp: ControlPlane, sleeps: list[float]) -> tuple[Any, Any, Any]:
+    from kubernetes import client
+
+    from casa_sched.autoscaler.adapters import AdapterContext
+    from casa_sched.autoscaler.adapters.deployment import DeploymentAdapter
+    from casa_sched.autoscaler.apply import Executor
+    from casa_sched.autoscaler.kubeapi import CountingApiClient
+    from casa_sched.metrics import CasaMetrics
+    from casa_sched.settings import CasaSettings
+
+    cfg = client.Configuration()
+    cfg.host = f"http://127.0.0.1:{proxy_port}"
+    cfg.api_key = {"authorization": f"Bearer {cp.token}"}
+    api = CountingApiClient(cfg, timeout_s=(2.0, 10.0))
+    adapter = DeploymentAdapter(AdapterContext(api, CasaSettings()))
+    metrics = CasaMetrics()
+    clock = [0.0]
+
+    def sleep(s: float) -> None:  # backoff without waiting: the clock moves, the test does not
+        sleeps.append(s)
+        clock[0] += s
+
+    ex = Executor(api, {"deployment": adapter}, None, metrics, sleep=sleep, clock=lambda: clock[0])
+    return ex, adapter, metrics
+
+
+def test_api_failures_back_off_and_the_remaining_actions_resume(plane: ControlPlane, caplog) -> None:
+    """503, 429, 409 and dropped connections: each action is retried after a backoff and the
+    rest of the list carries on; past the deadline what is left is reported pending (none is
+    half-applied silently) and the next pass finishes it; a workload deleted mid-epoch is
+    skipped with one log line."""
+    import logging
+
+    from casa_sched.autoscaler.actions import ScaleAction
+    from casa_sched.autoscaler.adapters.deployment import workload_from_deployment
+
+    from .faultproxy import FaultProxy
+
+    for fn in ("fc", "fd", "fe"):
+        plane.request("POST", f"/apis/apps/v1/namespaces/{NS}/deployments", _deployment(fn, replicas=0))
+    works = {}
+    for fn in ("fc", "fd", "fe"):
+        w = workload_from_deployment(plane.request("GET", f"/apis/apps/v1/namespaces/{NS}/deployments/{fn}"))
+        assert w is not None
+        works[fn] = w
+    actions = [ScaleAction(fn, works[fn], 0, n) for fn, n in (("fc", 3), ("fd", 2), ("fe", 1))]
+    plane.request("DELETE", f"/apis/apps/v1/namespaces/{NS}/deployments/fe")  # gone before its turn
+    host, port = plane.server.removeprefix("https://").split(":")
+    assert plane.pki is not None
+    sleeps: list[float] = []
+    with FaultProxy(host, int(port), str(plane.pki.ca_cert)) as proxy:
+        ex, _, metrics = _executor_through(proxy.port, plane, sleeps)
+        proxy.script.extend([503, 429, "drop", 409])  # fc: GET 503, GET 429, GET dropped, PUT 409
+        with caplog.at_level(logging.INFO, logger="casa_sched.autoscaler.apply"):
+            out = ex.run(actions, deadline=1000.0)
+        assert [(o.action.function, o.outcome) for o in out] == [("fc", "applied"), ("fd", "applied"),
+                                                                 ("fe", "skipped")]
+        assert [f for _, _, f in proxy.faulted] == [503, 429, "drop", 409]
+        # urllib3 itself retries a 429 (after its Retry-After) and a dropped connection; the 503
+        # and the 409 reach the executor, which backs off 0.5 s, then 1 s (doubling)
+        assert sleeps == [0.5, 1.0]
+        assert metrics.registry.get_sample_value("casa_autoscaler_api_retries_total", {"phase": "apply"}) == 2
+        assert len([r for r in caplog.records if "fe" in r.getMessage()]) == 1
+        assert (_replicas(plane, "fc"), _replicas(plane, "fd")) == (3, 2)
+
+        # API server unreachable past the deadline: nothing left half-done without saying so
+        more = [ScaleAction("fc", works["fc"], 3, 1), ScaleAction("fd", works["fd"], 2, 1)]
+        proxy.script.extend(["drop"] * 40)
+        out = ex.run(more, deadline=sum(sleeps) + 10.0)  # the clock is at sum(sleeps)
+        assert [o.outcome for o in out] == ["pending", "pending"]
+        assert (_replicas(plane, "fc"), _replicas(plane, "fd")) == (3, 2)
+        proxy.script.clear()
+        assert [o.outcome for o in ex.run(more, deadline=10_000.0)] == ["applied", "applied"]
+        assert (_replicas(plane, "fc"), _replicas(plane, "fd")) == (1, 1)
+        # and again: nothing to write
+        assert [o.outcome for o in ex.run(more, deadline=10_000.0)] == ["unchanged", "unchanged"]

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.k8s
 MANIFESTS = REPO_ROOT / "manifests"
 EXTENDER_SA = "system:serviceaccount:casa-system:casa-extender"
 PROFILER_SA = "system:serviceaccount:casa-system:casa-profiler"
+AUTOSCALER_SA = "system:serviceaccount:casa-system:casa-autoscaler"
 IMAGE = "ghcr.io/casa-sched/casa-sched:0.1.0"
 
 
@@ -39,7 +40,9 @@ def test_base_renders_expected_objects(fresh_control_plane: ControlPlane) -> Non
                 ("Role", "casa-extender-plan-reader"), ("Deployment", "casa-extender"), ("Service", "casa-extender"),
                 ("ServiceAccount", "casa-profiler"), ("ClusterRole", "casa-profiler"),
                 ("DaemonSet", "casa-profiler"), ("ValidatingAdmissionPolicy", "casa-profiler-power-model-only"),
-                ("ConfigMap", "casa-prometheus-scrape")]:
+                ("ConfigMap", "casa-prometheus-scrape"), ("ServiceAccount", "casa-autoscaler"),
+                ("ClusterRole", "casa-autoscaler"), ("Role", "casa-autoscaler"), ("Deployment", "casa-autoscaler"),
+                ("Service", "casa-autoscaler")]:
         assert key in objs, f"missing {key}"
     # The plan is the autoscaler's: a re-apply must never overwrite it.
     assert ("ConfigMap", "casa-plan") not in objs
@@ -57,6 +60,14 @@ def test_base_renders_expected_objects(fresh_control_plane: ControlPlane) -> Non
     svc = objs[("Service", "casa-extender")]["spec"]
     assert svc["ports"][0]["port"] == port == 8888
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    auto = objs[("Deployment", "casa-autoscaler")]["spec"]
+    assert auto["replicas"] == 2  # leader + standby on the Lease
+    (a,) = auto["template"]["spec"]["containers"]
+    assert a["command"][:2] == ["casa", "autoscaler"]
+    assert a["image"] == IMAGE
+    assert auto["template"]["spec"]["serviceAccountName"] == "casa-autoscaler"
+    # Knative's extra permissions are an opt-in file, not part of the base
+    assert ("ClusterRole", "casa-autoscaler-knative") not in objs
 
     ds = objs[("DaemonSet", "casa-profiler")]["spec"]["template"]["spec"]
     (init,) = ds["initContainers"]
@@ -91,6 +102,9 @@ def test_server_side_dry_run_accepts_everything(fresh_control_plane: ControlPlan
     if path.endswith("second-scheduler"):  # an add-on: validate it together with the base
         out += cp.kubectl("apply", "--dry-run=server", "-k", str(MANIFESTS)).stdout
     assert "deployment.apps/casa-extender created (server dry run)" in out
+    assert "deployment.apps/casa-autoscaler created (server dry run)" in out
+    knative = cp.kubectl("apply", "--dry-run=server", "-f", str(MANIFESTS / "autoscaler" / "rbac-knative.yaml")).stdout
+    assert "clusterrole.rbac.authorization.k8s.io/casa-autoscaler-knative created (server dry run)" in knative
     if path.endswith("second-scheduler"):
         assert "deployment.apps/casa-scheduler created (server dry run)" in out
         assert "rolebinding.rbac.authorization.k8s.io/casa-scheduler-auth-reader created" in out
@@ -127,6 +141,25 @@ def test_rbac_and_admission_policy_enforced(fresh_control_plane: ControlPlane) -
         assert not _can(cp, EXTENDER_SA, "get", "secrets", "-n", "casa-system")
         assert not _can(cp, EXTENDER_SA, "patch", "nodes")
         assert not _can(cp, EXTENDER_SA, "create", "pods/binding", "-n", "default")
+        # Autoscaler: read nodes/pods anywhere, patch pods and pods/resize, scale Deployments,
+        # create Events; in casa-system only the plan ConfigMap and its Lease by name.
+        for verb in ("get", "list", "watch"):
+            assert _can(cp, AUTOSCALER_SA, verb, "pods", "--all-namespaces")
+            assert _can(cp, AUTOSCALER_SA, verb, "nodes")
+            assert _can(cp, AUTOSCALER_SA, verb, "deployments.apps", "--all-namespaces")
+        assert _can(cp, AUTOSCALER_SA, "patch", "pods", "--subresource=resize", "-n", "default")
+        assert _can(cp, AUTOSCALER_SA, "patch", "pods", "-n", "default")
+        assert _can(cp, AUTOSCALER_SA, "update", "deployments.apps", "--subresource=scale", "-n", "default")
+        assert _can(cp, AUTOSCALER_SA, "create", "events", "-n", "default")
+        assert _can(cp, AUTOSCALER_SA, "update", "configmaps/casa-plan", "-n", "casa-system")
+        assert _can(cp, AUTOSCALER_SA, "update", "leases.coordination.k8s.io/casa-autoscaler", "-n", "casa-system")
+        assert not _can(cp, AUTOSCALER_SA, "update", "configmaps/other", "-n", "casa-system")
+        assert not _can(cp, AUTOSCALER_SA, "update", "leases.coordination.k8s.io/other", "-n", "casa-system")
+        assert not _can(cp, AUTOSCALER_SA, "update", "deployments.apps", "-n", "default")
+        assert not _can(cp, AUTOSCALER_SA, "delete", "pods", "-n", "default")
+        assert not _can(cp, AUTOSCALER_SA, "patch", "nodes")
+        assert not _can(cp, AUTOSCALER_SA, "get", "secrets", "-n", "casa-system")
+        assert not _can(cp, AUTOSCALER_SA, "patch", "revisions.serving.knative.dev", "-n", "default")
         # Profiler: get + patch nodes and nothing else.
         assert _can(cp, PROFILER_SA, "get", "nodes")
         assert _can(cp, PROFILER_SA, "patch", "nodes")
