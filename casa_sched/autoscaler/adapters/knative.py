@@ -29,6 +29,10 @@ Revision to zero on its own). A count above the Service template's own max-scale
 
 The release is read once, at construction, from the ``controller`` Deployment in
 ``knative-serving`` (labels ``app.kubernetes.io/version`` or ``serving.knative.dev/release``).
+
+RBAC: ``list`` services and revisions (``serving.knative.dev``) and podautoscalers
+(``autoscaling.internal.knative.dev``); ``get``/``patch`` revisions (1.21+) or podautoscalers
+(up to 1.20); ``get`` deployments in ``knative-serving`` (unless ``knative.release`` is set).
 """
 
 from __future__ import annotations
