@@ -36,7 +36,7 @@ kwok-bin:
 
 # Knative Serving's controller and autoscaler (release 1.15.2) and the CRDs of 1.15.2 and 1.24.0,
 # from the Go module proxy, cached under CASA_KNATIVE_CACHE (default ~/.cache/casa-sched/knative;
-# CASA_KNATIVE_BIN with both binaries skips the build). Cold: ~4 CPU-minutes.
+# CASA_KNATIVE_BIN with both binaries skips the build). Cold: ~5 CPU-minutes, ~1.5 GB of modules.
 knative-bins:
 	bash hack/build-knative.sh
 	CASA_KNATIVE_VERSION=v0.51.0 bash hack/build-knative.sh --config-only
