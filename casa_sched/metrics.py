@@ -64,7 +64,14 @@ class CasaMetrics:
             "casa_water_liters_total", "Cooling water evaporated, L (eq. 5, water term).", registry=r
         )
         self.node_power_watts = Gauge(
-            "casa_node_power_watts", "Modelled node power P_i(U_i), W (eq. 2).", ["node"], registry=r
+            "casa_node_power_watts",
+            "Node power P_i, W: measured where a meter exists (source = kepler | rapl | ipmi), else the node's "
+            "eq. (2) model P_i(U_i) (source = model).",
+            ["node", "source"],
+            registry=r,
+        )
+        self.node_busy_cores = Gauge(
+            "casa_node_busy_cores", "U_i, cores in use on the node over the last accounting tick.", ["node"], registry=r
         )
         self.carbon_intensity_grams_per_kwh = Gauge(
             "casa_carbon_intensity_grams_per_kwh", "Carbon intensity CI_h in use, gCO2eq/kWh.", registry=r
@@ -76,8 +83,23 @@ class CasaMetrics:
         # -- SLO (eqs. 6-7) -------------------------------------------------------------------------
         self.slo_violation_ratio = Gauge(
             "casa_slo_violation_ratio",
-            "SL_f,e: violated over received requests in the last epoch.",
+            "SL_f,e (eq. 7): violated over received requests in the last accounting window.",
             ["function"],
+            registry=r,
+        )
+        self.function_requests_total = Counter(
+            "casa_function_requests_total", "Requests a function received (N_f, eq. 7).", ["function"], registry=r
+        )
+        self.slo_violations_total = Counter(
+            "casa_slo_violations_total",
+            "Requests that missed their deadline, laxity x T_ave (V_f, eqs. 6-7); live: estimated from latency "
+            "histogram buckets, so fractional.",
+            ["function"],
+            registry=r,
+        )
+        self.accounting_last_tick_seconds = Gauge(
+            "casa_accounting_last_tick_timestamp_seconds",
+            "Unix time of the last accounting tick that integrated energy.",
             registry=r,
         )
 

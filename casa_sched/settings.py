@@ -236,7 +236,9 @@ class ExtenderSettings(_Section):
 
 
 class AutoscalerSettings(_Section):
-    prometheus_url: str = Field("http://prometheus.casa-system.svc:9090", description="Prometheus for the forecast.")
+    prometheus_url: str = Field(
+        "http://prometheus.casa-system.svc:9090", description="Prometheus for the forecast and the live accounting."
+    )
     dry_run: bool = Field(False, description="Print actions instead of applying them.")
     lease_name: str = Field("casa-autoscaler", description="coordination.k8s.io Lease for leader election.")
     platforms: tuple[str, ...] = Field(

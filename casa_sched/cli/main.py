@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
+from casa_sched.cli.accounting_cmd import accounting_command
 from casa_sched.cli.autoscaler_cmd import autoscaler_command
 from casa_sched.cli.config_cmd import config_app
 from casa_sched.cli.extender_cmd import extender_command
@@ -32,6 +33,7 @@ app = typer.Typer(
 app.command("simulate")(simulate)
 app.command("experiment")(experiment)
 app.command("extender")(extender_command)
+app.command("accounting")(accounting_command)
 app.add_typer(models_app, name="models")
 app.add_typer(config_app, name="config")
 app.command("autoscaler")(autoscaler_command)

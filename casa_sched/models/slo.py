@@ -56,3 +56,37 @@ def sl_ave(violations: npt.ArrayLike, requests: npt.ArrayLike) -> float:
     if not np.any(active):
         return 0.0
     return float(np.mean(v[active] / n[active]))
+
+
+def count_above(upper_bounds_s: npt.ArrayLike, cumulative_counts: npt.ArrayLike, threshold_s: float) -> float:
+    """Estimated observations above ``threshold_s`` in a cumulative latency histogram.
+
+    ``upper_bounds_s`` are the buckets' ``le`` bounds in increasing order (the last may be
+    ``+Inf``) and ``cumulative_counts`` the observations at or below each bound, as Prometheus
+    histograms give them. Inside the bucket holding ``threshold_s`` observations are taken as
+    spread uniformly, so the count at or below the threshold is *linearly interpolated* between
+    the bucket's bounds (the same assumption as PromQL's ``histogram_quantile``); the first
+    bucket starts at 0 s. A threshold in the ``+Inf`` bucket (above the last finite bound) counts
+    nothing of that bucket as above it, since its spread is unknown: the estimate is then a lower
+    bound. E.g. bounds ``(0.1, 0.5, +Inf)``, counts ``(10, 30, 32)``, threshold 0.2 s: below it
+    ``10 + (0.2 − 0.1)/(0.5 − 0.1)·(30 − 10) = 15``, above it ``32 − 15 = 17``.
+    """
+    le = np.asarray(upper_bounds_s, dtype=np.float64)
+    cum = np.asarray(cumulative_counts, dtype=np.float64)
+    if le.shape != cum.shape or le.ndim != 1 or le.size == 0:
+        raise ValueError(f"bounds and counts must be equal-length 1-d arrays, got {le.shape} and {cum.shape}")
+    if np.any(np.diff(le) <= 0):
+        raise ValueError("histogram bounds must increase strictly")
+    total = float(cum[-1])
+    if threshold_s <= 0:
+        return total
+    i = int(np.searchsorted(le, threshold_s, side="left"))
+    if i >= le.size:  # above every bound, +Inf included: nothing known to be slower
+        return 0.0
+    hi = float(le[i])
+    below_prev = float(cum[i - 1]) if i > 0 else 0.0
+    if not math.isfinite(hi):  # in the +Inf bucket
+        return 0.0
+    lo = float(le[i - 1]) if i > 0 else 0.0
+    below = below_prev + (threshold_s - lo) / (hi - lo) * (float(cum[i]) - below_prev)
+    return max(total - below, 0.0)
