@@ -15,7 +15,7 @@ def scenario(epochs: int, forecast: str = "oracle"):
         environ={}, overrides={"workload.intensity": 2.0, "cluster.nodes": 2, "planner.time_budget_s": 0.3}
     )
     wl = synthetic_workload(seed=0).top_k(30).scaled(2.0, seed=0)
-    return build_scenario(settings, epochs=epochs, workload=wl, forecast=forecast)[0]  # type: ignore[arg-type]
+    return build_scenario(settings, epochs=epochs, workload=wl, forecast=forecast)[0]
 
 
 def test_learning_policies_train_on_epochs_after_the_evaluated_ones():
