@@ -74,6 +74,9 @@ class Plan:
     base_memory_mb: float = BASE_MEMORY_MB
     inputs: PlanInputs = field(default_factory=PlanInputs)
     predicted: PredictedMetrics | None = None
+    # Nodes planned to sleep (powered down) for the epoch, sorted; every other node is on. A
+    # sleeping node hosts no planned container. Absent from older documents: all nodes on.
+    sleeping_nodes: tuple[str, ...] = ()
     version: int = PLAN_FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -83,6 +86,11 @@ class Plan:
             raise PlanError(f"epoch_length_s must be > 0 s, got {self.epoch_length_s}")
         frozen = {f: tuple(cs) for f, cs in self.containers.items() if cs}
         object.__setattr__(self, "containers", MappingProxyType(frozen))
+        sleeping = tuple(sorted(set(self.sleeping_nodes)))
+        busy = sorted({c.node for cs in frozen.values() for c in cs}.intersection(sleeping))
+        if busy:
+            raise PlanError(f"sleeping_nodes must host no container, but {', '.join(busy)} do")
+        object.__setattr__(self, "sleeping_nodes", sleeping)
 
     # -- queries -------------------------------------------------------------------------------
     @property
@@ -124,6 +132,10 @@ class Plan:
     def with_predicted(self, predicted: PredictedMetrics) -> Plan:
         return replace(self, predicted=predicted)
 
+    def with_sleeping(self, nodes: Iterable[str]) -> Plan:
+        """A new plan in which exactly ``nodes`` sleep (each must host no container)."""
+        return replace(self, sleeping_nodes=tuple(nodes))
+
     # -- JSON ----------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -138,6 +150,7 @@ class Plan:
             "containers": {
                 f: [{"node": c.node, "size": c.size} for c in cs] for f, cs in sorted(self.containers.items())
             },
+            "sleeping_nodes": list(self.sleeping_nodes),
         }
 
     def to_json(self) -> str:
@@ -179,6 +192,7 @@ class Plan:
                 base_memory_mb=float(data.get("base_memory_mb", BASE_MEMORY_MB)),
                 inputs=inputs,
                 predicted=predicted,
+                sleeping_nodes=tuple(str(n) for n in data.get("sleeping_nodes") or ()),
                 version=version,
             )
         except PlanError:

@@ -37,6 +37,15 @@ def test_plan_queries_and_moves():
     assert Plan.from_json(pred.to_json()).predicted == pred.predicted
 
 
+def test_sleeping_nodes_round_trip_sorted_and_host_nothing():
+    plan = Plan(epoch=1, containers={"f": (Container("n1"),)}).with_sleeping(["n3", "n2", "n3"])
+    assert plan.sleeping_nodes == ("n2", "n3")  # sorted, each once
+    assert Plan.from_json(plan.to_json()).sleeping_nodes == ("n2", "n3")
+    assert Plan.from_json('{"version": 1, "epoch": 0, "containers": {}}').sleeping_nodes == ()  # older documents
+    with pytest.raises(PlanError, match="n1 do"):
+        plan.with_sleeping(["n1"])  # n1 hosts f's container
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
