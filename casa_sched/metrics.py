@@ -172,6 +172,13 @@ class CasaMetrics:
             ["signal", "reason"],
             registry=r,
         )
+        self.forecast_stale_epochs = Gauge(
+            "casa_forecast_stale_epochs",
+            "Epochs a function's forecast has been its last known one because its history could not be read "
+            "(0: fresh); past forecast.max_stale_epochs the function keeps its current containers.",
+            ["function"],
+            registry=r,
+        )
         self.signal_age_seconds = Gauge(
             "casa_signal_age_seconds",
             "Age of the signal value in use: 0 while its provider answers, else since the last good read, s.",

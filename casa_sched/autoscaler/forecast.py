@@ -8,28 +8,39 @@ the loop:
   autoscaling, paper §V.D);
 - :class:`Forecaster` turns a source's history into a :class:`~casa_sched.contract.forecast.Forecast`.
 
-:class:`LastValueForecaster` (the default) plans the next epoch on the last one: the previous
-epoch's per-minute counts, as ``casa simulate --forecast last`` does. A function the source has
-no data for is *held*: it is left out of the forecast and its pods are left as they are (its
+:class:`HistoryForecaster` runs any forecaster of ``casa_sched.forecasting`` (``forecast.method``,
+last value by default, as ``casa simulate --forecast last``) on the source's history, and
+degrades on outages to the last known forecast, then to holding. A function the source has no
+data for is *held*: it is left out of the forecast and its pods are left as they are (its
 capacity is reserved), because a missing series is not a zero (planning on zero would scale it
-away). :class:`FileMetricsSource` reads a JSON document (re-read when it changes): it serves
-operators without Prometheus (a static forecast) and the tests.
+away). The Prometheus sources are in ``casa_sched.metricsources``; :class:`FileMetricsSource`
+reads a JSON document (re-read when it changes): it serves operators without Prometheus (a
+static forecast) and the tests.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 
 from casa_sched.contract.forecast import Forecast
+from casa_sched.forecasting import Forecaster as ForecastModel
+from casa_sched.forecasting import History
+from casa_sched.forecasting import forecast as forecast_with
+from casa_sched.forecasting.last import LastValue
+from casa_sched.metricsources import MetricsUnavailable
+
+log = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -76,42 +87,149 @@ class ForecastResult:
 
 
 class Forecaster(Protocol):
-    def forecast(self, epoch: int, start: datetime, epoch_s: float, functions: Sequence[FunctionInfo]) -> ForecastResult:
+    def forecast(
+        self, epoch: int, start: datetime, epoch_s: float, functions: Sequence[FunctionInfo]
+    ) -> ForecastResult:
         """The workload of epoch ``epoch`` starting at ``start`` for ``functions``."""
         ...
 
 
-@dataclass(frozen=True)
-class LastValueForecaster:
-    """The next epoch repeats the last one, minute by minute (``--forecast last``)."""
+# Why a function's history could not be used this epoch: the ``reason`` label of
+# casa_signal_fallback_total{signal="forecast"} (besides MetricsUnavailable's unreachable,
+# timeout, bad_response).
+SERIES_MISSING = "series_missing"  # no series for the function in the window
+SERIES_GAP = "series_gap"  # a minute of the last epoch without any sample
+BAD_VALUE = "bad_value"  # negative or non-finite counts (a configured PromQL can return them)
+
+
+@dataclass
+class HistoryForecaster:
+    """The next epoch from each function's per-minute history, by any registered forecaster.
+
+    Each epoch it reads ``history_minutes`` of request counts from the source and runs the
+    ``forecaster`` (``casa_sched.forecasting``; last value by default) on the functions whose
+    history is usable. A function whose history is not — Prometheus unreachable or timing out,
+    its series missing, a gap in its last epoch — is planned on its **last known forecast** (the
+    same per-minute numbers) for up to ``max_stale_epochs`` epochs, then **held**: left out of
+    the forecast and listed in ``held``, which the autoscaler turns into "keep its current
+    containers" (D_{e-1} for that function). Nothing is invented: a function never read is held
+    at once. Every fallback calls ``on_fallback(reason)`` (the caller counts it in
+    ``casa_signal_fallback_total{signal="forecast"}``) and ``on_stale(function, epochs)`` keeps
+    ``casa_forecast_stale_epochs`` current. Each cause is logged once when it starts and once
+    when it clears, not per query. Minutes before a function's series starts count as zero
+    requests (a function deployed inside the window); counter resets are compensated by the
+    source.
+    """
 
     source: MetricsSource
     default_t_ave_s: float  # used when the source knows no execution time for a function, s
+    forecaster: ForecastModel = field(default_factory=LastValue)
+    history_minutes: int = 480
+    max_stale_epochs: int = 2
+    timezone: str = "UTC"
+    on_fallback: Callable[[str], None] | None = None
+    on_stale: Callable[[str, int], None] | None = None
+    _last: dict[str, tuple[FloatArray, float]] = field(default_factory=dict, init=False, repr=False)
+    _stale: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    _causes: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
-    def forecast(self, epoch: int, start: datetime, epoch_s: float, functions: Sequence[FunctionInfo]) -> ForecastResult:
+    def forecast(
+        self, epoch: int, start: datetime, epoch_s: float, functions: Sequence[FunctionInfo]
+    ) -> ForecastResult:
         minutes = max(1, round(epoch_s / 60.0))
+        window = max(self.history_minutes, minutes)
         names = [f.function for f in functions]
-        counts = self.source.request_counts(names, start, minutes)
-        durations = self.source.mean_duration_s(names, start, minutes)
-        known = [f for f in functions if f.function in counts]
-        held = tuple(f.function for f in functions if f.function not in counts)
-        rows = [np.asarray(counts[f.function], dtype=np.float64) for f in known]
-        for f, row in zip(known, rows, strict=True):
-            if row.shape != (minutes,) or not np.all(np.isfinite(row)) or np.any(row < 0):
-                raise MetricsError(f"request counts of {f.function}: need {minutes} finite values >= 0")
-        t_ave = [durations.get(f.function, self.default_t_ave_s) for f in known]
-        t_ave = [t if math.isfinite(t) and t > 0 else self.default_t_ave_s for t in t_ave]
+        causes: dict[str, str] = {}  # function -> why its history is unusable
+        try:
+            counts = self.source.request_counts(names, start, window)
+            durations = self.source.mean_duration_s(names, start, minutes)
+        except MetricsUnavailable as exc:
+            counts, durations = {}, {}
+            causes = dict.fromkeys(names, exc.reason)
+            self._log_causes({exc.reason: str(exc)})
+        else:
+            for name in names:
+                row = counts.get(name)
+                if row is None:
+                    causes[name] = SERIES_MISSING
+                elif np.isnan(row[-minutes:]).any():
+                    causes[name] = SERIES_GAP
+                elif np.any(np.isinf(row)) or np.nanmin(row, initial=0.0) < 0:
+                    causes[name] = BAD_VALUE
+            by_cause: dict[str, list[str]] = {}
+            for name, c in causes.items():
+                by_cause.setdefault(c, []).append(name)
+            self._log_causes({c: f"{len(fs)} function(s): {', '.join(fs[:10])}" for c, fs in by_cause.items()})
+        fresh = [f for f in functions if f.function not in causes]
+        rows: dict[str, tuple[FloatArray, float]] = {}
+        if fresh:
+            t_ave = [durations.get(f.function, self._t_ave(f.function)) for f in fresh]
+            t_ave = [t if math.isfinite(t) and t > 0 else self.default_t_ave_s for t in t_ave]
+            history = History(
+                function_ids=tuple(f.function for f in fresh),
+                counts=np.vstack([np.nan_to_num(np.asarray(counts[f.function], dtype=np.float64)) for f in fresh]),
+                start_minute_of_day=_minute_of_day(start - timedelta(minutes=window), self.timezone),
+                t_ave_s=np.asarray(t_ave, dtype=np.float64),
+                memory_mb=np.asarray([f.memory_mb for f in fresh], dtype=np.float64),
+            )
+            predicted = forecast_with(self.forecaster, history, epoch, start.timestamp(), minutes).counts
+            for i, f in enumerate(fresh):
+                rows[f.function] = (predicted[i], t_ave[i])
+                self._last[f.function] = rows[f.function]
+                self._stale[f.function] = 0
+                self._report_stale(f.function, 0)
+        held: list[str] = []
+        for f in functions:
+            if f.function not in causes:
+                continue
+            if self.on_fallback is not None:
+                self.on_fallback(causes[f.function])
+            stale = self._stale.get(f.function, 0) + 1
+            self._stale[f.function] = stale
+            self._report_stale(f.function, stale)
+            last = self._last.get(f.function)
+            if last is not None and stale <= self.max_stale_epochs and last[0].shape == (minutes,):
+                rows[f.function] = last
+            else:
+                held.append(f.function)
+        known = [f for f in functions if f.function in rows]
         return ForecastResult(
             forecast=Forecast(
                 epoch=epoch,
                 start_s=start.timestamp(),
                 function_ids=tuple(f.function for f in known),
-                counts=np.vstack(rows) if rows else np.zeros((0, minutes)),
-                t_ave_s=np.asarray(t_ave, dtype=np.float64),
+                counts=np.vstack([rows[f.function][0] for f in known]) if known else np.zeros((0, minutes)),
+                t_ave_s=np.asarray([rows[f.function][1] for f in known], dtype=np.float64),
                 memory_mb=np.asarray([f.memory_mb for f in known], dtype=np.float64),
             ),
-            held=held,
+            held=tuple(held),
         )
+
+    def _t_ave(self, function: str) -> float:
+        last = self._last.get(function)
+        return last[1] if last is not None else self.default_t_ave_s
+
+    def _report_stale(self, function: str, epochs: int) -> None:
+        if self.on_stale is not None:
+            self.on_stale(function, epochs)
+
+    def _log_causes(self, now: Mapping[str, str]) -> None:
+        """One line when a cause starts, one when it clears; nothing while it persists."""
+        for cause, detail in now.items():
+            if cause not in self._causes:
+                log.warning(
+                    "forecast: %s (%s): functions are planned on their last known forecast for up to %d epoch(s), "
+                    "then keep their current containers",
+                    cause, detail, self.max_stale_epochs,
+                )  # fmt: skip
+        for cause in set(self._causes) - set(now):
+            log.info("forecast: %s cleared", cause)
+        self._causes = dict(now)
+
+
+def _minute_of_day(t: datetime, timezone: str) -> int:
+    local = t.astimezone(ZoneInfo(timezone))
+    return local.hour * 60 + local.minute
 
 
 def _number(value: Any, where: str) -> float:
@@ -212,7 +330,9 @@ class FileMetricsSource:
 
     def in_flight(self, functions: Sequence[str]) -> Mapping[str, float]:
         self.load()
-        return {f: m.in_flight for f in functions if (m := self._functions.get(f)) is not None and m.in_flight is not None}
+        return {
+            f: m.in_flight for f in functions if (m := self._functions.get(f)) is not None and m.in_flight is not None
+        }
 
     def cpu_usage_cores(self, pods: Sequence[str]) -> Mapping[str, float]:
         self.load()

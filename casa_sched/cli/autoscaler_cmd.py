@@ -45,7 +45,8 @@ def autoscaler_command(
         str | None, typer.Option(help="Comma-separated platform adapters (default deployment).")
     ] = None,
     metrics_file: Annotated[
-        Path | None, typer.Option(help="JSON metrics document to forecast from (see casa_sched/autoscaler/forecast.py).")
+        Path | None,
+        typer.Option(help="JSON metrics document to forecast from (see casa_sched/autoscaler/forecast.py)."),
     ] = None,
     metrics_port: Annotated[int | None, typer.Option(help="Port of GET /metrics; 0: none (default 8889).")] = None,
     identity: Annotated[str | None, typer.Option(help="Lease holder identity (default: host name and pid).")] = None,
@@ -88,8 +89,14 @@ def autoscaler_command(
 
     try:
         source: MetricsSource = FileMetricsSource(a.metrics_file) if a.metrics_file is not None else NoMetrics()
+        if a.metrics_file is None and settings.forecast.source != "none":
+            from casa_sched.metricsources import create_source
+
+            source = create_source(settings)
     except MetricsError as exc:
         raise _fail(f"--metrics-file: {exc}", 2) from None
+    except Exception as exc:  # MetricsUnavailable, SourceError: Prometheus down at start-up or bad settings
+        raise _fail(f"forecast.source={settings.forecast.source}: {exc}", 2) from None
 
     from casa_sched.signals import SignalError
 
@@ -152,17 +159,23 @@ class _UnreachableError(Exception):
 
 
 def _build(
-    settings: Any, kubeconfig: Path | None, source: Any, *, dry_run: bool, identity: str | None,
+    settings: Any,
+    kubeconfig: Path | None,
+    source: Any,
+    *,
+    dry_run: bool,
+    identity: str | None,
     stop: threading.Event,
 ) -> tuple[Any, Any]:
     """The autoscaler and its (started) elector, after one API call that proves the cluster answers."""
     from casa_sched.autoscaler.adapters import AdapterContext, create_adapter
     from casa_sched.autoscaler.apply import Executor
     from casa_sched.autoscaler.epoch_signals import SignalReader
-    from casa_sched.autoscaler.forecast import LastValueForecaster
+    from casa_sched.autoscaler.forecast import HistoryForecaster
     from casa_sched.autoscaler.kubeapi import api_error, counting_api_client, request_json
     from casa_sched.autoscaler.loop import Autoscaler
     from casa_sched.autoscaler.store import PlanStore
+    from casa_sched.forecasting import create as create_forecaster
     from casa_sched.metrics import CasaMetrics
 
     metrics = CasaMetrics()
@@ -205,7 +218,16 @@ def _build(
         settings,
         api,
         adapters,
-        LastValueForecaster(source, a.default_t_ave_s),
+        HistoryForecaster(
+            source,
+            a.default_t_ave_s,
+            create_forecaster(settings.forecast.method, settings.forecast),
+            history_minutes=settings.forecast.history_minutes,
+            max_stale_epochs=settings.forecast.max_stale_epochs,
+            timezone=settings.signals.timezone,
+            on_fallback=lambda reason: metrics.signal_fallback_total.labels(signal="forecast", reason=reason).inc(),
+            on_stale=lambda fn, n: metrics.forecast_stale_epochs.labels(function=fn).set(n),
+        ),
         source,
         SignalReader(settings, metrics),
         PlanStore(api),

@@ -11,7 +11,7 @@ import pytest
 from casa_sched.autoscaler.forecast import (
     FileMetricsSource,
     FunctionInfo,
-    LastValueForecaster,
+    HistoryForecaster,
     MetricsError,
     NoMetrics,
 )
@@ -30,7 +30,7 @@ def test_last_value_repeats_the_last_epoch_and_holds_functions_without_data(tmp_
         "a": {"requests_per_minute": 120, "t_ave_s": 0.5},
         "b": {"requests_per_minute": [1, 2, 3, 4]},  # a series: its last 3 minutes for a 3-minute epoch
     }})
-    got = LastValueForecaster(src, default_t_ave_s=1.0).forecast(
+    got = HistoryForecaster(src, default_t_ave_s=1.0).forecast(
         5, START, 180.0, [FunctionInfo("a", 150.0), FunctionInfo("b", 300.0), FunctionInfo("c", 150.0)])
     f = got.forecast
     assert (f.epoch, f.function_ids, f.minutes, got.held) == (5, ("a", "b"), 3, ("c",))
@@ -40,7 +40,7 @@ def test_last_value_repeats_the_last_epoch_and_holds_functions_without_data(tmp_
 
 
 def test_no_metrics_backend_holds_everything() -> None:
-    got = LastValueForecaster(NoMetrics(), 1.0).forecast(1, START, 900.0, [FunctionInfo("a", 150.0)])
+    got = HistoryForecaster(NoMetrics(), 1.0).forecast(1, START, 900.0, [FunctionInfo("a", 150.0)])
     assert got.held == ("a",)
     assert got.forecast.function_ids == ()
     assert got.forecast.counts.shape == (0, 15)

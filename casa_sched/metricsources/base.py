@@ -1,0 +1,224 @@
+"""Prometheus as the forecast's metrics source: one query client and the shared PromQL shapes.
+
+A source answers, per function: requests per minute over a history window, the mean execution
+time T_ave, requests in flight now (the intra-epoch autoscaler's saturation signal, paper §V.D)
+and pods' CPU use. Each platform (OpenFaaS, Knative by metric generation, a configured PromQL
+pair) is one module giving the metric names and labels; the arithmetic is here, once.
+
+Requests per minute come from the raw request counters, not from ``increase()``: a range query
+of every counter series at one-minute steps (from one minute before the window, as a baseline),
+then per-series differences summed per function. That is exact for minute-aligned scrapes and
+handles a counter *reset* (a gateway or queue-proxy restart) explicitly: a drop counts the value
+after the reset as that minute's requests, as Prometheus' own ``increase()`` does. A minute with
+no sample of any of a function's series is NaN (a gap), never zero: the caller decides. A series
+that appears inside the window counts from zero (a pod created then).
+
+Errors are typed by cause, so the caller can count and log each once: :class:`MetricsUnavailable`
+with ``reason`` ``unreachable`` (connection refused, DNS), ``timeout`` or ``bad_response`` (HTTP
+status, PromQL error, unexpected JSON), after ``retries`` retries with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import requests
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
+
+FloatArray = npt.NDArray[np.float64]
+
+UNREACHABLE = "unreachable"
+TIMEOUT = "timeout"
+BAD_RESPONSE = "bad_response"
+
+
+class MetricsUnavailable(RuntimeError):  # noqa: N818 - reads as the condition it reports
+    """Prometheus could not answer; ``reason`` is one of unreachable, timeout, bad_response."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass
+class PromClient:
+    """Instant and range queries with a timeout per request and retries on transient failures."""
+
+    url: str
+    timeout_s: float = 10.0
+    retries: int = 2
+    backoff_s: float = 0.5
+    sleep: Callable[[float], None] = time.sleep
+    _prom: PrometheusConnect = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._prom = PrometheusConnect(url=self.url, disable_ssl=True, timeout=self.timeout_s)
+
+    def _call(self, what: str, fn: Callable[[], Any]) -> list[dict[str, Any]]:
+        last = (UNREACHABLE, "")
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.sleep(self.backoff_s * 2 ** (attempt - 1))
+            try:
+                data = fn()
+            except requests.Timeout as exc:
+                last = (TIMEOUT, f"{type(exc).__name__}")
+                continue
+            except requests.ConnectionError as exc:
+                last = (UNREACHABLE, f"{type(exc).__name__}")
+                continue
+            except PrometheusApiClientException as exc:
+                text = str(exc)
+                if "HTTP Status Code 5" in text and "execution" not in text:
+                    last = (BAD_RESPONSE, text[:160])
+                    continue
+                raise MetricsUnavailable(BAD_RESPONSE, f"{self.url}: {what}: {text[:200]}") from exc
+            except (ValueError, KeyError) as exc:
+                raise MetricsUnavailable(BAD_RESPONSE, f"{self.url}: {what}: not a Prometheus answer") from exc
+            if not isinstance(data, list):
+                raise MetricsUnavailable(BAD_RESPONSE, f"{self.url}: {what}: expected a vector or matrix")
+            return data
+        raise MetricsUnavailable(last[0], f"{self.url}: {what}: {last[0]} after {self.retries + 1} attempts {last[1]}")
+
+    def instant(self, query: str, at: datetime | None = None) -> list[dict[str, Any]]:
+        params = {"time": f"{at.timestamp():.3f}"} if at is not None else None
+        return self._call(query, lambda: self._prom.custom_query(query, params=params))
+
+    def range(self, query: str, start: datetime, end: datetime, step_s: int) -> list[dict[str, Any]]:
+        return self._call(query, lambda: self._prom.custom_query_range(query, start, end, f"{step_s}s"))
+
+
+def matchers(*parts: str) -> str:
+    """``{a="1",b="2"}`` from label matchers (empty parts dropped); ``""`` when there are none."""
+    inner = ",".join(p for p in parts if p)
+    return "{" + inner + "}" if inner else ""
+
+
+def quoted_in(label: str, values: Sequence[str]) -> str:
+    """A matcher ``label=~"a|b"`` for exactly these values (regex-escaped)."""
+    import re
+
+    return f'{label}=~"' + "|".join(re.escape(v).replace("\\", "\\\\") for v in values) + '"'
+
+
+def per_minute_requests(
+    series: Sequence[Mapping[str, Any]], key: Callable[[Mapping[str, str]], str | None], first_s: float, minutes: int
+) -> dict[str, FloatArray]:
+    """Requests per minute per function from counter series sampled at one-minute steps.
+
+    ``series`` is a range-query matrix whose steps are ``first_s - 60, first_s, ..., first_s +
+    (minutes - 1) · 60`` (the first step is the baseline). Minute i is the increase up to step
+    i; a drop (reset) counts the new value; a step without a sample is missing for that series,
+    and a minute no series of the function covers is NaN.
+    """
+    totals: dict[str, FloatArray] = {}
+    covered: dict[str, npt.NDArray[np.bool_]] = {}
+    for s in series:
+        fn = key(s.get("metric", {}))
+        if fn is None:
+            continue
+        v = np.full(minutes + 1, np.nan)
+        for t, value in s.get("values", []):
+            i = round((float(t) - (first_s - 60.0)) / 60.0)
+            if 0 <= i <= minutes:
+                v[i] = float(value)
+        prev, cur = v[:-1], v[1:]
+        inc = np.where(np.isnan(prev), cur, np.where(cur < prev, cur, cur - prev))  # new series / reset / normal
+        ok = ~np.isnan(cur)
+        totals.setdefault(fn, np.zeros(minutes))
+        covered.setdefault(fn, np.zeros(minutes, dtype=bool))
+        totals[fn][ok] += inc[ok]
+        covered[fn] |= ok
+    return {fn: np.where(covered[fn], totals[fn], np.nan) for fn in totals}
+
+
+def by_label(result: Sequence[Mapping[str, Any]], key: Callable[[Mapping[str, str]], str | None]) -> dict[str, float]:
+    """An instant vector as {function: value}, dropping NaN / infinite values (e.g. 0/0)."""
+    out: dict[str, float] = {}
+    for r in result:
+        fn = key(r.get("metric", {}))
+        if fn is None:
+            continue
+        value = float(r["value"][1])
+        if math.isfinite(value):
+            out[fn] = out.get(fn, 0.0) + value
+    return out
+
+
+@dataclass
+class PrometheusSource:
+    """A metrics source over Prometheus; subclasses set the names (see the platform modules).
+
+    ``counter``: the request counter (or histogram ``_count``); ``duration_sum``/``_count``: the
+    latency histogram's series and ``duration_scale`` to seconds; ``in_flight_expr``: PromQL
+    (``{sel}`` is replaced by the selector) of in-flight requests summed by the function label.
+    """
+
+    client: PromClient
+    function_label: str
+    selector: str = ""
+    counter: str = ""
+    duration_sum: str = ""
+    duration_count: str = ""
+    duration_scale: float = 1.0
+    in_flight_expr: str = ""
+    function_suffix: str = ""  # stripped from label values (OpenFaaS' ".namespace")
+    cpu_expr: str = (
+        'sum by (namespace, pod) (rate(container_cpu_usage_seconds_total{container!="",container!="POD"}[5m]))'
+    )
+
+    def _name(self, labels: Mapping[str, str]) -> str | None:
+        value = labels.get(self.function_label)
+        if value is None:
+            return None
+        if self.function_suffix and value.endswith(self.function_suffix):
+            value = value[: -len(self.function_suffix)]
+        return value
+
+    def _sel(self, functions: Sequence[str] = ()) -> str:
+        fns = [f + self.function_suffix for f in functions] + ([*functions] if self.function_suffix else [])
+        return matchers(self.selector, quoted_in(self.function_label, fns) if functions else "")
+
+    def request_counts(self, functions: Sequence[str], end: datetime, minutes: int) -> Mapping[str, FloatArray]:
+        """Requests in each of the ``minutes`` minutes before ``end``; functions without series are absent."""
+        if not functions:
+            return {}
+        first = end - timedelta(minutes=minutes - 1)
+        data = self.client.range(f"{self.counter}{self._sel(functions)}", first - timedelta(minutes=1), end, 60)
+        wanted = set(functions)
+        counts = per_minute_requests(data, self._name, first.timestamp(), minutes)
+        return {f: v for f, v in counts.items() if f in wanted}
+
+    def mean_duration_s(self, functions: Sequence[str], end: datetime, minutes: int) -> Mapping[str, float]:
+        if not functions or not self.duration_sum:
+            return {}
+        sel, w, lab = self._sel(functions), f"{minutes}m", self.function_label
+        q = (f"sum by ({lab}) (increase({self.duration_sum}{sel}[{w}])) / "
+             f"sum by ({lab}) (increase({self.duration_count}{sel}[{w}]))")  # fmt: skip
+        got = by_label(self.client.instant(q, end), self._name)
+        return {f: v * self.duration_scale for f, v in got.items() if f in set(functions) and v > 0}
+
+    def in_flight(self, functions: Sequence[str]) -> Mapping[str, float]:
+        if not functions or not self.in_flight_expr:
+            return {}
+        got = by_label(self.client.instant(self.in_flight_expr.replace("{sel}", self._sel(functions))), self._name)
+        return {f: max(v, 0.0) for f, v in got.items() if f in set(functions)}
+
+    def cpu_usage_cores(self, pods: Sequence[str]) -> Mapping[str, float]:
+        if not pods:
+            return {}
+        got: dict[str, float] = {}
+        for r in self.client.instant(self.cpu_expr):
+            m = r.get("metric", {})
+            key = f"{m.get('namespace')}/{m.get('pod')}"
+            if key in set(pods):
+                got[key] = float(r["value"][1])
+        return got
