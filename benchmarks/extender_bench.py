@@ -12,7 +12,7 @@ Run:  .venv/bin/python benchmarks/extender_bench.py [--nodes 100,1000,5000] [--h
    body); prints requests/s and the latency percentiles wrk reports.
 3. Memory: RSS of that server after a warm-up and then after every 10 s of load until
    ``--memory-requests`` requests have been served (1,000 nodes).
-Targets (issue 6): in-process p99 <= 5 ms at 1,000 nodes; HTTP >= 1,000 req/s, p99 <= 20 ms at
+Targets: in-process p99 <= 5 ms at 1,000 nodes; HTTP >= 1,000 req/s, p99 <= 20 ms at
 concurrency 32; RSS flat over 100,000 requests.
 """
 

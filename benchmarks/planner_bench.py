@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.planner_bench [--sizes 2,4,8,16,32] [--budgets 0.5,1,2,4]
 
-Targets (issue 5): N = 4 in ≤ 2 s and N = 32 at 320x in ≤ 30 s per epoch on one core. Each
+Targets: N = 4 in ≤ 2 s and N = 32 at 320x in ≤ 30 s per epoch on one core. Each
 timing is printed beside a baseline measured in the same process: one full estimator
 evaluation of the warm-start plan (the unit of work the search repeats).
 """

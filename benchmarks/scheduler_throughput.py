@@ -10,7 +10,7 @@ alternate without/with the extender; the median of each is reported with the rat
     python -m benchmarks.scheduler_throughput --extender stub      # a trivial Python extender
     python -m benchmarks.scheduler_throughput --nodes 100 --pods 2000 --rounds 3
 
-Target (issue 3): the extender costs < 10 % of the throughput. Everything (etcd, apiserver,
+Target: the extender costs < 10 % of the throughput. Everything (etcd, apiserver,
 scheduler, extender, this client) shares the machine's cores, so expect noise on 2 cores; the
 extender process also runs (watching pods) during the rounds without it, so both modes pay its
 watch load. Also printed: kube-scheduler's own mean scheduling-algorithm time per pod (filter +

@@ -1,4 +1,4 @@
-"""Names shared by every component: labels, annotations, the plan store (DESIGN §5).
+"""Names shared by every component: labels, annotations, the plan store (docs/architecture.md "Kubernetes").
 
 Kept in one pure module so the extender, the autoscaler, the profiler and the manifests agree.
 """

@@ -23,7 +23,7 @@ def _require(*parts: str) -> Path:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The data folder itself, with ``carbon/`` and ``prices/`` as described in its SOURCES.md."""
+    """The data folder itself, with ``carbon/`` and ``prices/`` (docs/architecture.md "Data")."""
     _require("carbon")
     _require("prices")
     return SHARED_DATA

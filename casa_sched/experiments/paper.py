@@ -146,7 +146,7 @@ def claim_ratio(claim: Claim, results: Sequence[tuple[GridPoint, Mapping[str, Po
 
 
 def target_check(runs: Mapping[str, PolicyRun]) -> list[str]:
-    """Issue 5's targets at one point: CASA meets Cstr in every epoch where any policy does, and
+    """CASA's targets at one point: CASA meets Cstr in every epoch where any policy does, and
     emits less carbon than every baseline whose SL_ave meets Cstr."""
     casa = runs.get("casa")
     if casa is None or casa.result is None:

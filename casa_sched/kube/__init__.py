@@ -1,4 +1,4 @@
-"""Thin Kubernetes adapters shared by the extender and the autoscaler (DESIGN §7, outer layer).
+"""Thin Kubernetes adapters shared by the extender and the autoscaler (outer layer, docs/architecture.md "Layers").
 
 - :mod:`casa_sched.kube.objects`: pure parsing of the few fields casa-sched reads from Pod,
   Node and ConfigMap JSON (as the API server and kube-scheduler serialise them).

@@ -9,7 +9,7 @@ compiled as is into the simulator's kernel (numba), so the simulator, the estima
 extender evaluate the one polynomial.
 
 The default node (2x AMD EPYC 7713, 128 cores) is calibrated from SPECpower figures
-(DESIGN §3): HPE DL365 Gen10 Plus with 2x EPYC 7713 measures 109 W at active idle and 468 W at
+(docs/architecture.md "Models"): HPE DL365 Gen10 Plus with 2x EPYC 7713 measures 109 W at active idle and 468 W at
 100 % load (SPEC result of March 2021). No 11-point curve exists for a 7713 system, so the shape
 between those two points is taken from the 11-point SPECpower curve of an HPE DL345 Gen10 Plus
 with 1x EPYC 7763 (SPEC res2021q1/power_ssj2008-20210221-01065).

@@ -1,4 +1,4 @@
-"""Carbon-intensity and price signals behind one interface (DESIGN §3 "Signals"; CI_h and EP_h of eqs. 4-5).
+"""Carbon-intensity and price signals behind one interface (CI_h and EP_h of paper eqs. 4-5).
 
 Pure parts live here: the hourly series type, its fill rules, CSV loaders, 24-hour profiles with
 the embedded Tampa summer defaults, the provider protocols and the registry by name. The HTTP

@@ -1,6 +1,6 @@
 """Hourly signals from CSV files: Electricity Maps exports (carbon) and ISO price files.
 
-Formats (as in ../shared/data, see its SOURCES.md files):
+Formats (as published, see docs/architecture.md "Data"):
 
 - Electricity Maps export: ``Datetime (UTC)`` and ``Carbon intensity gCO₂eq/kWh (direct)``, the
   life-cycle column ``... (Life cycle)`` or ``... (LCA)``. Capitalisation (``Carbon Intensity``)

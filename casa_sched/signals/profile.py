@@ -8,7 +8,7 @@ The embedded defaults let the main job run with no data download:
   ``carbon/derived_US-FLA-TEC_JunJulAug_2021-2024_localtime.csv`` grouped by its ``local_hour``
   column (Electricity Maps data via nesl/CarbonX; pandas ``groupby().mean()``, so the 17 empty
   cells are skipped, not filled), rounded to 0.1 g/kWh. Overall mean 410.9 g/kWh; lowest 371 g/kWh
-  at 09:00, highest 438 g/kWh at 20:00 (SOURCES.md: lowest ~09-11 h, highest ~20 h).
+  at 09:00, highest 438 g/kWh at 20:00 (as the data's publisher states: lowest ~09-11 h, highest ~20 h).
 - ``SUMMER_PRICE_USD_PER_KWH``: Florida has no wholesale market (vertically integrated
   utilities, no ISO/LMP), so the price profile is ERCOT's (hot-summer, gas-heavy; HB_HUBAVG
   day-ahead): hour-of-day means of ``Price (USD/MWh)`` of
@@ -20,8 +20,8 @@ The embedded defaults let the main job run with no data download:
   the site's local hours as they are (a Central-time hour read as an Eastern one: an
   *assumption* of the same daily shape, not a conversion).
 
-``tests/signals/test_profile.py`` recomputes both from ../shared/data and checks them (it skips,
-saying why, when ../shared is absent); nothing here reads ../shared at run time.
+``tests/signals/test_profile.py`` recomputes both from the real series and checks them (it skips,
+saying why, when the real data is absent); nothing here reads it at run time.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Hourly signal series: carbon intensity CI_h (g/kWh) or price EP_h ($/kWh), one value per UTC hour.
 
-Pure values with explicit time zones (DESIGN §3 "Signals", paper eqs. 4-5): timestamps are hour
+Pure values with explicit time zones (paper eqs. 4-5): timestamps are hour
 starts in UTC, naive datetimes are refused. Missing hours are never silently zero: whoever
 builds a series fills them by a stated :class:`FillRule` and counts them
 (:attr:`HourlySeries.filled_hours`).

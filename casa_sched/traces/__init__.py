@@ -1,6 +1,6 @@
 """Workload traces: the Azure Functions 2019 loader, the synthetic default, and the Workload type.
 
-Bottom import layer (DESIGN §7): pure loading and derivation code, no Kubernetes or HTTP.
+Bottom import layer (docs/architecture.md "Layers"): pure loading and derivation code, no Kubernetes or HTTP.
 """
 
 from casa_sched.traces.azure2019 import (

@@ -10,7 +10,7 @@ Two directory layouts are recognised (:func:`detect_layout`):
         AverageAllocatedMb_pct{1,5,25,50,75,95,99,100} (MB)
     Minute column "1" is the first minute of the day, 00:00-00:01, so start_minute = 0.
 
-``sample`` — a subset with the same schemas, as in ../shared/data/azure-functions-2019-sample500:
+``sample`` — a subset with the same schemas, as in the 500-function sample the tests use:
     ``invocations.csv`` (minute columns labelled with the 0-based minute of the day, 480..959),
     ``durations.csv``, ``memory.csv`` (which also carries HashFunction).
 

@@ -1,10 +1,10 @@
 """Synthetic workload shaped like the 500-function Azure Functions 2019 sample (the embedded default).
 
 The main job must run without downloading any data, so the default workload is generated from a
-handful of statistics of the real sample (../shared/data/azure-functions-2019-sample500, 500
+handful of statistics of the real sample (the 500-function Azure Functions 2019 sample, 500
 functions × 480 minutes, 08:00-16:00). Every constant below was computed once with
 :func:`workload_statistics` on that sample loaded by :func:`casa_sched.traces.load_azure2019`
-(T_ave floored at 1 ms); ``tests/traces/test_synthetic.py`` recomputes them from ../shared/data and
+(T_ave floored at 1 ms); ``tests/traces/test_synthetic.py`` recomputes them from the real sample and
 checks they still match.
 
 The generator (:func:`synthetic_workload`), seeded and deterministic:
@@ -19,7 +19,7 @@ The generator (:func:`synthetic_workload`), seeded and deterministic:
 2. T_ave: jittered stratified sample of the sample's T_ave quantile table, paired with the totals
    through a Gaussian copula with the sample's Spearman rank correlation (-0.34: busy functions are
    short). Durations are then swapped between pairs of functions (marginals unchanged) until the
-   expected busy cores Σ rate·T_ave are within 1 % of ``mean_busy_cores`` (53.2, DESIGN §3).
+   expected busy cores Σ rate·T_ave are within 1 % of ``mean_busy_cores`` (53.2, docs/architecture.md "Models").
 3. Memory: jittered stratified sample of the memory quantile table, independent of the rest.
 4. Triggers: the sample's mix, scaled to n by largest remainder, shuffled, independent of rate
    except that the head gets no timer trigger (the sample's 5 busiest are event/queue).
@@ -69,7 +69,7 @@ LOG10_T_AVE_MS_QUANTILES: tuple[float, ...] = (
 LOG10_MEMORY_MB_QUANTILES: tuple[float, ...] = (
     0.2152, 0.7455, 0.9586, 1.1661, 1.2908, 1.3783, 1.4487, 1.5363, 1.5984, 1.6668, 1.7597,
     1.8129, 1.917, 1.9823, 2.0531, 2.0969, 2.138, 2.2268, 2.2625, 2.2989, 2.3965, 2.6075)
-#: Trigger mix (SOURCES.md: timer 247, http 139, queue 69, orchestration 25, event 14, storage 5, others 1).
+#: Trigger mix (the sample's published mix: timer 247, http 139, queue 69, orchestration 25, event 14, storage 5, others 1).
 TRIGGER_COUNTS: Mapping[str, int] = {"timer": 247, "http": 139, "queue": 69, "orchestration": 25,
                                      "event": 14, "storage": 5, "others": 1}
 #: Spearman rank correlation between a function's total invocations and its T_ave.
@@ -77,11 +77,11 @@ RANK_CORR_TOTAL_T_AVE = -0.3375
 #: Median over non-timer functions with ≥ 1 request/min of sqrt(max(var - mean, 0)) / mean of the
 #: per-minute counts: the CV of the rate beyond Poisson noise.
 BURST_CV = 0.3109
-#: Σ over requests of T_ave / 28,800 s, cores (DESIGN §3 calibration, "about 53").
+#: Σ over requests of T_ave / 28,800 s, cores (docs/architecture.md "Models": about 53).
 SAMPLE_MEAN_BUSY_CORES = 53.212
-#: Active functions per 15-minute epoch: min, mean, max over the 32 epochs (DESIGN §3: 268-344).
+#: Active functions per 15-minute epoch: min, mean, max over the 32 epochs (docs/architecture.md "Models": 268-344).
 SAMPLE_ACTIVE_PER_EPOCH: tuple[int, float, int] = (268, 296.16, 344)
-#: Peak busy cores over the 480 minutes (DESIGN §3: "128 at the busiest minute").
+#: Peak busy cores over the 480 minutes (docs/architecture.md "Models": 128 at the busiest minute).
 SAMPLE_PEAK_BUSY_CORES = 127.783
 #: Std/mean of the trace-wide invocations per minute.
 SAMPLE_MINUTE_TOTAL_CV = 0.1002

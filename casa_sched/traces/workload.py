@@ -1,4 +1,4 @@
-"""The workload: per-minute invocation counts, T_ave and memory per function (DESIGN §3 "Workload").
+"""The workload: per-minute invocation counts, T_ave and memory per function (docs/architecture.md "Models", workload).
 
 A :class:`Workload` is a frozen snapshot of a trace (the Azure Functions 2019 trace, its
 500-function sample, or the synthetic default). Everything here is a pure function of it:
@@ -206,7 +206,7 @@ class Workload:
     def busy_cores(self) -> FloatArray:
         """Cores busy per minute if every request holds one whole core for its T_ave ``[minutes]``.
 
-        The DESIGN §3 calibration figure: Σ_f counts[f, t] · T_ave(f) / 60 s. Requests are charged
+        The calibration figure of docs/architecture.md "Models": Σ_f counts[f, t] · T_ave(f) / 60 s. Requests are charged
         to the minute they arrive in (long requests are not spread over later minutes), so the
         mean over the trace equals Σ requests · T_ave / trace length exactly.
         """

@@ -1,4 +1,4 @@
-"""The paper-experiment report: our ratios beside the paper's, and issue 5's targets per point."""
+"""The paper-experiment report: our ratios beside the paper's, and CASA's targets checked per point."""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ def test_default_node_matches_specpower_endpoints_and_design_reference():
     assert report.max_abs_error_pct < 7.0
     assert report.r2 > 0.99
     assert DEFAULT_NODE_CURVE.is_increasing()
-    # DESIGN §3: two half-loaded nodes ≈ 595 W against one full + one idle ≈ 578 W.
+    # docs/architecture.md "Models": two half-loaded nodes ≈ 595 W against one full + one idle ≈ 578 W.
     assert 2 * DEFAULT_NODE_CURVE.power_w(64) == pytest.approx(595, abs=2)
     assert DEFAULT_NODE_CURVE.power_w(128) + DEFAULT_NODE_CURVE.power_w(0) == pytest.approx(578, abs=2)
 

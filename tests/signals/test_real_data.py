@@ -1,4 +1,5 @@
-"""The loaders on the real files in ../shared/data, checked against the figures their SOURCES.md states.
+"""The loaders on the real files in ../shared/data, checked against the figures their publishers state
+(docs/architecture.md "Data").
 
 Skipped, with the reason, when ../shared/data is not beside the repository.
 """
@@ -20,7 +21,7 @@ YEARS = (2021, 2022, 2023, 2024)
 @pytest.mark.parametrize(
     ("zone", "missing"),
     [
-        # carbon/SOURCES.md: "Missing CI values: TEC 17, FPC 56, FPL 0, FMPP 12 rows."
+        # the carbon export's notes: "Missing CI values: TEC 17, FPC 56, FPL 0, FMPP 12 rows."
         pytest.param("TEC", 17, id="TEC"),
         pytest.param("FPC", 56, id="FPC"),
         pytest.param("FPL", 0, id="FPL"),
@@ -39,7 +40,7 @@ def test_florida_exports_cover_four_years_with_the_stated_missing_hours(shared_d
 @pytest.mark.parametrize(
     ("zone", "means"),
     [
-        # carbon/SOURCES.md, summer (Jun-Aug, local time) mean direct CI, g/kWh, 2021..2024
+        # the carbon export's notes, summer (Jun-Aug, local time) mean direct CI, g/kWh, 2021..2024
         pytest.param("TEC", (454, 432, 400, 356), id="TEC"),
         pytest.param("FPC", (446, 426, 412, 405), id="FPC"),
     ],
@@ -57,7 +58,7 @@ def test_tampa_summer_hour_of_day_shape(shared_data: Path):
     profile = DailyProfile.from_series(s.sub(datetime(2024, 6, 1, tzinfo=NY), 92 * 24), "America/New_York")
     low = min(range(24), key=lambda h: profile.values[h])
     high = max(range(24), key=lambda h: profile.values[h])
-    # SOURCES.md: "lowest ~09-11h local, highest ~20h local"; its "swing only ~10-15%" is for the
+    # the carbon export's notes: "lowest ~09-11h local, highest ~20h local"; its "swing only ~10-15%" is for the
     # four summers together (18 % in the embedded profile, test_profile.py): 2024 alone swings
     # 33 % (297 g/kWh at 09:00 against 394 at 20:00)
     assert 8 <= low <= 11
@@ -74,14 +75,14 @@ def test_derived_summer_file_loads_one_summer_at_a_time(shared_data: Path):
 
 
 PRICE_MEANS = {
-    # prices/SOURCES.md "Annual means (USD/MWh)" for 2021/22/23/24
+    # the price data's notes "Annual means (USD/MWh)" for 2021/22/23/24
     "US-CAL-CISO": (52, 89, 62, 41),
     "US-MIDA-PJM": (43, 89, 36, 36),
     "US-NY-NYIS": (45, 95, 36, 38),
     "US-TEX-ERCO": (146, 64, 56, 28),
 }
 CI_MEANS = {
-    # prices/SOURCES.md "Annual mean direct CI (g/kWh) 2021..2024"
+    # the price data's notes "Annual mean direct CI (g/kWh) 2021..2024"
     "US-CAL-CISO": (205, 196, 194, 169),
     "US-MIDA-PJM": (366, 355, 322, 321),
     "US-NY-NYIS": (197, 214, 210, 223),

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real 500-function sample (skipped when ../shared is absent)."""
+"""Shared fixtures: the real 500-function sample (skipped when the real data is absent)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from casa_sched.traces import (
     load_azure2019,
 )
 
-# ---- the real 500-function sample, checked against SOURCES.md and DESIGN §3 ----------------------
+# ---- the real 500-function sample, checked against its published figures ----------------------
 
 
 def test_sample_totals_match_sources(sample_trace: AzureTrace) -> None:
@@ -45,7 +45,7 @@ def test_sample_active_functions_per_epoch(sample_trace: AzureTrace) -> None:
 
 
 def test_sample_t_ave_quantiles(sample_trace: AzureTrace) -> None:
-    # SOURCES.md quotes the lower-median convention ("inverted_cdf"); 13 functions report 0 ms and
+    # The sample's notes quote the lower-median convention ("inverted_cdf"); 13 functions report 0 ms and
     # are floored at 1 ms, which sits below p10 and so moves no quoted quantile.
     t_ms = sample_trace.workload.t_ave_s * 1000
     p10, p50, p90, p99 = np.quantile(t_ms, [0.1, 0.5, 0.9, 0.99], method="inverted_cdf")
@@ -57,7 +57,7 @@ def test_sample_t_ave_quantiles(sample_trace: AzureTrace) -> None:
 
 
 def test_sample_busy_cores_calibration(sample_trace: AzureTrace) -> None:
-    # DESIGN §3: Σ requests · T_ave / 28,800 s ≈ 53 cores on average, 128 at the busiest minute.
+    # docs/architecture.md "Models": Σ requests · T_ave / 28,800 s ≈ 53 cores on average, 128 at the busiest minute.
     w = sample_trace.workload
     assert w.mean_busy_cores() == pytest.approx(53.21, abs=0.01)
     assert float(w.busy_cores().max()) == pytest.approx(127.8, abs=0.1)

@@ -36,7 +36,7 @@ def test_default_looks_like_the_sample(seed: int) -> None:
     assert (w.n_functions, w.n_minutes, w.start_minute) == (500, 480, 480)
     # ~3.04 M invocations; the giant head function's noise is ±1-2 %
     assert s.total_invocations == pytest.approx(3_037_902, rel=0.03)
-    # DESIGN §3: ≈ 53 busy cores at R = 1 (calibrated in expectation to within 1 %, then Poisson noise)
+    # docs/architecture.md "Models": ≈ 53 busy cores at R = 1 (calibrated in expectation to within 1 %, then Poisson noise)
     assert s.mean_busy_cores == pytest.approx(53.2, rel=0.03)
     # active per epoch: sample 268..344 (mean 296); the synthetic one, without the sample's on/off
     # clumping of sparse functions, runs ~9 % higher but stays inside the sample's range
