@@ -74,6 +74,22 @@ def test_node_names_must_be_kubernetes_names(harness: Harness, verb: str, name: 
 
 
 @pytest.mark.parametrize(
+    ("valid", "forged"),
+    [
+        # the remembered key of a valid list is its count, NUL, its names joined by newlines:
+        pytest.param(["a", "b"], ["a\nb"], id="fewer-names-same-join"),
+        pytest.param(["a", "b"], ["a\nb", ""], id="same-count-shifted-newline"),
+        pytest.param(["1", "b"], ["1\x00b"], id="nul-in-a-name"),
+    ],
+)
+def test_a_remembered_valid_list_does_not_vouch_for_another(valid: list[str], forged: list[str]) -> None:
+    wire.check_node_names(valid, "NodeNames")  # remembered
+    wire.check_node_names(valid, "NodeNames")  # and found again
+    with pytest.raises(wire.BadRequestError, match="is not a Kubernetes node name"):
+        wire.check_node_names(forged, "NodeNames")
+
+
+@pytest.mark.parametrize(
     ("field", "value", "message"),
     [
         # Kubernetes limits: names 253 (DNS-1123 subdomain), namespaces and label values 63
@@ -210,6 +226,7 @@ def test_unique_node_names_leave_bounded_caches_and_no_usage_entries(harness: Ha
     for memo, budget in (
         (wire._HOST_PREFIXES, wire.HOST_PREFIX_MEMO_BYTES),
         (wire._VALID_NODE_NAMES, wire.NODE_NAMES_MEMO_BYTES),
+        (wire._VALID_NODE_LISTS, wire.NODE_LISTS_MEMO_BYTES),
         (state.slopes, NODE_MEMO_BYTES),
     ):
         assert 0 < memo.bytes <= budget
