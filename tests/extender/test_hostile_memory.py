@@ -41,11 +41,10 @@ WARM_UP = 500
 CASES = 10_000
 TAIL = 500
 # Budgets of the memos hostile requests can fill in a process without a cluster (valid names,
-# host prefixes, slopes, power curves: 4 × 4 MiB; the free-capacity memo needs known nodes),
-# plus 16 MiB for the allocator keeping freed arenas and the Python heap's own growth.
-MARGIN_MIB = (
-    wire.NODE_NAMES_MEMO_BYTES + wire.HOST_PREFIX_MEMO_BYTES + NODE_MEMO_BYTES + CURVE_MEMO_BYTES
-) / 2**20 + 16
+# valid node lists, host prefixes, slopes, power curves: 5 × 4 MiB; the free-capacity memo needs
+# known nodes), plus 16 MiB for the allocator keeping freed arenas and the heap's own growth.
+BUDGETS = (wire.NODE_NAMES_MEMO_BYTES, wire.NODE_LISTS_MEMO_BYTES, wire.HOST_PREFIX_MEMO_BYTES)
+MARGIN_MIB = (sum(BUDGETS) + NODE_MEMO_BYTES + CURVE_MEMO_BYTES) / 2**20 + 16
 PLANNED = [f"n{i}" for i in range(4)]
 _unique = itertools.count()
 
