@@ -30,8 +30,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import requests
+import urllib3
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.util.retry import Retry
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -60,7 +62,10 @@ class PromClient:
     _prom: PrometheusConnect = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._prom = PrometheusConnect(url=self.url, disable_ssl=True, timeout=self.timeout_s)
+        # no urllib3 retries underneath: they would turn a read timeout into a connection error
+        # and multiply the wait; this class retries, and tells the causes apart
+        self._prom = PrometheusConnect(url=self.url, disable_ssl=True, timeout=self.timeout_s,
+                                       retry=Retry(total=0, read=False))  # fmt: skip
 
     def _call(self, what: str, fn: Callable[[], Any]) -> list[dict[str, Any]]:
         last = (UNREACHABLE, "")
@@ -72,7 +77,7 @@ class PromClient:
             except requests.Timeout as exc:
                 last = (TIMEOUT, f"{type(exc).__name__}")
                 continue
-            except requests.ConnectionError as exc:
+            except (requests.ConnectionError, urllib3.exceptions.HTTPError, OSError) as exc:
                 last = (UNREACHABLE, f"{type(exc).__name__}")
                 continue
             except PrometheusApiClientException as exc:
