@@ -57,6 +57,8 @@ def autoscaler_command(
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    # urllib3 logs each of its own connection retries; the autoscaler reports the outcome once
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
     try:
         settings = load_settings(config, {
             "workload.epoch_s": epoch_s,
