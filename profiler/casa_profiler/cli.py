@@ -12,6 +12,7 @@ Every failure exits ≠ 0 with one line that says what is wrong and how to fix i
 from __future__ import annotations
 
 import json
+import math
 import signal
 from pathlib import Path
 from types import FrameType
@@ -21,7 +22,7 @@ import numpy as np
 import typer
 from casa_stress import BACKENDS, StressError, available_cores
 
-from casa_profiler.fit import FitRejectedError, FitResult, fit, plot, read_samples
+from casa_profiler.fit import MAX_CORES, FitRejectedError, FitResult, fit, plot, plot_formats, read_samples
 from casa_profiler.meters import MeterError, create, meter_names
 from casa_profiler.meters.ipmi import DEFAULT_COMMAND
 from casa_profiler.meters.powercap import MAX_PLAUSIBLE_POWER_W
@@ -29,22 +30,52 @@ from casa_profiler.meters.prometheus import DEFAULT_COUNTER
 from casa_profiler.profile import LevelSample, default_levels, parse_levels, profile, write_samples
 from casa_profiler.publish import PublishError, publish, show
 from casa_sched.models.power import PowerModelError
+from casa_sched.outputs import (
+    InputError,
+    OutputError,
+    OutputSet,
+    check_output_file,
+    finite,
+    input_file,
+    json_text,
+    read_text,
+)
 from casa_sched.settings import SettingsError, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Measure a node's power curve P(U), fit it (paper eq. 2) and publish it on the Node.")  # fmt: skip
 
 
-def _fail(message: str) -> typer.Exit:
+def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"casa-profiler: {message}", err=True)
-    return typer.Exit(1)
+    return typer.Exit(code)
 
 
-def _write_model(result: FitResult, output: Path) -> None:
+def _usage(message: str) -> typer.Exit:
+    """A flag out of range or of the wrong kind: exit 2 (usage)."""
+    return _fail(message, 2)
+
+
+def _check_outputs(output: Path, plot_png: Path | None, *extra: tuple[str, Path]) -> str | None:
+    """Every output path accepts a file, checked before any work; the plot's matplotlib format."""
+    check_output_file("--output", output)
+    for flag, path in extra:
+        check_output_file(flag, path)
+    if plot_png is None:
+        return None
+    check_output_file("--plot", plot_png, plot_formats())
+    return plot_png.suffix.lower().lstrip(".")
+
+
+def _write_model(result: FitResult, output: Path, plot_png: Path | None, fmt: str | None) -> None:
+    """The model JSON and its plot, as one set: both replace their previous versions or neither."""
     try:
-        output.write_text(json.dumps(result.model_dict(), indent=2, sort_keys=True) + "\n")
-    except OSError as exc:
-        raise _fail(f"cannot write {output}: {exc.strerror}") from None
+        with OutputSet() as out:
+            out.write_text(output, json_text(result.model_dict(), indent=2, sort_keys=True))
+            if plot_png is not None:
+                plot(result, out.temp_path(plot_png), fmt)
+    except (OSError, ValueError) as exc:
+        raise _fail(f"cannot write {output}{' and ' + str(plot_png) if plot_png else ''}: {exc}") from None
 
 
 def _meter_options(meter: str, **given: Any) -> dict[str, Any]:
@@ -104,17 +135,34 @@ def run_cmd(
     interval_s = prof.sample_interval_s if interval is None else interval
     n_samples = prof.samples_per_level if samples is None else samples
     max_err = prof.max_fit_error_pct if max_error_pct is None else max_error_pct
-    if settle_s < 0 or interval_s <= 0 or n_samples < 2 or steps < 1:
-        raise _fail(f"need --settle ≥ 0 s, --interval > 0 s, --samples ≥ 2 and --steps ≥ 1 "
-                    f"(got {settle_s:g} s, {interval_s:g} s, {n_samples}, {steps})")  # fmt: skip
+    if not (math.isfinite(settle_s) and math.isfinite(interval_s)) or settle_s < 0 or interval_s <= 0 \
+            or n_samples < 2 or steps < 1:  # fmt: skip
+        raise _usage(f"need --settle ≥ 0 s, --interval > 0 s, --samples ≥ 2 and --steps ≥ 1 "
+                     f"(got {settle_s:g} s, {interval_s:g} s, {n_samples}, {steps})")  # fmt: skip
     if backend not in BACKENDS:
-        raise _fail(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        raise _usage(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if meter not in meter_names():
+        raise _usage(f"unknown meter {meter!r}; known: {', '.join(meter_names())}")
     cores = available_cores()
-    try:
-        lv = parse_levels(levels, len(cores)) if levels else default_levels(len(cores), steps)
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
     csv_path = samples_csv or output.with_name(output.stem + ".samples.csv")
+    try:
+        finite("--settle", settle_s, low=0, high=3600)
+        finite("--interval", interval_s, low=0, high=3600, low_open=True)
+        finite("--max-power-w", max_power_w, low=0, high=1e6, low_open=True)
+        finite("--max-error-pct", max_err, low=0, high=100, low_open=True)
+        if not 2 <= n_samples <= 100_000 or not 1 <= steps <= 10_000:
+            raise InputError(f"need --samples in 2..100000 and --steps in 1..10000, got {n_samples} and {steps}")
+        lv = parse_levels(levels, len(cores)) if levels else default_levels(len(cores), steps)
+        if powercap_root is not None and not powercap_root.is_dir():
+            raise InputError(f"--powercap-root {powercap_root}: not a directory")
+    except ValueError as exc:
+        raise _usage(str(exc)) from None
+    try:  # before the sweep, which takes minutes
+        plot_fmt = _check_outputs(output, plot_png, ("--samples-csv", csv_path))
+    except InputError as exc:
+        raise _usage(str(exc)) from None
+    except OutputError as exc:
+        raise _fail(str(exc)) from None
 
     def progress(row: LevelSample) -> None:
         typer.echo(f"  {row.cores:7.2f} cores  {row.power_w:8.2f} W ± {row.power_std_w:5.2f}  "
@@ -141,17 +189,16 @@ def run_cmd(
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        write_samples(rows, csv_path)
+        with OutputSet() as out:  # kept even when the fit is refused: the evidence of why
+            write_samples(rows, out.temp_path(csv_path))
     except OSError as exc:
-        raise _fail(f"cannot write {csv_path}: {exc.strerror}") from None
+        raise _fail(f"cannot write {csv_path}: {exc}") from None
     try:
         result = fit(np.array([r.cores for r in rows]), np.array([r.power_w for r in rows]), len(cores), max_err,
                      source=f"casa-profiler run ({m.name}, {len(cores)} cores)")  # fmt: skip
     except FitRejectedError as exc:
         raise _fail(f"{exc} (samples kept in {csv_path})") from None
-    _write_model(result, output)
-    if plot_png is not None:
-        plot(result, plot_png)
+    _write_model(result, output, plot_png, plot_fmt)
     typer.echo(f"wrote {output} and {csv_path}: {result.summary()}")
 
 
@@ -172,16 +219,21 @@ def fit_cmd(
     except SettingsError as exc:
         raise _fail(str(exc)) from None
     try:
+        finite("--max-error-pct", max_err, low=0, high=100, low_open=True)
+        if cores is not None and not 1 <= cores <= MAX_CORES:
+            raise InputError(f"--cores must be in 1..{MAX_CORES} (the node's cores), got {cores}")
+        plot_fmt = _check_outputs(output, plot_png)
+    except InputError as exc:
+        raise _usage(str(exc)) from None
+    except OutputError as exc:
+        raise _fail(str(exc)) from None
+    try:
         x, y = read_samples(input_csv)
-        n = cores if cores is not None else int(np.ceil(np.max(x))) if x.size else 0
-        if n <= 0:
-            raise FitRejectedError(f"--cores must be > 0 (the node's cores), got {n}")
+        n = cores if cores is not None else max(1, int(np.ceil(np.max(x))))
         result = fit(x, y, n, max_err, source=str(input_csv))
     except FitRejectedError as exc:
         raise _fail(str(exc)) from None
-    _write_model(result, output)
-    if plot_png is not None:
-        plot(result, plot_png)
+    _write_model(result, output, plot_png, plot_fmt)
     typer.echo(result.summary())
     for p in result.report.points:
         typer.echo(
@@ -194,7 +246,8 @@ def fit_cmd(
 def publish_cmd(
     model: Annotated[Path, typer.Option(help="Model JSON written by run or fit.")],
     node: Annotated[
-        str | None, typer.Option(envvar="NODE_NAME", help="Node name; unset: $NODE_NAME (the downward API's spec.nodeName).")
+        str | None,
+        typer.Option(envvar="NODE_NAME", help="Node name; unset: $NODE_NAME (the downward API's spec.nodeName)."),
     ] = None,
     kubeconfig: Annotated[
         Path | None, typer.Option(help="kubeconfig (default: the in-cluster service account).")
@@ -205,13 +258,15 @@ def publish_cmd(
     if not name:
         raise _fail("no node name: pass --node or set NODE_NAME (downward API fieldRef spec.nodeName)")
     try:
-        text = model.read_text()
-    except OSError as exc:
-        raise _fail(f"cannot read {model}: {exc.strerror}") from None
+        text = read_text("--model", model)
+        if kubeconfig is not None:
+            input_file("--kubeconfig", kubeconfig)
+    except InputError as exc:
+        raise _fail(str(exc)) from None
     try:
         publish(text, name, kubeconfig)
     except (PowerModelError, PublishError) as exc:
-        raise _fail(f"{model}: {exc}" if isinstance(exc, PowerModelError) else str(exc)) from None
+        raise _fail(f"--model {model}: {exc}" if isinstance(exc, PowerModelError) else str(exc)) from None
     typer.echo(f"published {model} on node {name}")
 
 
@@ -224,6 +279,11 @@ def show_cmd(
     name = node
     if not name:
         raise _fail("no node name: pass --node or set NODE_NAME")
+    try:
+        if kubeconfig is not None:
+            input_file("--kubeconfig", kubeconfig)
+    except InputError as exc:
+        raise _fail(str(exc)) from None
     try:
         data = show(name, kubeconfig)
     except (PowerModelError, PublishError) as exc:

@@ -17,6 +17,11 @@ import pandas as pd
 from casa_sched.models.power import FitReport, PowerCurve, PowerModelError, fit_power_curve
 
 MAX_DIP_W = 1.0  # largest decrease of the fitted curve tolerated inside the measured range, W
+#: Largest node power accepted from a samples CSV, W: above any single server (an 8-GPU node draws
+#: ~10 kW); a larger value is a unit mistake or a corrupted file, not a measurement.
+MAX_NODE_POWER_W = 20_000.0
+#: Largest busy-core count accepted from a samples CSV (and by ``--cores``).
+MAX_CORES = 4096
 
 
 class FitRejectedError(ValueError):
@@ -58,21 +63,32 @@ class FitResult:
 
 def read_samples(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """``cores`` and ``power_w`` columns (others allowed); clear errors for anything else."""
-    if not path.is_file():  # a directory, a missing file
-        raise FitRejectedError(f"{path}: no such file")
+    from casa_sched.outputs import InputError, read_text
+
     try:
-        df = pd.read_csv(path)
+        read_text("--input", path)  # missing, a directory, binary, not UTF-8
+    except InputError as exc:
+        raise FitRejectedError(str(exc)) from None
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)  # raw cells, quoted as written in errors
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise FitRejectedError(f"{path}: not a readable CSV ({exc})") from exc
+        raise FitRejectedError(f"{path}: not a readable CSV ({str(exc).strip()})") from None
     missing = [c for c in ("cores", "power_w") if c not in df.columns]
     if missing:
         raise FitRejectedError(f"{path}: missing column(s) {', '.join(missing)} (need cores,power_w)")
-    for col in ("cores", "power_w"):
-        bad = pd.to_numeric(df[col], errors="coerce").isna()
+    if df.empty:
+        raise FitRejectedError(f"{path}: no data rows below the header (need one row per measured level)")
+    out = []
+    for col, high in (("cores", float(MAX_CORES)), ("power_w", MAX_NODE_POWER_W)):
+        values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(values) | (values < 0) | (values > high)
         if bad.any():
-            line = int(np.flatnonzero(bad.to_numpy())[0]) + 2
-            raise FitRejectedError(f"{path}:{line}: column {col!r}: not a number: {df[col].iloc[line - 2]!r}")
-    return df["cores"].to_numpy(dtype=np.float64), df["power_w"].to_numpy(dtype=np.float64)
+            line = int(np.flatnonzero(bad)[0]) + 2
+            raise FitRejectedError(
+                f"{path}:{line}: column {col!r}: expected a number in [0, {high:g}], got {df[col].iloc[line - 2]!r}"
+            )
+        out.append(values)
+    return out[0], out[1]
 
 
 def loo_errors_w(cores: np.ndarray, power_w: np.ndarray, n_cores: int) -> np.ndarray:
@@ -124,7 +140,15 @@ def fit(cores: np.ndarray, power_w: np.ndarray, n_cores: int, max_error_pct: flo
     return FitResult(report, float(np.sqrt(np.mean(cv**2))), float(np.max(np.abs(cv))))
 
 
-def plot(result: FitResult, path: Path) -> None:
+def plot_formats() -> tuple[str, ...]:
+    """File suffixes :func:`plot` can write (matplotlib's formats), e.g. ``.png``, ``.svg``, ``.pdf``."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return tuple(f".{ext}" for ext in FigureCanvasBase.get_supported_filetypes())
+
+
+def plot(result: FitResult, path: Path, fmt: str | None = None) -> None:
+    """Points and curve to ``path``, in format ``fmt`` (default: from the suffix)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -147,5 +171,5 @@ def plot(result: FitResult, path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, format=fmt)
     plt.close(fig)

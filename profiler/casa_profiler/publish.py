@@ -30,6 +30,11 @@ def _api(kubeconfig: Path | None) -> Any:
         api_client = load_api_client(kubeconfig)
     except (config.ConfigException, OSError) as exc:
         raise PublishError(f"cannot load kubeconfig {kubeconfig}: {exc}") from None
+    except Exception as exc:  # a malformed file: YAML errors, or a document of the wrong shape
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise PublishError(
+            f"--kubeconfig {kubeconfig}: not a valid kubeconfig ({type(exc).__name__}: {first})"
+        ) from None
     if api_client is None:
         raise PublishError("no Kubernetes credentials: pass --kubeconfig or run in a pod (in-cluster service account)")
     return client.CoreV1Api(api_client)

@@ -37,6 +37,9 @@ BACKENDS: tuple[Backend, ...] = ("auto", "stress-ng", "builtin")
 STARTUP_TIMEOUT_S = 60.0
 #: Duty-cycle period, s. 100 ms: long against scheduler slices (~ms), short against any sampling window.
 PERIOD_S = 0.1
+#: Longest run accepted, s (30 days); NaN and infinity are refused (``time.sleep`` and stress-ng's
+#: ``--timeout`` overflow on them).
+MAX_DURATION_S = 30 * 86_400.0
 
 
 class StressError(RuntimeError):
@@ -146,8 +149,8 @@ class Stress:
             raise StressError(f"cores {bad} are not available to this process (allowed: {sorted(allowed)})")
         if len(set(self.cores)) != len(self.cores):
             raise StressError(f"cores {list(self.cores)} name a core twice")
-        if self.duration_s <= 0:
-            raise StressError(f"duration must be > 0 s, got {self.duration_s}")
+        if not 0 < self.duration_s <= MAX_DURATION_S:  # also NaN
+            raise StressError(f"duration must be in (0, {MAX_DURATION_S:g}] s, got {self.duration_s}")
         if not 0.01 <= self.period_s <= 10.0:
             raise StressError(f"duty-cycle period must be in [0.01, 10] s, got {self.period_s}")
         if self.backend not in BACKENDS:

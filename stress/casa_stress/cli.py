@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from casa_stress.burner import BACKENDS, PERIOD_S, Stress, StressError, available_cores
+from casa_stress.burner import BACKENDS, MAX_DURATION_S, PERIOD_S, Stress, StressError, available_cores
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -30,10 +30,10 @@ def stress(
     problem = None
     if not 0 <= cores <= len(allowed):
         problem = f"--cores must be in 0..{len(allowed)} (the cores available to this process), got {cores}"
-    elif not 0.0 <= util <= 1.0:
+    elif not 0.0 <= util <= 1.0:  # also refuses NaN: every comparison with it is false
         problem = f"--util must be in [0, 1] (a share of each core), got {util}"
-    elif duration <= 0:
-        problem = f"--duration must be > 0 s, got {duration}"
+    elif not 0 < duration <= MAX_DURATION_S:
+        problem = f"--duration must be a number of seconds in (0, {MAX_DURATION_S:g}], got {duration}"
     elif backend not in BACKENDS:
         problem = f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}"
     if problem:

@@ -45,7 +45,9 @@ def _specpower(path: Path) -> list[dict[str, str]]:
         pytest.param("HPE ProLiant DL380 Gen10 Plus", 3.7, id="DL380-2x8380"),  # 3.64 %
     ],
 )
-def test_fit_reproduces_real_specpower_curves(specpower_csv: Path, tmp_path: Path, system: str, max_error_pct: float) -> None:
+def test_fit_reproduces_real_specpower_curves(
+    specpower_csv: Path, tmp_path: Path, system: str, max_error_pct: float
+) -> None:
     (row,) = [r for r in _specpower(specpower_csv) if r["system"] == system]
     cores = int(row["cores"])
     # SPECpower's load levels read as shares of the cores: 0, 10 %, ..., 100 % → U = cores·i/10
@@ -88,8 +90,12 @@ def test_a_threshold_below_the_real_error_refuses_the_curve(specpower_csv: Path,
         pytest.param([(0, 100), (1, 120)], ("cores", "watts"), "missing column(s) power_w", id="missing-column"),
         pytest.param([(0, 100), (1, 120)], ("busy", "watts"), "missing column(s) cores, power_w", id="no-columns"),
         # the header is line 1, so the second data row is line 3
-        pytest.param([(0, 100), ("two", 120)], ("cores", "power_w"), ":3: column 'cores': not a number: 'two'", id="non-numeric-cores"),
-        pytest.param([(0, 100), (1, "")], ("cores", "power_w"), ":3: column 'power_w': not a number", id="empty-cell"),
+        pytest.param([(0, 100), ("two", 120)], ("cores", "power_w"), ":3: column 'cores': expected a number in [0, 4096], got 'two'", id="non-numeric-cores"),
+        pytest.param([(0, 100), (1, "")], ("cores", "power_w"), ":3: column 'power_w': expected a number in [0, 20000], got ''", id="empty-cell"),
+        pytest.param([(0, 100), (1, "1e308")], ("cores", "power_w"), "got '1e308'", id="implausible-power"),
+        pytest.param([(0, 100), (1, "inf")], ("cores", "power_w"), "got 'inf'", id="infinite-power"),
+        pytest.param([(0, 100), (-1, 90)], ("cores", "power_w"), ":3: column 'cores'", id="negative-cores"),
+        pytest.param([], ("cores", "power_w"), "no data rows below the header", id="header-only"),
         pytest.param([(0, 100), (1, 120), (2, 130)], ("cores", "power_w"), "distinct core counts", id="too-few-levels"),
         # rises then falls: P = 100 + 40c − 5c² peaks at c = 4 and drops 80 W by c = 8
         pytest.param([(c, 100 + 40 * c - 5 * c * c) for c in range(9)], ("cores", "power_w"), "decreases", id="not-increasing"),

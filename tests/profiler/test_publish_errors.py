@@ -20,9 +20,15 @@ runner = CliRunner()
         # outside a pod and without --kubeconfig there are no credentials
         pytest.param(["publish", "--model", "{model}", "--node", "n1"], {}, "no Kubernetes credentials", id="no-credentials"),
         pytest.param(["publish", "--model", "{model}"], {"NODE_NAME": "n1"}, "no Kubernetes credentials", id="node-from-env"),
-        pytest.param(["publish", "--model", "{missing}", "--node", "n1"], {}, "cannot read", id="missing-model"),
+        pytest.param(["publish", "--model", "{missing}", "--node", "n1"], {}, "--model {missing}: no such file", id="missing-model"),
+        pytest.param(["publish", "--model", "{binary}", "--node", "n1"], {}, "--model {binary}: not UTF-8 text", id="binary-model"),
         pytest.param(["publish", "--model", "{model}", "--node", "n1", "--kubeconfig", "{missing}"], {},
-                     "cannot load kubeconfig", id="missing-kubeconfig"),
+                     "--kubeconfig {missing}: no such file", id="missing-kubeconfig"),
+        pytest.param(["publish", "--model", "{model}", "--node", "n1", "--kubeconfig", "{binary}"], {},
+                     "--kubeconfig {binary}: not a valid kubeconfig", id="binary-kubeconfig"),
+        # a YAML list where a mapping is expected
+        pytest.param(["publish", "--model", "{model}", "--node", "n1", "--kubeconfig", "{listyaml}"], {},
+                     "--kubeconfig {listyaml}: not a valid kubeconfig", id="kubeconfig-of-the-wrong-shape"),
     ],
 )  # fmt: skip
 def test_one_line_errors(tmp_path, monkeypatch, args, env, message):
@@ -32,7 +38,13 @@ def test_one_line_errors(tmp_path, monkeypatch, args, env, message):
         monkeypatch.setenv(key, value)
     model = tmp_path / "model.json"
     model.write_text(DEFAULT_NODE_CURVE.to_json())
-    argv = [a.format(model=model, missing=tmp_path / "absent") for a in args]
+    binary = tmp_path / "binary"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
+    listyaml = tmp_path / "list.yaml"
+    listyaml.write_text("- a\n- b\n")
+    names = {"model": model, "missing": tmp_path / "absent", "binary": binary, "listyaml": listyaml}
+    argv = [a.format(**names) for a in args]
+    message = message.format(**names)
     result = runner.invoke(app, argv)
     assert result.exit_code == 1
     assert message in result.output

@@ -157,7 +157,11 @@ def test_no_orphans_when_the_parent_is_killed(backend):
     [
         pytest.param(["--cores", "999"], "--cores must be in 0..", id="too-many-cores"),
         pytest.param(["--util", "1.5"], "--util must be in [0, 1]", id="util-above-one"),
-        pytest.param(["--duration", "0"], "--duration must be > 0 s", id="zero-duration"),
+        pytest.param(["--duration", "0"], "--duration must be a number of seconds in (0, ", id="zero-duration"),
+        # NaN passed `duration <= 0` and ran for 0 s (builtin) or crashed (stress-ng's int timeout)
+        pytest.param(["--duration", "nan", "--backend", "builtin"], "got nan", id="nan-duration"),
+        pytest.param(["--duration", "inf"], "got inf", id="infinite-duration"),
+        pytest.param(["--period", "nan", "--backend", "builtin"], "period must be in [0.01, 10] s", id="nan-period"),
         pytest.param(["--backend", "burnit"], "--backend must be one of", id="unknown-backend"),
         pytest.param(["--period", "100"], "period must be in [0.01, 10] s", id="silly-period"),
     ],
