@@ -92,13 +92,14 @@ def autoscaler_command(
     try:
         source: MetricsSource = FileMetricsSource(a.metrics_file) if a.metrics_file is not None else NoMetrics()
         if a.metrics_file is None and settings.forecast.source != "none":
-            from casa_sched.metricsources import create_source
+            from casa_sched.metricsources import SourceError, create_source
 
-            source = create_source(settings)
+            try:
+                source = create_source(settings)
+            except SourceError as exc:  # settings only: Prometheus is first queried in the loop
+                raise _fail(str(exc), 2) from None
     except MetricsError as exc:
         raise _fail(f"--metrics-file: {exc}", 2) from None
-    except Exception as exc:  # MetricsUnavailable, SourceError: Prometheus down at start-up or bad settings
-        raise _fail(f"forecast.source={settings.forecast.source}: {exc}", 2) from None
 
     from casa_sched.signals import SignalError
 
@@ -181,6 +182,12 @@ def _build(
     from casa_sched.metrics import CasaMetrics
 
     metrics = CasaMetrics()
+    from casa_sched.metricsources.base import PrometheusSource
+
+    if isinstance(source, PrometheusSource):  # saturation signals unknown while Prometheus fails: counted
+        source.on_unavailable = lambda signal, reason: metrics.signal_fallback_total.labels(
+            signal=signal, reason=reason
+        ).inc()
 
     def on_write(verb: str, url: str) -> None:
         metrics.autoscaler_api_writes_total.labels(verb=verb).inc()

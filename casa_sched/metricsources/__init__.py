@@ -7,7 +7,16 @@ PromQL pair). :func:`create_source` builds the one ``forecast.source`` names. Ou
 prometheus-api-client and HTTP live here, never in the forecasters.
 """
 
-from casa_sched.metricsources._sources import SOURCES, create_source
+from casa_sched.metricsources._sources import SOURCES, SourceError, create_source
 from casa_sched.metricsources.base import BAD_RESPONSE, TIMEOUT, UNREACHABLE, MetricsUnavailable, PromClient
 
-__all__ = ["BAD_RESPONSE", "SOURCES", "TIMEOUT", "UNREACHABLE", "MetricsUnavailable", "PromClient", "create_source"]
+__all__ = [
+    "BAD_RESPONSE",
+    "SOURCES",
+    "TIMEOUT",
+    "UNREACHABLE",
+    "MetricsUnavailable",
+    "PromClient",
+    "SourceError",
+    "create_source",
+]

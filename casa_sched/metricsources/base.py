@@ -20,6 +20,7 @@ status, PromQL error, unexpected JSON), after ``retries`` retries with exponenti
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -36,6 +37,7 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 FloatArray = npt.NDArray[np.float64]
+log = logging.getLogger(__name__)
 
 UNREACHABLE = "unreachable"
 TIMEOUT = "timeout"
@@ -176,6 +178,10 @@ class PrometheusSource:
     duration_scale: float = 1.0
     in_flight_expr: str = ""
     function_suffix: str = ""  # stripped from label values (OpenFaaS' ".namespace")
+    # the saturation signals (in flight, CPU) are "unknown" (empty) while Prometheus fails: the
+    # intra-epoch autoscaler then grows nothing; each failure calls on_unavailable(signal, reason)
+    on_unavailable: Callable[[str, str], None] | None = None
+    _failing: set[str] = field(default_factory=set, init=False, repr=False)
     cpu_expr: str = (
         'sum by (namespace, pod) (rate(container_cpu_usage_seconds_total{container!="",container!="POD"}[5m]))'
     )
@@ -211,17 +217,34 @@ class PrometheusSource:
         got = by_label(self.client.instant(q, end), self._name)
         return {f: v * self.duration_scale for f, v in got.items() if f in set(functions) and v > 0}
 
+    def _saturation(self, signal: str, query: str) -> list[dict[str, Any]]:
+        """An instant query of a saturation signal; on failure nothing (unknown), logged once per cause."""
+        try:
+            result = self.client.instant(query)
+        except MetricsUnavailable as exc:
+            if signal not in self._failing:
+                log.warning("%s unknown while Prometheus fails (%s): no intra-epoch growth from it", signal, exc)
+                self._failing.add(signal)
+            if self.on_unavailable is not None:
+                self.on_unavailable(signal, exc.reason)
+            return []
+        if signal in self._failing:
+            log.info("%s readable again", signal)
+            self._failing.discard(signal)
+        return result
+
     def in_flight(self, functions: Sequence[str]) -> Mapping[str, float]:
         if not functions or not self.in_flight_expr:
             return {}
-        got = by_label(self.client.instant(self.in_flight_expr.replace("{sel}", self._sel(functions))), self._name)
+        result = self._saturation("in_flight", self.in_flight_expr.replace("{sel}", self._sel(functions)))
+        got = by_label(result, self._name)
         return {f: max(v, 0.0) for f, v in got.items() if f in set(functions)}
 
     def cpu_usage_cores(self, pods: Sequence[str]) -> Mapping[str, float]:
         if not pods:
             return {}
         got: dict[str, float] = {}
-        for r in self.client.instant(self.cpu_expr):
+        for r in self._saturation("cpu_usage", self.cpu_expr):
             m = r.get("metric", {})
             key = f"{m.get('namespace')}/{m.get('pod')}"
             if key in set(pods):

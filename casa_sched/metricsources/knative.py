@@ -22,9 +22,11 @@ that has series in the history window (a cluster mid-upgrade has both); the choi
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from casa_sched.metricsources.base import MetricsUnavailable, PromClient, PrometheusSource, matchers
+from casa_sched.metricsources.base import FloatArray, MetricsUnavailable, PromClient, PrometheusSource, matchers
 
 log = logging.getLogger(__name__)
 
@@ -66,21 +68,52 @@ def detect_generation(client: PromClient, selector: str = "", window_min: int = 
 @dataclass
 class KnativeSource(PrometheusSource):
     generation: str = ""
+    detect_window_min: int = 60
+
+    def _use(self, g: Generation, label: str | None = None) -> None:
+        lab = label or g.label
+        self.function_label = lab
+        self.counter = g.counter
+        self.duration_sum, self.duration_count, self.duration_scale = (
+            f"{g.duration}_sum",
+            f"{g.duration}_count",
+            g.duration_scale,
+        )
+        self.in_flight_expr = f"sum by ({lab}) ({g.depth}{{sel}})"
+        self.generation = g.name
+
+    def detect(self) -> str:
+        """The generation in use, detected on first use under ``auto`` (so a Prometheus outage at
+        start-up is an ordinary outage, handled by the forecast's fallback, not a failed start)."""
+        if not self.generation:
+            g = detect_generation(self.client, self.selector, self.detect_window_min)
+            log.info("Knative request metrics: generation %s (releases %s): %s", g.name, g.releases, g.counter)
+            self._use(g, self._label_override)
+        return self.generation
+
+    _label_override: str | None = None
+
+    def request_counts(self, functions: Sequence[str], end: datetime, minutes: int) -> Mapping[str, FloatArray]:
+        self.detect()
+        return super().request_counts(functions, end, minutes)
+
+    def mean_duration_s(self, functions: Sequence[str], end: datetime, minutes: int) -> Mapping[str, float]:
+        self.detect()
+        return super().mean_duration_s(functions, end, minutes)
+
+    def in_flight(self, functions: Sequence[str]) -> Mapping[str, float]:
+        try:
+            self.detect()
+        except MetricsUnavailable:
+            return {}  # unknown until the generation is known
+        return super().in_flight(functions)
 
     @classmethod
     def create(cls, client: PromClient, generation: str = "auto", selector: str = "", label: str | None = None,
                window_min: int = 60) -> KnativeSource:  # fmt: skip
-        g = detect_generation(client, selector, window_min) if generation == "auto" else BY_NAME[generation]
-        log.info("Knative request metrics: generation %s (releases %s): %s", g.name, g.releases, g.counter)
-        lab = label or g.label
-        return cls(
-            client=client,
-            function_label=lab,
-            selector=selector,
-            counter=g.counter,
-            duration_sum=f"{g.duration}_sum",
-            duration_count=f"{g.duration}_count",
-            duration_scale=g.duration_scale,
-            in_flight_expr=f"sum by ({lab}) ({g.depth}{{sel}})",
-            generation=g.name,
-        )
+        """A source for ``generation`` (a name of :data:`GENERATIONS`, or ``auto``: detected at first use)."""
+        src = cls(client=client, function_label=label or "", selector=selector, detect_window_min=window_min)
+        src._label_override = label
+        if generation != "auto":
+            src._use(BY_NAME[generation], label)
+        return src

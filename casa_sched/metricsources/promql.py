@@ -54,5 +54,5 @@ class PromqlSource(PrometheusSource):
     def in_flight(self, functions: Sequence[str]) -> Mapping[str, float]:
         if not self.in_flight_expr:
             return {}
-        got = by_label(self.client.instant(self.in_flight_expr), self._name)
+        got = by_label(self._saturation("in_flight", self.in_flight_expr), self._name)
         return {f: max(v, 0.0) for f, v in got.items() if f in set(functions)}

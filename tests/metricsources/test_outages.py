@@ -79,6 +79,13 @@ def test_outage_uses_the_last_forecast_for_max_stale_epochs_then_holds(prom, cap
     try:
         outcomes = [fc.forecast(e, end, 900.0, FUNCTIONS) for e in (2, 3, 4)]
         stale = [value(metrics, "casa_forecast_stale_epochs", function="fa")]
+        unavailable: list[tuple[str, str]] = []
+        src = fc.source
+        assert isinstance(src, OpenFaasSource)
+        src.on_unavailable = lambda signal, reason: unavailable.append((signal, reason))
+        # the saturation signals are unknown (empty) during the outage: no intra-epoch growth from them
+        assert (src.in_flight(["fa"]), src.cpu_usage_cores(["openfaas-fn/fa-1"])) == ({}, {})
+        assert unavailable == [("in_flight", "unreachable"), ("cpu_usage", "unreachable")]
     finally:
         server.start()
     # epochs 2 and 3: fa planned on its last known forecast (the same numbers); epoch 4: past

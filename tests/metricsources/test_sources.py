@@ -185,13 +185,13 @@ def test_cpu_usage_of_pods_from_cadvisor(world):
 def test_the_knative_generation_is_detected(world, job, generation):
     server, _, _ = world
     src = KnativeSource.create(PromClient(server.url), "auto", f'job=~"{job}"', window_min=120)
-    assert src.generation == generation
+    assert src.detect() == generation
 
 
 def test_no_knative_metrics_is_a_clear_error(world):
-    server, _, _ = world
+    server, _, end = world
     with pytest.raises(MetricsUnavailable, match="request-metrics-protocol: prometheus") as err:
-        KnativeSource.create(PromClient(server.url), "auto", 'job="nothing"')
+        KnativeSource.create(PromClient(server.url), "auto", 'job="nothing"').request_counts(["fa"], end, 15)
     assert err.value.reason == "series_missing"
 
 
