@@ -34,7 +34,9 @@ class SettingsError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: NaN passes every `gt`/`le` bound (all comparisons with it are false) and
+    # infinity passes every lower bound; neither is a setting.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ClusterSettings(_Section):
@@ -186,7 +188,7 @@ class PlannerSettings(_Section):
     k: int = Field(5, ge=1, description="K, failed searches before a function is blacklisted. Paper: 5.")
     gen: int = Field(2000, ge=1, description="Iteration ceiling of the dual local search.")
     time_budget_s: float = Field(2.0, gt=0, description="Wall-clock budget per epoch, s. Paper allowed 180 s.")
-    seed: int = Field(0, description="Seed of every random choice; set once at the entry point.")
+    seed: int = Field(0, ge=0, description="Seed of every random choice; set once at the entry point.")
 
 
 class ExtenderSettings(_Section):
@@ -495,6 +497,8 @@ def load_settings(
             loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise SettingsError(f"cannot read config file {named}: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise SettingsError(f"config file {named} is not UTF-8 text (byte {exc.start}): expected YAML") from None
         except yaml.YAMLError as exc:
             raise SettingsError(f"config file {named} is not valid YAML: {exc}") from exc
         if loaded is not None and not isinstance(loaded, dict):

@@ -8,13 +8,14 @@ not when ``casa`` starts.
 
 from __future__ import annotations
 
-import json
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
@@ -22,6 +23,7 @@ import typer
 from casa_sched.cli.flags import Overrides, SettingFlag, flag, with_default, with_flags
 from casa_sched.experiments.defaults import DEFAULT_EPOCHS, DEFAULT_START_LOCAL
 from casa_sched.experiments.paper import EXPERIMENTS, PAPER_POLICIES
+from casa_sched.outputs import check_output_dir, check_output_file, json_text
 from casa_sched.settings import load_settings
 
 if TYPE_CHECKING:
@@ -70,6 +72,46 @@ class ScenarioInputs:
 
 
 ScenarioFactory = Callable[[Mapping[str, Any]], "tuple[Scenario, dict[str, Any]]"]
+
+
+@contextmanager
+def _interruptible(command: str) -> Iterator[None]:
+    """SIGINT/SIGTERM end the run with one line, exit 128 + signal, and no output set written
+    (the writers replace their previous set only after every file of it is written)."""
+    received: list[int] = []
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    except KeyboardInterrupt:
+        signum = received[0] if received else int(signal.SIGINT)
+        typer.echo(f"casa {command}: stopped by {signal.Signals(signum).name}; no outputs written", err=True)
+        raise typer.Exit(128 + signum) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextmanager
+def _write_failure(command: str) -> Iterator[None]:
+    """Outputs that cannot be written after the run (disk full, a NaN figure): one line, exit 1."""
+    try:
+        yield
+    except (OSError, ValueError) as exc:
+        typer.echo(f"casa {command}: cannot write the outputs: {str(exc).splitlines()[0]}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _check_out(out: Path, names: tuple[str, ...]) -> None:
+    """``--out`` accepts the run's files, checked before the run: a directory (created if need be)
+    in which no output name is taken by a directory."""
+    check_output_dir("--out", out)
+    for name in names:
+        check_output_file("--out", out / name)
 
 
 @contextmanager
@@ -162,11 +204,15 @@ def simulate(
         typer.echo(f"casa simulate: --experiment is deprecated; use `casa experiment {experiment}`", err=True)
         _experiment(experiment, policies, out, inputs, overrides, command="simulate")
         return
+    from casa_sched.experiments.report import OUTPUT_FILES
+
     with _bad_input("simulate"):
         scenario, meta = _scenario_factory(inputs, overrides)({})
         names = _policy_names(policies, DEFAULT_POLICIES)
         planners = _planners(names, scenario.config)
-    _run_once(scenario, meta, planners, out, as_json)
+        _check_out(out, OUTPUT_FILES)
+    with _interruptible("simulate"):
+        _run_once(scenario, meta, planners, out, as_json)
 
 
 @with_flags(ScenarioInputs, SCENARIO_SETTINGS)
@@ -201,17 +247,22 @@ def _experiment(
         scenario, meta = make({})  # checks the flags before the sweep starts
         names = _policy_names(policies, PAPER_POLICIES)
         _planners(names, scenario.config)
+        _check_out(out, (f"{name}.md",))
+        _check_out(out / name, ())
     exp = EXPERIMENTS[name]
     console = Console()
-    results = run_experiment(
-        exp,
-        lambda point: make(point)[0],
-        names,
-        on_point=lambda label: console.print(f"[bold]{exp.name}[/bold]: {label}"),
-    )
-    for point, runs in results:
-        write_outputs(runs, out / name / _slug(point.label), {**meta, "point": point.label})
-    console.print(f"wrote {write_report(exp, results, out)}")
+    with _interruptible(command):
+        results = run_experiment(
+            exp,
+            lambda point: make(point)[0],
+            names,
+            on_point=lambda label: console.print(f"[bold]{exp.name}[/bold]: {label}"),
+        )
+        with _write_failure(command):
+            for point, runs in results:
+                write_outputs(runs, out / name / _slug(point.label), {**meta, "point": point.label})
+            report = write_report(exp, results, out)
+    console.print(f"wrote {report}")
 
 
 def _run_once(scenario: Scenario, meta: dict[str, Any], planners: dict[str, Planner], out: Path, as_json: bool) -> None:
@@ -241,10 +292,11 @@ def _run_once(scenario: Scenario, meta: dict[str, Any], planners: dict[str, Plan
 
         runs = run_policies(scenario, list(planners), on_epoch=on_epoch, planners=planners)
     meta = {**meta, "wall_seconds": round(time.perf_counter() - started, 2)}
-    paths = write_outputs(runs, out, meta)
+    with _write_failure("simulate"):
+        paths = write_outputs(runs, out, meta)
     result = summary(runs)
     if as_json:
-        sys.stdout.write(json.dumps({n: {k: v[k] for k in SUMMARY_KEYS} for n, v in result.items()}, indent=2) + "\n")
+        sys.stdout.write(json_text({n: {k: v[k] for k in SUMMARY_KEYS} for n, v in result.items()}, indent=2))
         return
     console.print(f"workload: {meta['workload']}", highlight=False)
     console.print(summary_table(result, meta, scenario.epochs))

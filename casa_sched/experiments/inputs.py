@@ -9,6 +9,7 @@ start time; the cooling factor E_t by local hour.
 from __future__ import annotations
 
 import math
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,12 +36,45 @@ from casa_sched.signals import (
 )
 from casa_sched.signals.providers import SignalProvider
 from casa_sched.simulator import HourlySignals
-from casa_sched.traces import Workload, load_azure2019
+from casa_sched.traces import Workload, WorkloadError, load_azure2019
 from casa_sched.traces.synthetic import synthetic_workload
 
 
 class ScenarioError(ValueError):
     """Flags or inputs that do not make a runnable scenario; the message says which."""
+
+
+#: Peak memory per request of an epoch's arrival draw, bytes: :meth:`Workload.arrivals` holds about
+#: seven int64 arrays of one element per request at once (cell, minute, function, offset, key and
+#: the shifted temporaries) and then a float64 time per request.
+ARRIVAL_BYTES_PER_REQUEST = 64
+#: Start dates accepted: the signals' calendar arithmetic (hours after the start) must stay inside
+#: ``datetime``'s range, and a date outside it is a typo rather than a scenario.
+START_YEARS = (1970, 2200)
+
+
+def available_memory_bytes() -> int:
+    """Memory the kernel says is available (``MemAvailable``), else the physical memory."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+
+
+def check_memory(wl: Workload, epoch_min: int, n_epochs: int, intensity: float, available_b: int) -> None:
+    """Refuse a run whose busiest epoch cannot be drawn in ``available_b`` bytes (pure)."""
+    peak = int(wl.epoch_counts(epoch_min)[:, :n_epochs].sum(axis=0).max(initial=0))
+    need_b = peak * ARRIVAL_BYTES_PER_REQUEST
+    if need_b > available_b:
+        raise ScenarioError(
+            f"--intensity {intensity:g}: the busiest epoch has {peak:.3g} requests, needing ~{need_b / 2**30:.3g} GiB "
+            f"({ARRIVAL_BYTES_PER_REQUEST} B per request) but {available_b / 2**30:.3g} GiB are available: "
+            "lower --intensity or --functions"
+        )
 
 
 def load_trace(
@@ -61,7 +95,10 @@ def load_trace(
         if not 1 <= functions <= wl.n_functions:
             raise ScenarioError(f"--functions must be in 1..{wl.n_functions}, got {functions}")
         wl = wl.random_subset(functions, seed=seed)
-    return wl.scaled(settings.workload.intensity, seed=seed)
+    try:
+        return wl.scaled(settings.workload.intensity, seed=seed)
+    except WorkloadError as exc:
+        raise ScenarioError(f"--intensity: {exc}") from None
 
 
 def hourly_signals(
@@ -115,8 +152,11 @@ def build_scenario(
     n_epochs = min(DEFAULT_EPOCHS, available) if epochs is None else epochs
     if not 1 <= n_epochs <= available:
         raise ScenarioError(f"--epochs must be in 1..{available} for this trace, got {n_epochs}")
+    check_memory(wl, epoch_min, n_epochs, settings.workload.intensity, available_memory_bytes())
     tz = ZoneInfo(settings.signals.timezone)
     start = start_local or datetime.fromisoformat(DEFAULT_START_LOCAL)
+    if not START_YEARS[0] <= start.year <= START_YEARS[1]:
+        raise ScenarioError(f"--start must be a date in {START_YEARS[0]}..{START_YEARS[1]}, got {start.isoformat()}")
     start = start.replace(tzinfo=tz) if start.tzinfo is None else start
     hours = math.ceil(n_epochs * params.epoch_s / 3600.0) + 1
     try:

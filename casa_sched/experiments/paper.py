@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from casa_sched.outputs import OutputSet
+
 if TYPE_CHECKING:  # the definitions stay light: ``casa experiment --help`` lists them
     from casa_sched.experiments.runner import PolicyRun, Scenario
 
@@ -251,7 +253,7 @@ def markdown_report(experiment: Experiment, results: Sequence[tuple[GridPoint, M
 def write_report(
     experiment: Experiment, results: Sequence[tuple[GridPoint, Mapping[str, PolicyRun]]], out: Path
 ) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
     path = out / f"{experiment.name}.md"
-    path.write_text(markdown_report(experiment, results))
+    with OutputSet() as files:  # atomic: a failed write leaves the previous report
+        files.write_text(path, markdown_report(experiment, results))
     return path

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import csv
-import json
-from collections.abc import Mapping
+import io
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from rich import box
 from rich.table import Table
 
 from casa_sched.experiments.runner import PolicyRun
+from casa_sched.outputs import OutputSet, json_text
 
 SUMMARY_KEYS = ("carbon_g", "energy_kwh", "cost_usd", "slo_violation_rate", "load", "plan_seconds_mean")
 
@@ -57,43 +58,49 @@ def time_bound_notes(result: Mapping[str, Mapping[str, float]], epochs: int, tim
     ]
 
 
+#: The files of one run's output set, in ``--out``.
+OUTPUT_FILES = ("summary.json", "epochs.csv", "carbon_by_epoch.png", "slo_by_epoch.png")
+
+
 def write_outputs(runs: Mapping[str, PolicyRun], out_dir: Path, meta: Mapping[str, Any]) -> list[Path]:
-    """``summary.json``, ``epochs.csv`` and two PNG plots in ``out_dir``; returns the paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    summary_path = out_dir / "summary.json"
-    summary_path.write_text(
-        json.dumps({"meta": dict(meta), "policies": summary(runs)}, indent=2, sort_keys=True) + "\n"
-    )
-    written.append(summary_path)
-    epochs_path = out_dir / "epochs.csv"
-    with epochs_path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        header = [
-            "policy", "epoch", "requests", "dropped", "slo_violation_rate", "carbon_g", "energy_kwh", "cost_usd",
-            "water_l", "load", "cold_starts", "on_demand_starts", "autoscale_grows", "containers", "plan_seconds",
-        ]  # fmt: skip
-        writer.writerow(header)
-        for name, run in runs.items():
-            assert run.result is not None
-            for e, secs in zip(run.result.epochs, run.plan_seconds, strict=True):
-                writer.writerow([
-                    name, e.epoch, e.requests, e.dropped, f"{e.slo_violation_rate:.6f}", f"{e.carbon_g:.4f}",
-                    f"{e.energy_kwh:.6f}", f"{e.cost_usd:.6f}", f"{e.accounting.water_l:.4f}", f"{e.load:.6f}",
-                    e.cold_starts, e.on_demand_starts, e.autoscale_grows, e.containers, f"{secs:.4f}",
-                ])  # fmt: skip
-    written.append(epochs_path)
-    written.extend(_plots(runs, out_dir))
-    return written
+    """``summary.json``, ``epochs.csv`` and two PNG plots in ``out_dir``, as one set: each is written
+    to a temporary file first and all replace their previous versions only once every one is
+    written (:class:`casa_sched.outputs.OutputSet`), so a failed run leaves the previous set
+    intact. JSON is strict: a NaN or infinite figure is refused (ValueError), not written."""
+    text = json_text({"meta": dict(meta), "policies": summary(runs)}, indent=2, sort_keys=True)
+    with OutputSet() as out:
+        out.write_text(out_dir / "summary.json", text)
+        out.write_text(out_dir / "epochs.csv", _epochs_csv(runs))
+        _plots(runs, out_dir, out.temp_path)
+    return out.paths
 
 
-def _plots(runs: Mapping[str, PolicyRun], out_dir: Path) -> list[Path]:
+def _epochs_csv(runs: Mapping[str, PolicyRun]) -> str:
+    fh = io.StringIO(newline="")
+    writer = csv.writer(fh)
+    header = [
+        "policy", "epoch", "requests", "dropped", "slo_violation_rate", "carbon_g", "energy_kwh", "cost_usd",
+        "water_l", "load", "cold_starts", "on_demand_starts", "autoscale_grows", "containers", "plan_seconds",
+    ]  # fmt: skip
+    writer.writerow(header)
+    for name, run in runs.items():
+        assert run.result is not None
+        for e, secs in zip(run.result.epochs, run.plan_seconds, strict=True):
+            writer.writerow([
+                name, e.epoch, e.requests, e.dropped, f"{e.slo_violation_rate:.6f}", f"{e.carbon_g:.4f}",
+                f"{e.energy_kwh:.6f}", f"{e.cost_usd:.6f}", f"{e.accounting.water_l:.4f}", f"{e.load:.6f}",
+                e.cold_starts, e.on_demand_starts, e.autoscale_grows, e.containers, f"{secs:.4f}",
+            ])  # fmt: skip
+    return fh.getvalue()
+
+
+def _plots(runs: Mapping[str, PolicyRun], out_dir: Path, target: Callable[[Path], Path]) -> None:
+    """The two per-epoch plots, each saved to ``target(final path)`` (a temporary file of the set)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    paths = []
     for key, label, fname in (
         ("carbon_g", "carbon per epoch (gCO2eq)", "carbon_by_epoch.png"),
         ("slo_violation_rate", "SL_ave per epoch", "slo_by_epoch.png"),
@@ -109,8 +116,6 @@ def _plots(runs: Mapping[str, PolicyRun], out_dir: Path) -> list[Path]:
         ax.grid(alpha=0.3)
         ax.legend()
         fig.tight_layout()
-        path = out_dir / fname
-        fig.savefig(path, dpi=120)
+        path = target(out_dir / fname)
+        fig.savefig(path, dpi=120, format="png")
         plt.close(fig)
-        paths.append(path)
-    return paths

@@ -13,8 +13,9 @@ Time stamps without an offset are accepted only in a column whose name says UTC;
 converted to UTC; a column mixing both is refused. Rows are sorted, restricted to the optional
 ``[start, end)`` window, reindexed to a complete hourly range, and empty cells and absent hours
 are filled by the given :class:`~casa_sched.signals.series.FillRule` and counted. Duplicate hours,
-unparsable or non-hour time stamps, missing columns, non-numeric cells and negative carbon
-intensity raise :class:`SignalFileError` naming the file, the column and the line (1 = header).
+unparsable or non-hour time stamps, missing columns, non-numeric cells, negative carbon
+intensity and implausible values (carbon intensity above :data:`MAX_CI_G_PER_KWH`, prices beyond
+±:data:`MAX_ABS_PRICE_USD_PER_MWH`) raise :class:`SignalFileError` naming the file, the column and the line (1 = header).
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ from casa_sched.signals.series import (
 )
 
 USD_PER_MWH_TO_USD_PER_KWH = 1.0 / 1000.0  # 1 MWh = 1000 kWh
+#: Largest carbon intensity accepted, gCO2eq/kWh. The dirtiest generation, lignite, is ~1,100-1,200
+#: life-cycle; no grid averages more. A larger value is a unit mistake (kg, lb) or a corrupted file.
+MAX_CI_G_PER_KWH = 2_000.0
+#: Price bounds accepted, USD/MWh. Wholesale caps are ~5,000 (ERCOT) to ~17,500 AUD (the Australian
+#: NEM); floors ~-1,000 (the NEM). Beyond ±20,000 a value is a unit mistake or a corrupted file.
+MAX_ABS_PRICE_USD_PER_MWH = 20_000.0
 FILL_RULE = DEFAULT_FILL_RULE.describe()  # the default rule's description, as recorded on series
 _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 
@@ -51,12 +58,18 @@ class SignalFileError(SignalError):
 
 
 def _read(path: Path) -> pd.DataFrame:
-    if not path.is_file():
+    if not path.exists():
         raise SignalFileError(f"{path}: no such file")
+    if not path.is_file():
+        raise SignalFileError(
+            f"{path}: {'is a directory' if path.is_dir() else 'not a regular file'}, expected a CSV file"
+        )
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise SignalFileError(f"{path}: not a readable UTF-8 CSV ({exc})") from exc
+        raise SignalFileError(f"{path}: not a readable UTF-8 CSV ({str(exc).strip().splitlines()[0]})") from exc
+    except OSError as exc:
+        raise SignalFileError(f"{path}: cannot be read ({exc.strerror})") from exc
     if df.empty:
         raise SignalFileError(f"{path}: no data rows")
     return df
@@ -128,6 +141,18 @@ def _numbers(df: pd.DataFrame, path: Path, col: str, unit: str) -> FloatArray:
     if unit == CI_UNIT and (values < 0).any():  # negative wholesale prices are real; negative CI is not
         line = _line(values < 0)
         raise SignalFileError(f"{path}:{line}: column {col!r}: negative carbon intensity {values[line - 2]} gCO2eq/kWh")
+    if unit == CI_UNIT and (values > MAX_CI_G_PER_KWH).any():
+        line = _line(values > MAX_CI_G_PER_KWH)
+        raise SignalFileError(
+            f"{path}:{line}: column {col!r}: carbon intensity {raw.iloc[line - 2]} gCO2eq/kWh is above the plausible "
+            f"{MAX_CI_G_PER_KWH:g} (a unit mistake?)"
+        )
+    if unit == PRICE_UNIT and (np.abs(values) > MAX_ABS_PRICE_USD_PER_MWH).any():
+        line = _line(np.abs(values) > MAX_ABS_PRICE_USD_PER_MWH)
+        raise SignalFileError(
+            f"{path}:{line}: column {col!r}: price {raw.iloc[line - 2]} USD/MWh is outside the plausible "
+            f"±{MAX_ABS_PRICE_USD_PER_MWH:g}"
+        )
     return values
 
 

@@ -231,6 +231,8 @@ class Workload:
         if not (math.isfinite(factor) and factor >= 0.0):
             raise WorkloadError(f"scale factor R must be a finite number >= 0, got {factor}")
         exact = self.counts.astype(np.float64) * factor
+        if exact.size and float(exact.max()) >= 2.0**62:  # int64 counts would overflow
+            raise WorkloadError(f"scale factor R = {factor:g} makes a minute's count overflow 64-bit integers")
         base = np.floor(exact)
         frac = exact - base
         out = base.astype(np.int64)
