@@ -63,11 +63,20 @@ class ClusterSettings(_Section):
         "same pod, other pod as the storage nodes.",
     )
     sleep_empty_nodes: bool = Field(
-        False, description="Empty nodes sleep at sleep_power_w instead of idling at P(0). Paper keeps all N nodes on."
+        False,
+        description="Node power management: a node may sleep at sleep_power_w instead of idling at P(0). CASA plans "
+        "the sleeping nodes (Plan.sleeping_nodes); the baselines get a cluster-autoscaler-style manager that sleeps "
+        "a node empty for scale_down_unneeded_s. Paper keeps all N nodes on (off).",
     )
     sleep_power_w: float = Field(10.0, ge=0, description="Power of a sleeping node in W. *Assumption*: BMC + standby.")
     wake_latency_s: float = Field(
         60.0, ge=0, description="Time before a sleeping node can start containers, s. *Assumption*."
+    )
+    scale_down_unneeded_s: float = Field(
+        600.0,
+        ge=0,
+        description="With power management, the baselines' node manager sleeps a node that has hosted no container "
+        "for this long, s: cluster-autoscaler's --scale-down-unneeded-time default (10 minutes).",
     )
 
 

@@ -54,6 +54,7 @@ class ClusterSpec:
     sleep_empty_nodes: bool = setting_default(ClusterSettings, "sleep_empty_nodes")
     sleep_power_w: float = setting_default(ClusterSettings, "sleep_power_w")
     wake_latency_s: float = setting_default(ClusterSettings, "wake_latency_s")
+    scale_down_unneeded_s: float = setting_default(ClusterSettings, "scale_down_unneeded_s")
 
     def __post_init__(self) -> None:
         names = [n.name for n in self.nodes]
@@ -84,6 +85,7 @@ class ClusterSpec:
             sleep_empty_nodes=s.sleep_empty_nodes,
             sleep_power_w=s.sleep_power_w,
             wake_latency_s=s.wake_latency_s,
+            scale_down_unneeded_s=s.scale_down_unneeded_s,
         )
 
 

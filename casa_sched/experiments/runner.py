@@ -169,7 +169,13 @@ def training_episodes(scenario: Scenario) -> list[Episode]:
     )  # fmt: skip
 
     def episode(planner: Planner) -> None:
-        sim = Simulator(scenario.cluster, scenario.params, horizon, scenario.water)
+        sim = Simulator(
+            scenario.cluster,
+            scenario.params,
+            horizon,
+            scenario.water,
+            node_manager_s=None if planner.plans_node_power else scenario.cluster.scale_down_unneeded_s,
+        )
         previous: Plan | None = None
         for e in epochs:
             snapshot = ClusterSnapshot(scenario.cluster, scenario.params, previous, scenario.water)
@@ -193,7 +199,18 @@ def run_policies(
         planners.setdefault(name, create(name, scenario.config))
         planners[name].train(training_episodes(scenario))  # a no-op for policies that do not learn
     horizon_s = scenario.epochs * scenario.params.epoch_s
-    sims = {name: Simulator(scenario.cluster, scenario.params, horizon_s, scenario.water) for name in policies}
+    # With power management on, a policy that does not plan node power states gets the
+    # cluster-autoscaler-style node manager (scale_down_unneeded_s) its deployment would have.
+    sims = {
+        name: Simulator(
+            scenario.cluster,
+            scenario.params,
+            horizon_s,
+            scenario.water,
+            node_manager_s=None if planners[name].plans_node_power else scenario.cluster.scale_down_unneeded_s,
+        )
+        for name in policies
+    }
     runs = {name: PolicyRun(name, scenario.config.cstr) for name in policies}
     previous: dict[str, Plan | None] = dict.fromkeys(policies)
     for epoch in range(scenario.epochs):

@@ -53,6 +53,7 @@ def stamped_plan(
     signals: EpochSignals,
     containers: Mapping[str, tuple[Container, ...]],
     predicted: PredictedMetrics | None = None,
+    sleeping_nodes: tuple[str, ...] = (),
 ) -> Plan:
     """A plan with its provenance: the policy, the epoch's start and length, the base unit, the
     signals it was made under (epoch means) and a forecast summary. The extender dates a plan's
@@ -73,6 +74,7 @@ def stamped_plan(
             forecast_requests=float(forecast.totals.sum()),
         ),
         predicted=predicted,
+        sleeping_nodes=sleeping_nodes,
     )
 
 

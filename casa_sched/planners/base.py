@@ -43,6 +43,10 @@ class Planner(Protocol):
     """One scheduling and autoscaling policy."""
 
     name: str
+    # True if the policy's plans decide node power states (``Plan.sleeping_nodes``); otherwise,
+    # with power management on, the simulator gives it the cluster-autoscaler-style node manager
+    # its deployment would have (:mod:`casa_sched.simulator.engine`).
+    plans_node_power: bool
 
     def plan(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals) -> Plan:
         """The plan for ``forecast.epoch``."""
@@ -69,6 +73,7 @@ class PlannerBase:
     """
 
     name = "planner"
+    plans_node_power = False
 
     def __init__(self, config: PlannerConfig) -> None:
         self.config = config

@@ -29,6 +29,15 @@ Choices where the paper is silent (documented and tested):
   follows.
 - A search ends the loop early when every function is blacklisted for the optimizer that
   would run next (nothing left to try).
+- Node power states (with ``cluster.sleep_empty_nodes``, power management): CASA owns them and
+  plans ``Plan.sleeping_nodes``. The carbon optimizer's moves for a function also include
+  emptying a node that hosts it, or any awake empty node, and putting it to sleep: each container
+  there moves to the awake node with the least room that still fits it (consolidation), or is
+  removed if none fits. The move is scored and accepted like the others (lower carbon under the
+  epoch's CI, SL_ave ≤ Cstr preferred, no changed function's own rate above max(Cstr, its
+  current rate)). The SLO optimizer's moves also include waking a sleeping node and adding a
+  container of the searched function there (sized to its forecast peak), accepted if it lowers
+  SL_ave. One node always stays awake.
 - Move neighbourhoods are bounded on large clusters (the 4 emptiest and 4 fullest nodes) so
   one search stays O(containers + nodes).
 """
@@ -86,6 +95,7 @@ class CasaPlanner(PlannerBase):
     """
 
     name = "casa"
+    plans_node_power = True
 
     def __init__(self, config: PlannerConfig, validate_rounds: int = 2) -> None:
         super().__init__(config)
@@ -187,7 +197,9 @@ class CasaPlanner(PlannerBase):
             slo_violation_rate=predicted.sl_ave,
             load=predicted.load,
         )
-        return stamped_plan(self.name, snapshot, forecast, signals, plan.containers, predicted_metrics)
+        return stamped_plan(
+            self.name, snapshot, forecast, signals, plan.containers, predicted_metrics, plan.sleeping_nodes
+        )
 
 
 def _key(sl_ave: float, carbon_g: float, cstr: float, violators: int = 0) -> tuple[int, float, float, float]:
@@ -250,7 +262,9 @@ class _Validator:
 def _known_nodes(plan: Plan, snapshot: ClusterSnapshot) -> Plan:
     names = set(snapshot.cluster.node_names)
     return Plan(
-        epoch=plan.epoch, containers={f: tuple(c for c in cs if c.node in names) for f, cs in plan.containers.items()}
+        epoch=plan.epoch,
+        containers={f: tuple(c for c in cs if c.node in names) for f, cs in plan.containers.items()},
+        sleeping_nodes=tuple(n for n in plan.sleeping_nodes if n in names),
     )
 
 
@@ -263,6 +277,7 @@ def _warm_start(previous: Plan | None, forecast: Forecast) -> Plan:
         epoch=forecast.epoch,
         containers={f: cs for f, cs in previous.containers.items() if f in active},
         epoch_start=previous.epoch_start,
+        sleeping_nodes=previous.sleeping_nodes,
     )
 
 
@@ -274,6 +289,7 @@ class _Search:
         self.params = snapshot.params
         self.config = config
         self.n_nodes = len(snapshot.cluster.nodes)
+        self.power_managed = snapshot.cluster.sleep_empty_nodes
         self.active = np.flatnonzero(forecast.active())
         self.peak = peak_concurrency(forecast)
         # carbon optimizer: descending request intensity, fixed order
@@ -304,15 +320,35 @@ class _Search:
             self.b_sl.update(int(f) for f in self.active)
             return None
         f = int(max(candidates, key=lambda g: (violations[g], -g)))
-        best: tuple[float, float, Layout] | None = None
+        best: tuple[float, float, Layout, int | None] | None = None
         for layout in self._slo_moves(f):
             p = self.est.try_move(f, layout)
             if p.sl_ave < pred.sl_ave - 1e-12 and (best is None or (p.sl_ave, p.carbon_g) < best[:2]):
-                best = (p.sl_ave, p.carbon_g, layout)
+                best = (p.sl_ave, p.carbon_g, layout, None)
+        for node, layout in self._wake_moves(f):
+            p, _ = self.est.try_nodes([(f, layout)], wake=(node,))
+            if p.sl_ave < pred.sl_ave - 1e-12 and (best is None or (p.sl_ave, p.carbon_g) < best[:2]):
+                best = (p.sl_ave, p.carbon_g, layout, node)
         if best is None:
             self._fail(f, self.fail_sl, self.b_sl)
             return None
+        if best[3] is not None:
+            return self.est.commit_nodes([(f, best[2])], wake=(best[3],))
         return self.est.commit(f, best[2])
+
+    def _wake_moves(self, f: int) -> list[tuple[int, Layout]]:
+        """Wake a sleeping node and add a container of ``f`` there, sized to its forecast peak."""
+        if not self.power_managed:
+            return []
+        est, p = self.est, self.params
+        layout = est.layout.get(f, ())
+        want = units_for(float(self.peak[f]), p, headroom=1.2) - sum(k for _, k in layout)
+        moves: list[tuple[int, Layout]] = []
+        for n in est.asleep_nodes()[:_NEIGHBOURS]:
+            size = min(max(want, 1), p.max_container_size, int(est.node_cores[n] // p.base_cpu_cores))
+            if size >= 1:
+                moves.append((n, (*layout, (n, size))))
+        return moves
 
     def _slo_moves(self, f: int) -> list[Layout]:
         est, p = self.est, self.params
@@ -345,23 +381,67 @@ class _Search:
             return None
         f = order[self.cursor % len(order)]
         self.cursor += 1
-        best_ok: tuple[float, Layout] | None = None
-        best_any: tuple[float, Layout] | None = None
-        rate_now = float(self.est.function_rates()[f])
-        cap = max(self.config.cstr, rate_now)
+        best_ok: tuple[float, _CarbonMove] | None = None
+        best_any: tuple[float, _CarbonMove] | None = None
+        rates_now = self.est.function_rates()
+        cap = max(self.config.cstr, float(rates_now[f]))
+        scored: list[tuple[Prediction, _CarbonMove]] = []
         for layout in self._carbon_moves(f):
             p, rate = self.est.try_move_rate(f, layout)
-            if p.carbon_g >= pred.carbon_g - 1e-9 or rate > cap + 1e-9:
+            if rate <= cap + 1e-9:
+                scored.append((p, ((f, layout),)))
+        for node, changes in self._sleep_moves(f):
+            p, rates = self.est.try_nodes(changes, sleep=(node,))
+            caps = np.maximum(self.config.cstr, rates_now)
+            if all(rates[g] <= caps[g] + 1e-9 for g, _ in changes):
+                scored.append((p, (*changes, (-1 - node, ()))))
+        for p, move in scored:
+            if p.carbon_g >= pred.carbon_g - 1e-9:
                 continue
             if best_any is None or p.carbon_g < best_any[0]:
-                best_any = (p.carbon_g, layout)
+                best_any = (p.carbon_g, move)
             if p.sl_ave <= self.config.cstr and (best_ok is None or p.carbon_g < best_ok[0]):
-                best_ok = (p.carbon_g, layout)
+                best_ok = (p.carbon_g, move)
         choice = best_ok or best_any
         if choice is None:
             self._fail(f, self.fail_ca, self.b_ca)
             return None
-        return self.est.commit(f, choice[1])
+        move = choice[1]
+        if move[-1][0] < 0:  # a node put to sleep
+            return self.est.commit_nodes(move[:-1], sleep=(-1 - move[-1][0],))
+        return self.est.commit(*move[0])
+
+    def _sleep_moves(self, f: int) -> list[tuple[int, list[tuple[int, Layout]]]]:
+        """Empty a node hosting ``f`` (or any awake empty node) and put it to sleep: each of its
+        containers moves to the awake node with the least room that fits it, or is removed."""
+        est = self.est
+        asleep = set(est.asleep_nodes())
+        if not self.power_managed or self.n_nodes - len(asleep) <= 1:
+            return []
+        hosting = {n for n, _ in est.layout.get(f, ())}
+        empty = {n for n in range(self.n_nodes) if n not in asleep and est.n_containers[n] == 0}
+        unit = self.params.base_cpu_cores
+        moves: list[tuple[int, list[tuple[int, Layout]]]] = []
+        for n in sorted(hosting | empty):
+            free = est.free_cores().copy()
+            free[n] = 0.0
+            changes: list[tuple[int, Layout]] = []
+            for g, lay in sorted(est.layout.items()):
+                if all(m != n for m, _ in lay):
+                    continue
+                new: list[tuple[int, int]] = []
+                for m, k in lay:
+                    if m != n:
+                        new.append((m, k))
+                        continue
+                    fits = [q for q in range(self.n_nodes) if free[q] >= k * unit - 1e-9]
+                    if fits:
+                        q = min(fits, key=lambda q: (free[q], q))
+                        free[q] -= k * unit
+                        new.append((q, k))
+                changes.append((g, tuple(new)))
+            moves.append((n, changes))
+        return moves
 
     def _carbon_moves(self, f: int) -> list[Layout]:
         est, p = self.est, self.params
@@ -397,6 +477,10 @@ class _Search:
             return nodes
         ordered = sorted(nodes, key=lambda n: (-free[n], n) if emptiest else (free[n], n))
         return ordered[:_NEIGHBOURS]
+
+
+# A carbon move: (function, layout) changes; a last entry (-1 - node, ()) puts that node to sleep.
+_CarbonMove = tuple[tuple[int, Layout], ...]
 
 
 def _replace(layout: Layout, i: int, item: tuple[int, int]) -> Layout:

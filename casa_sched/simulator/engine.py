@@ -21,6 +21,18 @@ their seed is set once, where they are generated). For each epoch:
    per-minute window the planner saw; one run per hour for hourly signals) → carbon, cost and
    water (eqs. 4-5).
 
+Node power states (``cluster.sleep_empty_nodes``, power management): off, every node is on all
+the time (the paper). On, a node draws ``sleep_power_w`` while it sleeps, and two things put it
+to sleep: the plan (``Plan.sleeping_nodes``, from the epoch's start: CASA plans them), and, when
+the simulator is built with ``node_manager_s`` (the baselines' deployments), a
+cluster-autoscaler-style manager that sleeps a node once it has hosted no container for that long
+(``scale_down_unneeded_s``, 10 minutes), checked after every autoscaling window, keeping one node
+awake. A node asleep at an epoch's start that the plan does not keep asleep wakes then, and its
+containers start ``wake_latency_s`` later (their cold start, eq. 8, begins when it is up). Starts
+on demand avoid sleeping nodes; when no awake node has room they wake one (a pending pod makes
+cluster-autoscaler scale up) and wait for it. A node planned to sleep is drained at the epoch's
+start (its on-demand containers are removed).
+
 Dispatch policy: a central FIFO queue per function; a request takes the slot (one request's CPU
 share in a container) that is free earliest, and among free slots the one idle longest, which
 spreads load evenly over the function's containers. A request's start is fixed when it arrives,
@@ -80,7 +92,12 @@ class Simulator:
     """Replays epochs of requests on a simulated cluster under a plan per epoch."""
 
     def __init__(
-        self, cluster: ClusterSpec, params: SimParams, horizon_s: float, water: WaterFactors = NO_WATER
+        self,
+        cluster: ClusterSpec,
+        params: SimParams,
+        horizon_s: float,
+        water: WaterFactors = NO_WATER,
+        node_manager_s: float | None = None,
     ) -> None:
         if horizon_s <= 0:
             raise SimulationError(f"horizon must be > 0 s, got {horizon_s}")
@@ -100,8 +117,12 @@ class Simulator:
         self.node_cores = np.array([n.cores for n in cluster.nodes], dtype=np.float64)
         self.node_index = {n.name: i for i, n in enumerate(cluster.nodes)}
         self.functions: dict[str, _FunctionState] = {}
+        self.node_manager_s = node_manager_s if cluster.sleep_empty_nodes else None
         self.asleep = np.zeros(self.n_nodes, dtype=bool)
         self.awake_from = np.zeros(self.n_nodes)
+        self.empty_since = np.full(self.n_nodes, math.inf)  # hosting no container since (node manager)
+        self.sleep_start = np.full(self.n_nodes, math.nan)  # asleep since, within the current epoch
+        self.sleep_spans: list[tuple[int, float, float]] = []  # (node, from_s, to_s) of the current epoch
         self.epoch_t0 = 0.0
         # image transfers in progress: (node, start_s, end_s, images), for eq. (8)'s shared link
         self.transfers: list[tuple[int, float, float, int]] = []
@@ -125,10 +146,13 @@ class Simulator:
             )
         self._check_feasible(plan)
         self.epoch_t0 = t0
-        self.awake_from = self._wake_nodes(plan, t0)
+        self.awake_from = self._power_states(plan, t0)
         cold = self._apply_plan(plan, t0, t1)
+        self._manage_nodes(t0)
         stats, grows, on_demand = self._replay(requests, t0, t1)
         self._close_epoch(t0, t1)
+        for i in np.flatnonzero(self.asleep).tolist():
+            self.sleep_spans.append((i, float(self.sleep_start[i]), t1))
         account, load = self._account(t0, t1, signals)
         result = self._epoch_result(plan, requests, stats, account, load, cold, on_demand, grows)
         self.epochs.append(result)
@@ -155,6 +179,9 @@ class Simulator:
                 st.containers.append(_Container(node, c.size, ids, t_s, alloc=[(t_s, c.size * p.base_cpu_cores)]))
             self._set_slots(st, slot_t, slot_node)
             self.functions[f] = st
+        if self.cluster.sleep_empty_nodes:
+            for name in plan.sleeping_nodes:
+                self.asleep[self.node_index[name]] = True
 
     def finish(self) -> SimulationResult:
         """Totals over all simulated epochs, with requests still in flight at the horizon."""
@@ -176,6 +203,9 @@ class Simulator:
                 raise SimulationError(f"plan places containers on unknown node {node!r}")
             if cores > self.node_cores[idx] + EPS_CORES:
                 raise SimulationError(f"plan allocates {cores:g} cores on {node}, which has {self.node_cores[idx]:g}")
+        unknown = sorted(set(plan.sleeping_nodes) - set(self.node_index))
+        if unknown:
+            raise SimulationError(f"plan puts unknown nodes to sleep: {', '.join(unknown)}")
         for f, cs in plan.containers.items():
             for c in cs:
                 if c.size > self.params.max_container_size:
@@ -183,19 +213,54 @@ class Simulator:
                         f"container of {f} has size {c.size} > max_container_size {self.params.max_container_size}"
                     )
 
-    def _wake_nodes(self, plan: Plan, t0: float) -> FloatArray:
-        """When each node can start containers: now, or after waking if it slept (optional)."""
+    def _power_states(self, plan: Plan, t0: float) -> FloatArray:
+        """Apply the plan's sleeping nodes at ``t0``; returns when each node can start containers
+        (now, or after waking if it slept and the plan wants it on)."""
         awake_from = np.full(self.n_nodes, t0)
+        self.sleep_spans = []
         if not self.cluster.sleep_empty_nodes:
             return awake_from
-        used = {self.node_index[c.node] for cs in plan.containers.values() for c in cs}
-        for st in self.functions.values():
-            used.update(c.node for c in st.containers)
+        planned = {self.node_index[n] for n in plan.sleeping_nodes}
+        for f in [f for f, st in self.functions.items() if any(c.node in planned for c in st.containers)]:
+            if all(c.on_demand for c in self.functions[f].containers):
+                del self.functions[f]  # drained: the next request starts one on demand elsewhere
         for i in range(self.n_nodes):
-            if i in used and self.asleep[i]:
-                awake_from[i] = t0 + self.cluster.wake_latency_s
+            if i in planned and not self.asleep[i]:
+                self.asleep[i] = True
+            elif i not in planned and self.asleep[i] and (self.node_manager_s is None or self._hosts(plan, i)):
+                # the plan wants it on (a node manager wakes a node only for containers)
                 self.asleep[i] = False
+                awake_from[i] = t0 + self.cluster.wake_latency_s
+                self.empty_since[i] = math.inf
+        self.sleep_start = np.where(self.asleep, t0, math.nan)
         return awake_from
+
+    def _hosts(self, plan: Plan, node: int) -> bool:
+        name = self.cluster.nodes[node].name
+        return any(c.node == name for cs in plan.containers.values() for c in cs)
+
+    def _wake(self, node: int, t: float) -> None:
+        """Wake a sleeping node at ``t`` for a container start; it is up ``wake_latency_s`` later."""
+        self.sleep_spans.append((node, float(self.sleep_start[node]), t))
+        self.asleep[node] = False
+        self.sleep_start[node] = math.nan
+        self.empty_since[node] = math.inf
+        self.awake_from[node] = t + self.cluster.wake_latency_s
+
+    def _manage_nodes(self, t: float) -> None:
+        """The baselines' node manager (cluster-autoscaler's scale-down): a node that has hosted
+        no container for ``node_manager_s`` sleeps; one node always stays awake."""
+        if self.node_manager_s is None:
+            return
+        hosted = self._allocated_cores() > 0
+        for i in range(self.n_nodes):
+            if self.asleep[i] or hosted[i]:
+                self.empty_since[i] = math.inf
+            elif self.empty_since[i] == math.inf:
+                self.empty_since[i] = t
+            elif t - self.empty_since[i] >= self.node_manager_s - EPS_S and int((~self.asleep).sum()) > 1:
+                self.asleep[i] = True
+                self.sleep_start[i] = t
 
     # -- phase 1: apply the plan ---------------------------------------------------------------
     def _apply_plan(self, plan: Plan, t0: float, t1: float) -> int:
@@ -281,9 +346,14 @@ class Simulator:
                 if s <= t < e:
                     sharing_by_node[n] += k
             fits = free >= p.base_cpu_cores - EPS_CORES
+            awake = fits & ~self.asleep
             if not fits.any():
                 break  # cluster fully allocated: these requests find no container and are dropped
+            if awake.any():
+                fits = awake
             node = int(np.lexsort((-free, np.where(fits, sharing_by_node, np.inf)))[0])
+            if self.asleep[node]:
+                self._wake(node, t)
             start = max(t, float(self.awake_from[node]))
             sharing = sum(k for n, s, e, k in self.transfers if n == node and s <= start < e)
             t_cold = cold_start_s(
@@ -373,6 +443,7 @@ class Simulator:
             if saturated:
                 grows += self._autoscale(saturated, requests, t_next, t1)
             self._release_idle_on_demand(t_next)
+            self._manage_nodes(t_next)
         stats = {
             f: FunctionStats(
                 requests=int(requests.arrivals_s[i].size),
@@ -397,7 +468,9 @@ class Simulator:
             if st is None:
                 continue
             candidates = [
-                c for c in st.containers if c.size < p.max_container_size and free[c.node] >= p.base_cpu_cores - EPS_CORES
+                c
+                for c in st.containers
+                if c.size < p.max_container_size and free[c.node] >= p.base_cpu_cores - EPS_CORES
             ]
             if not candidates:
                 continue
@@ -444,12 +517,8 @@ class Simulator:
         power = np.empty_like(cores)
         for i, node in enumerate(self.cluster.nodes):
             power[i] = node.curve.power_w_array(cores[i])
-        if self.cluster.sleep_empty_nodes:
-            used = {c.node for st in self.functions.values() for c in st.containers}
-            for i in range(self.n_nodes):
-                if i not in used and not np.any(cores[i] > 0):
-                    power[i] = self.cluster.sleep_power_w
-                    self.asleep[i] = True
+        for i, s, e in self.sleep_spans:  # asleep: the sleep power instead of P(U)
+            power[i, max(round(s) - b0, 0) : max(round(e) - b0, 0)] = self.cluster.sleep_power_w
         it_w = it_power_w(power, self.cluster.storage_power_w, self.cluster.network_power_w)
         # Eqs. (4)-(5) are linear in energy, so runs of minutes with the same signals are
         # accounted together (an hourly signal gives one run per hour, as the paper accounts).

@@ -15,7 +15,11 @@ epoch (the trace is bursty within an epoch, so minutes, not the epoch mean):
   request with probability ``exp(−λ·keepalive)``; the on-demand containers compete for the
   unallocated cores, and the share that finds none is dropped;
 - **carbon** — expected busy cores per node per minute (served load × CPU share, spread over
-  the function's nodes by slots) plus container overheads → P_i(U) → eqs. (1), (3)-(5).
+  the function's nodes by slots) plus container overheads → P_i(U) → eqs. (1), (3)-(5);
+- **node power states** — with power management (``cluster.sleep_empty_nodes``) a node in the
+  plan's ``sleeping_nodes`` draws ``sleep_power_w`` all epoch and gives scale-from-zero
+  containers no room; a node asleep in D_{e-1} that the plan wakes delays the cold start of the
+  containers placed on it by ``wake_latency_s`` (as the simulator does).
 
 A move that changes one function is re-evaluated incrementally (that function, the nodes it
 touches, and functions whose cold start those nodes' transfers delay). Its error against the
@@ -91,6 +95,7 @@ class Estimator:
     """Incremental predictor of SL_ave and carbon for plans of one epoch."""
 
     unplanned: npt.NDArray[np.bool_]  # active functions the current plan leaves to scale from zero
+    asleep: FloatArray  # 1.0 for a node the current plan puts to sleep
 
     def __init__(
         self,
@@ -139,6 +144,12 @@ class Estimator:
         self.budget_s = wait_budget_s(params.laxity, self.t_ave)  # the longest a request may wait
         self.prev: dict[int, dict[int, int]] = {}  # function → node → containers it had in D_{e-1}
         self._prev_unknown = np.zeros(self.n_nodes)  # D_{e-1} containers of functions not forecast
+        self.power_managed = cluster.sleep_empty_nodes
+        self.prev_asleep = np.zeros(self.n_nodes, dtype=bool)  # D_{e-1}'s sleeping nodes
+        if previous is not None and self.power_managed:
+            for name in previous.sleeping_nodes:
+                if name in self.node_index:
+                    self.prev_asleep[self.node_index[name]] = True
         if previous is not None:
             for f, cs in previous.containers.items():
                 fi = self.fn_index.get(f)
@@ -176,6 +187,9 @@ class Estimator:
     def load(self, plan: Plan) -> Prediction:
         """Make ``plan`` the current plan and predict it."""
         self._reset_state()
+        if self.power_managed:
+            for name in plan.sleeping_nodes:
+                self.asleep[self.node_index[name]] = 1.0
         for f, cs in plan.containers.items():
             fi = self.fn_index.get(f)
             if fi is None:
@@ -207,6 +221,46 @@ class Estimator:
         """Make the move permanent and return the new prediction."""
         self._apply(function, layout, save=False)
         return self.prediction()
+
+    def try_nodes(
+        self, changes: Sequence[tuple[int, Layout]], sleep: Iterable[int] = (), wake: Iterable[int] = ()
+    ) -> tuple[Prediction, FloatArray]:
+        """Prediction and per-function rates (eq. 7) if the nodes in ``wake`` woke, the functions
+        in ``changes`` took their layouts, and then the nodes in ``sleep`` (which must be left
+        empty) slept; the current plan is unchanged."""
+        saved = self.asleep.copy()
+        undos = self._apply_nodes(changes, sleep, wake, save=True)
+        try:
+            return self.prediction(), self.function_rates()
+        finally:
+            for undo in reversed(undos):
+                self._restore(undo)
+            self.asleep = saved
+
+    def commit_nodes(
+        self, changes: Sequence[tuple[int, Layout]], sleep: Iterable[int] = (), wake: Iterable[int] = ()
+    ) -> Prediction:
+        """Make a :meth:`try_nodes` move permanent and return the new prediction."""
+        self._apply_nodes(changes, sleep, wake, save=False)
+        return self.prediction()
+
+    def _apply_nodes(
+        self, changes: Sequence[tuple[int, Layout]], sleep: Iterable[int], wake: Iterable[int], save: bool
+    ) -> list[_Undo]:
+        if not self.power_managed and (list(sleep) or list(wake)):
+            raise SimulationError("node power states need cluster.sleep_empty_nodes (power management)")
+        for n in wake:
+            self.asleep[n] = 0.0
+        undos = [u for f, lay in changes if (u := self._apply(f, lay, save=save)) is not None]
+        for n in sleep:
+            if self.n_containers[n] > 0:
+                raise SimulationError(f"node {self.cluster.nodes[n].name} cannot sleep: it hosts containers")
+            self.asleep[n] = 1.0
+        return undos
+
+    def asleep_nodes(self) -> list[int]:
+        """Nodes the current plan puts to sleep."""
+        return [int(n) for n in np.flatnonzero(self.asleep > 0.5)]
 
     def prediction(self) -> Prediction:
         od = self._od_eval()
@@ -248,7 +302,12 @@ class Estimator:
             for f, lay in sorted(self.layout.items())
             if lay
         }
-        return Plan(epoch=epoch, containers=containers, epoch_start=base.epoch_start if base else None)
+        return Plan(
+            epoch=epoch,
+            containers=containers,
+            epoch_start=base.epoch_start if base else None,
+            sleeping_nodes=tuple(names[n] for n in self.asleep_nodes()),
+        )
 
     def calibrate(self, planned: FloatArray, unplanned: FloatArray) -> Prediction:
         """Add per-function violation corrections (measured against the simulator), re-predict.
@@ -297,13 +356,29 @@ class Estimator:
             self.unplanned = saved
 
     def free_cores(self) -> FloatArray:
-        return np.asarray(self.node_cores - self.alloc_units * self.params.base_cpu_cores, dtype=np.float64)
+        """Unallocated cores per node (none on a sleeping node)."""
+        free = self.node_cores - self.alloc_units * self.params.base_cpu_cores
+        return np.asarray(np.where(self.asleep > 0.5, 0.0, free), dtype=np.float64)
 
     def node_cold_s(self) -> FloatArray:
-        """Eq. (8) per node: the shared image transfer of every container new on it."""
-        return t_cold_s(
-            self.n_new * self.params.image_mb, self.cluster.image_bandwidth_mb_per_s, self.hops, self.cluster.switch_delay_s
+        """Eq. (8) per node: the shared image transfer of every container new on it, after the
+        node wakes if it slept in D_{e-1}."""
+        return np.asarray(
+            t_cold_s(
+                self.n_new * self.params.image_mb,
+                self.cluster.image_bandwidth_mb_per_s,
+                self.hops,
+                self.cluster.switch_delay_s,
+            )
+            + self._wake_s(),
+            dtype=np.float64,
         )
+
+    def _wake_s(self) -> FloatArray:
+        """Per node, how long it takes to wake: ``wake_latency_s`` if it slept in D_{e-1} and the
+        current plan has it on, else 0."""
+        waking = self.prev_asleep & (self.asleep < 0.5)
+        return np.asarray(waking * self.cluster.wake_latency_s, dtype=np.float64)
 
     # -- state -----------------------------------------------------------------------------------
     def _reset_state(self) -> None:
@@ -320,6 +395,7 @@ class Estimator:
         self.alloc_units = np.zeros(n)
         self.n_containers = np.zeros(n)
         self.n_new = np.zeros(n)
+        self.asleep = np.zeros(n)
         # every container of D_{e-1} counts as removed until the plan keeps it
         self.removed = self._prev_unknown.copy()
         for nodes in self.prev.values():
@@ -498,6 +574,7 @@ class Estimator:
         if not layout or self.warm_slots[fi] > 0 or self.totals[fi] <= 0:
             self.cold_v[fi] = 0.0
         else:
+            wake_s = self._wake_s()
             t_cold = min(
                 t_cold_s(
                     float(self.n_new[n]) * self.params.image_mb,
@@ -505,6 +582,7 @@ class Estimator:
                     float(self.hops[n]),
                     self.cluster.switch_delay_s,
                 )
+                + float(wake_s[n])
                 for n, _ in layout
             )
             x_min = (t_cold - float(self.budget_s[fi])) / self.minute_s
@@ -611,7 +689,7 @@ class Estimator:
         SL share lost to φ). See :func:`~casa_sched.simulator.kernel.predict_aggregates`."""
         return predict_aggregates(
             self.busy, self.node_cores, self.coeffs, self.alloc_units, self.n_containers, self.n_new, self.removed,
-            self.hops, self.grow_units, od.grow_units, od.alive, od.cores, od.share_sum, self._scalars,
+            self.asleep, self.hops, self.grow_units, od.grow_units, od.alive, od.cores, od.share_sum, self._scalars,
             self._ci_per_w, self._price_per_w, self._cool_j_per_w, phi,
         )  # fmt: skip
 

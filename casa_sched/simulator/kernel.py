@@ -29,7 +29,7 @@ from casa_sched.models.coldstart import t_cold_s
 from casa_sched.models.cooling import it_power_w
 from casa_sched.models.power import node_power_w
 from casa_sched.models.slo import t_deadline_s
-from casa_sched.models.tolerances import EPS_CORES, EPS_COUNT
+from casa_sched.models.tolerances import EPS_COUNT
 
 # Columns of :func:`replay`'s per-function result row.
 SERVED, DROPPED, WAIT_S, WAITED = 0, 1, 2, 3
@@ -216,6 +216,7 @@ def predict_aggregates(
     n_containers: FloatArray,
     n_new: FloatArray,
     removed: FloatArray,
+    asleep: FloatArray,
     hops: FloatArray,
     grow_units: FloatArray,
     od_grow_units: float,
@@ -231,20 +232,33 @@ def predict_aggregates(
     """The estimator's per-minute aggregates in one pass (see ``Estimator.prediction``).
 
     ``scalars`` = (unit cores, idle cores, starting cores, stopping cores, shutdown s, epoch s,
-    image MB per new container, switch delay s, allocated mode 0/1, sleep empty nodes 0/1, sleep
-    W, storage W, minute s, image bandwidth MB/s, network W). Writes ``phi[m]``, the share of scale-from-zero containers that find
+    image MB per new container, switch delay s, allocated mode 0/1, power management 0/1, sleep
+    W, storage W, minute s, image bandwidth MB/s, network W). ``asleep[i]`` is 1 for a node the
+    plan puts to sleep: it draws the sleep power all epoch and offers scale-from-zero containers
+    no room. Writes ``phi[m]``, the share of scale-from-zero containers that find
     no free unit in minute m. Node cores per minute are the planned busy cores plus container
     overheads plus an even share of the scale-from-zero cores that found room (``busy`` mode),
     or the allocated cores plus the share of scale-from-zero containers (``allocated`` mode).
     Returns (mean load, IT energy J, carbon g, energy cost $, cooling J, requests' share lost to φ).
     """
-    unit, idle, starting, stopping, shutdown_s, epoch_s = scalars[0], scalars[1], scalars[2], scalars[3], scalars[4], scalars[5]
-    image_mb, switch_s, allocated, sleep_empty = scalars[6], scalars[7], scalars[8] > 0.5, scalars[9] > 0.5
+    unit, idle, starting, stopping, shutdown_s, epoch_s = (
+        scalars[0],
+        scalars[1],
+        scalars[2],
+        scalars[3],
+        scalars[4],
+        scalars[5],
+    )
+    image_mb, switch_s, allocated = scalars[6], scalars[7], scalars[8] > 0.5
     sleep_w, storage_w, minute_s, bandwidth, network_w = scalars[10], scalars[11], scalars[12], scalars[13], scalars[14]
     n_nodes, n_min = busy.shape
     free = 0.0
+    n_awake = 0.0
     for i in range(n_nodes):
-        free += np.floor(max(node_cores[i] - alloc_units[i] * unit, 0.0) / unit)
+        if asleep[i] < 0.5:
+            free += np.floor(max(node_cores[i] - alloc_units[i] * unit, 0.0) / unit)
+            n_awake += 1.0
+    n_awake = max(n_awake, 1.0)
     # in-epoch autoscaling takes unallocated cores too (planned and scale-from-zero functions)
     free = max(free - grow_units.sum() - od_grow_units, 0.0)
     lost = 0.0
@@ -257,22 +271,24 @@ def predict_aggregates(
     for i in range(n_nodes):
         a, b, c, d, e = coeffs[i, 0], coeffs[i, 1], coeffs[i, 2], coeffs[i, 3], coeffs[i, 4]
         cold_s: float = _t_cold_s(n_new[i] * image_mb, bandwidth, hops[i], switch_s)  # the node's shared link
-        overhead = n_containers[i] * idle + n_new[i] * cold_s * starting / epoch_s + removed[i] * stopping * shutdown_s / epoch_s
-        awake = not sleep_empty or n_containers[i] > 0
+        overhead = (
+            n_containers[i] * idle
+            + n_new[i] * cold_s * starting / epoch_s
+            + removed[i] * stopping * shutdown_s / epoch_s
+        )
+        if asleep[i] > 0.5:  # asleep all epoch: the sleep power instead of P(0), no load
+            node_w[i, :] = sleep_w
+            continue
         node_load = 0.0
         for m in range(n_min):
             ok = 1.0 - phi[m]
             if allocated:
-                u = alloc_units[i] * unit + ok * od_alive[m] * unit / n_nodes
+                u = alloc_units[i] * unit + ok * od_alive[m] * unit / n_awake
             else:
-                u = busy[i, m] + overhead + ok * od_cores[m] / n_nodes
+                u = busy[i, m] + overhead + ok * od_cores[m] / n_awake
             u = min(max(u, 0.0), node_cores[i])
-            if u > EPS_CORES:
-                awake = True
             node_load += u / node_cores[i]
             node_w[i, m] = _node_power_w(a, b, c, d, e, u)
-        if not awake:  # asleep all epoch: the sleep power instead of P(0)
-            node_w[i, :] = sleep_w
         load += node_load
     it_w = _it_power_w(node_w, storage_w, network_w)
     energy_j = carbon = cost = cooling_j = 0.0

@@ -30,7 +30,6 @@ from casa_sched.models import (
 )
 from casa_sched.models.accounting import J_PER_KWH
 from casa_sched.models.power import PowerCurve
-from casa_sched.models.tolerances import EPS_CORES
 from casa_sched.simulator.estimator import Estimator
 from casa_sched.simulator.kernel import DROPPED, RESULT_COLUMNS, SERVED, WAIT_S, WAITED, replay
 
@@ -108,6 +107,8 @@ def test_estimator_energy_carbon_and_cost_follow_the_models(
     fc = Forecast(0, 0.0, fids, np.zeros((len(fids), MINUTES)), np.ones(len(fids)), np.full(len(fids), 128.0))
     signals = EpochSignals(np.array(ci), np.array(price), np.array(cooling))
     plan = Plan(0, {f: (Container(f"n{i}", k),) for f, (i, k) in zip(fids, layout, strict=True)})
+    if sleep_empty:  # power management: the plan puts its empty nodes to sleep
+        plan = plan.with_sleeping(f"n{i}" for i, sizes in enumerate(sizes_by_node) if not sizes)
     wf = WaterFactors(*water)
     got = Estimator(cluster, params, fc, signals, water=wf).load(plan)
 
@@ -120,7 +121,7 @@ def test_estimator_energy_carbon_and_cost_follow_the_models(
             t_cold = cold_start_s(new * image_mb, bandwidth, hops[i], switch_delay_s)  # eq. (8)
             u = new * idle_cores + new * t_cold * starting_cores / params.epoch_s
         u = min(u, float(curve.cores))
-        asleep = sleep_empty and not sizes and u <= EPS_CORES
+        asleep = sleep_empty and not sizes
         power_w[i] = cluster.sleep_power_w if asleep else curve.power_w(u)  # eq. (2)
     it_w = float(it_power_w(power_w, storage_w, network_w))  # eq. (1)
     # eqs. (3)-(5), each minute an accounting period of 60 s at constant power

@@ -136,15 +136,18 @@ def test_simulator_preload_makes_containers_warm():
     assert r.functions["a"].waited == 0
 
 
-def test_an_empty_node_draws_its_sleep_power_when_empty_nodes_sleep():
-    """Two nodes, one warm container on n0: with sleeping on, n1 draws P_sleep = 10 W instead of
-    P(0) for the whole epoch, so carbon falls by (P(0) − 10 W) · 900 s · 500 g/kWh / 3.6e6 J/kWh."""
+def test_a_node_the_plan_puts_to_sleep_draws_its_sleep_power():
+    """Two nodes, one warm container on n0: with power management on and n1 in the plan's
+    sleeping nodes, n1 draws P_sleep = 10 W instead of P(0) for the whole epoch, so carbon falls
+    by (P(0) − 10 W) · 900 s · 500 g/kWh / 3.6e6 J/kWh."""
     import dataclasses
 
     fc = Forecast(0, 0.0, ("a",), np.full((1, 15), 60.0), np.array([0.5]), np.array([150.0]))
     plan = Plan(epoch=0, containers={"a": (Container("n0"),)})
     awake = Estimator(cluster(), SimParams(), fc, SIG, plan).load(plan)
-    asleep = Estimator(dataclasses.replace(cluster(), sleep_power_w=10.0, sleep_empty_nodes=True), SimParams(), fc, SIG, plan).load(plan)
+    managed = dataclasses.replace(cluster(), sleep_power_w=10.0, sleep_empty_nodes=True)
+    assert Estimator(managed, SimParams(), fc, SIG, plan).load(plan) == awake  # not planned to sleep: on
+    asleep = Estimator(managed, SimParams(), fc, SIG, plan).load(plan.with_sleeping(["n1"]))
     idle_w = LINEAR.power_w(0.0)
     assert awake.carbon_g - asleep.carbon_g == pytest.approx((idle_w - 10.0) * 900.0 * 500.0 / 3.6e6)
     assert asleep.load == pytest.approx(awake.load)  # a sleeping node and an idle one are both at 0 cores
