@@ -31,7 +31,7 @@ Choices where the paper is silent (documented and tested):
   would run next (nothing left to try).
 - Node power states (with ``cluster.sleep_empty_nodes``, power management): CASA owns them and
   plans ``Plan.sleeping_nodes``. The carbon optimizer's moves for a function also include
-  emptying a node that hosts it, or any awake empty node, and putting it to sleep: each container
+  emptying the least-allocated awake node that hosts it or is empty, and putting it to sleep: each container
   there moves to the awake node with the least room that still fits it (consolidation), or is
   removed if none fits. The move is scored and accepted like the others (lower carbon under the
   epoch's CI, SL_ave ≤ Cstr preferred, no changed function's own rate above max(Cstr, its
@@ -422,7 +422,8 @@ class _Search:
         empty = {n for n in range(self.n_nodes) if n not in asleep and est.n_containers[n] == 0}
         unit = self.params.base_cpu_cores
         moves: list[tuple[int, list[tuple[int, Layout]]]] = []
-        for n in sorted(hosting | empty):
+        # the cheapest node to empty: fewest allocated units (one candidate keeps a step O(containers))
+        for n in sorted(hosting | empty, key=lambda n: (est.alloc_units[n], n))[:1]:
             free = est.free_cores().copy()
             free[n] = 0.0
             changes: list[tuple[int, Layout]] = []
