@@ -14,6 +14,7 @@ with seeded request rates, and runs the autoscaler's epoch in process:
 
     python -m benchmarks.autoscaler_bench                       # 20×4 and 500×100
     python -m benchmarks.autoscaler_bench --sizes 20x4
+    python -m benchmarks.autoscaler_bench --sizes 500x100 --policy binpack   # an apply with many actions
 
 Target: everything but planning under 5 s at 500 functions on 100 nodes. Everything shares the
 machine's cores (etcd, apiserver, scheduler, KWOK, this process), so figures are upper bounds on
@@ -59,11 +60,11 @@ def _running(cp: ControlPlane, n: int) -> bool:
     return bool(sum(p.get("status", {}).get("phase") == "Running" for p in pods) >= n)
 
 
-def _autoscaler(cp: ControlPlane, metrics_path: Path) -> Any:
+def _autoscaler(cp: ControlPlane, metrics_path: Path, policy: str) -> Any:
     from casa_sched.autoscaler.adapters import AdapterContext, create_adapter
     from casa_sched.autoscaler.apply import Executor
     from casa_sched.autoscaler.epoch_signals import SignalReader
-    from casa_sched.autoscaler.forecast import FileMetricsSource, LastValueForecaster
+    from casa_sched.autoscaler.forecast import FileMetricsSource, HistoryForecaster
     from casa_sched.autoscaler.kubeapi import counting_api_client
     from casa_sched.autoscaler.loop import Autoscaler
     from casa_sched.autoscaler.resize import PodResizer
@@ -73,19 +74,19 @@ def _autoscaler(cp: ControlPlane, metrics_path: Path) -> Any:
 
     # one apply pass (the cluster's own convergence is not the autoscaler's time); a planner grace
     # long enough that the planner's real time is measured instead of the D_{e-1} fallback
-    settings = load_settings(overrides={"autoscaler.apply_settle_s": 0.5, "autoscaler.planner_grace_s": 600.0},
-                             environ={})
+    settings = load_settings(overrides={"autoscaler.apply_settle_s": 0.5, "autoscaler.planner_grace_s": 600.0,
+                                        "planner.policy": policy}, environ={})
     api = counting_api_client(cp.kubeconfig)
     assert api is not None
     metrics = CasaMetrics()
     adapter = create_adapter("deployment", AdapterContext(api, settings))
     source = FileMetricsSource(metrics_path)
-    return Autoscaler(settings, api, [adapter], LastValueForecaster(source, 1.0), source,
+    return Autoscaler(settings, api, [adapter], HistoryForecaster(source, 1.0), source,
                       SignalReader(settings, metrics), PlanStore(api),
                       Executor(api, {"deployment": adapter}, PodResizer(api), metrics), metrics)
 
 
-def run_size(functions: int, nodes: int, seed: int) -> dict[str, Any]:
+def run_size(functions: int, nodes: int, seed: int, policy: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="casa-as-bench-") as tmp:
         cp = ControlPlane.start(Path(tmp), bin_dir=find_binaries(build=True))
         try:
@@ -105,7 +106,7 @@ def run_size(functions: int, nodes: int, seed: int) -> dict[str, Any]:
             metrics_path = Path(tmp) / "metrics.json"
             metrics_path.write_text(json.dumps({"functions": {
                 f"f{i:03d}": {"requests_per_minute": float(r), "t_ave_s": 0.5} for i, r in enumerate(rpm)}}))
-            scaler = _autoscaler(cp, metrics_path)
+            scaler = _autoscaler(cp, metrics_path, policy)
             epoch = scaler.epoch_at(time.time())
             first = scaler.run_epoch(epoch)
             cp.request("PATCH", f"/api/v1/namespaces/{NAMESPACE}/configmaps/{PLAN_CONFIGMAP_NAME}",
@@ -129,6 +130,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="20x4,500x100", help="comma-separated FUNCTIONSxNODES (default 20x4,500x100)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--policy", default="casa", help="planner policy (binpack consolidates: many actions to apply)")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args()
     try:
@@ -137,12 +139,12 @@ def main() -> None:
             raise ValueError
     except ValueError:
         ap.error(f"--sizes: expected FUNCTIONSxNODES[,...] with positive integers, got {args.sizes!r}")
-    results = [run_size(f, n, args.seed) for f, n in sizes]
+    results = [run_size(f, n, args.seed, args.policy) for f, n in sizes]
     if args.json:
         print(json.dumps(results, indent=2))
         return
     head = f"{'size':>9} " + " ".join(f"{p:>9}" for p in PHASES) + f" {'!plan':>7} {'actions':>7} {'writes':>6}"
-    print("one epoch of casa autoscaler (seconds per phase; writes = API write calls)")
+    print(f"one epoch of casa autoscaler, policy {args.policy} (seconds per phase; writes = API write calls)")
     print(head)
     for r in results:
         ph = r["phases_s"]

@@ -374,3 +374,61 @@ def test_api_failures_back_off_and_the_remaining_actions_resume(plane: ControlPl
         assert (_replicas(plane, "fc"), _replicas(plane, "fd")) == (1, 1)
         # and again: nothing to write
         assert [o.outcome for o in ex.run(more, deadline=10_000.0)] == ["unchanged", "unchanged"]
+
+
+def test_an_infeasible_resize_is_reported_once_and_kept_track_of(plane: ControlPlane, tmp_path: Path) -> None:
+    """The node answers a resize with PodResizePending/Infeasible (KWOK, on request): one Warning
+    Event on the pod, one count in casa_autoscaler_resize_total{outcome="infeasible"}, the pod
+    recorded as not applied; later passes neither resize it again nor repeat the Event."""
+    from casa_sched.autoscaler.adapters import AdapterContext, create_adapter
+    from casa_sched.autoscaler.apply import Executor
+    from casa_sched.autoscaler.epoch_signals import SignalReader
+    from casa_sched.autoscaler.forecast import FileMetricsSource, HistoryForecaster
+    from casa_sched.autoscaler.kubeapi import counting_api_client
+    from casa_sched.autoscaler.loop import Autoscaler, _Current
+    from casa_sched.autoscaler.resize import PodResizer
+    from casa_sched.autoscaler.store import PlanStore
+    from casa_sched.contract.plan import Container
+    from casa_sched.devcluster.kwok import TEST_RESIZE_ANNOTATION
+    from casa_sched.metrics import CasaMetrics
+    from casa_sched.settings import load_settings
+
+    plane.create_kwok_node("n3", cpu="16", memory="32Gi")  # n1 and n2 are full after the growth test
+    dep = _deployment("fi")
+    dep["spec"]["template"]["metadata"]["annotations"] = {TEST_RESIZE_ANNOTATION: "infeasible"}
+    dep["spec"]["template"]["spec"]["nodeSelector"] = {"kubernetes.io/hostname": "n3"}
+    plane.request("POST", f"/apis/apps/v1/namespaces/{NS}/deployments", dep)
+    plane.wait_for("fi running", lambda: [p.get("status", {}).get("phase") for p in _pods(plane, "fi")] == ["Running"],
+                   90)
+    (pod,) = _pods(plane, "fi")
+    metrics_path = tmp_path / "m.json"
+    metrics_path.write_text(json.dumps({"functions": {}}))
+    settings = load_settings(environ={})
+    api = counting_api_client(plane.kubeconfig)
+    assert api is not None
+    metrics = CasaMetrics()
+    adapter = create_adapter("deployment", AdapterContext(api, settings))
+    source = FileMetricsSource(metrics_path)
+    scaler = Autoscaler(settings, api, [adapter], HistoryForecaster(source, 1.0), source,
+                        SignalReader(settings, metrics), PlanStore(api),
+                        Executor(api, {"deployment": adapter}, PodResizer(api), metrics), metrics)
+    plan = Plan(epoch=1, containers={"fi": (Container(pod["spec"]["nodeName"], 2),)})  # k=2: 4 cores
+    scaler.current = _Current(1, plan, ("fi",), None, applied=True)
+    first = scaler.tick()
+    assert [(o.action.kind, o.outcome) for o in first] == [("resize", "applied")]  # the patch was accepted
+
+    def reported() -> bool:
+        scaler.tick()
+        return bool(scaler.current and pod["metadata"]["uid"] in scaler.current.not_applied)
+
+    plane.wait_for("the Infeasible resize noticed", reported, 60, 1.0)
+    assert scaler.current is not None
+    assert scaler.current.not_applied[pod["metadata"]["uid"]]["reason"] == "Infeasible"
+    assert metrics.registry.get_sample_value("casa_autoscaler_resize_total", {"outcome": "infeasible"}) == 1
+    writes = api.write_count
+    for _ in range(3):
+        assert scaler.tick() == []  # the spec already asks for k=2: nothing to resize again
+    assert api.write_count == writes  # and no second Event
+    events = plane.request("GET", f"/api/v1/namespaces/{NS}/events?fieldSelector=reason%3DCasaResizeInfeasible")
+    assert [e["involvedObject"]["name"] for e in events["items"]] == [pod["metadata"]["name"]]
+    assert "Infeasible" in events["items"][0]["message"]
