@@ -37,7 +37,8 @@ Choices where the paper is silent (documented and tested):
   epoch's CI, SL_ave ≤ Cstr preferred, no changed function's own rate above max(Cstr, its
   current rate)). The SLO optimizer's moves also include waking a sleeping node and adding a
   container of the searched function there (sized to its forecast peak), accepted if it lowers
-  SL_ave. One node always stays awake.
+  SL_ave; it is tried only when no move on the awake nodes lowers SL_ave (waking is the last
+  resort: it costs P(0) − P_sleep for the epoch). One node always stays awake.
 - Move neighbourhoods are bounded on large clusters (the 4 emptiest and 4 fullest nodes) so
   one search stays O(containers + nodes).
 """
@@ -290,6 +291,8 @@ class _Search:
         self.config = config
         self.n_nodes = len(snapshot.cluster.nodes)
         self.power_managed = snapshot.cluster.sleep_empty_nodes
+        self.commits = 0  # accepted moves so far: a sleep move is not retried on the same plan
+        self.sleep_tried: dict[int, int] = {}
         self.active = np.flatnonzero(forecast.active())
         self.peak = peak_concurrency(forecast)
         # carbon optimizer: descending request intensity, fixed order
@@ -325,13 +328,14 @@ class _Search:
             p = self.est.try_move(f, layout)
             if p.sl_ave < pred.sl_ave - 1e-12 and (best is None or (p.sl_ave, p.carbon_g) < best[:2]):
                 best = (p.sl_ave, p.carbon_g, layout, None)
-        for node, layout in self._wake_moves(f):
+        for node, layout in self._wake_moves(f) if best is None else []:  # waking: the last resort
             p, _ = self.est.try_nodes([(f, layout)], wake=(node,))
             if p.sl_ave < pred.sl_ave - 1e-12 and (best is None or (p.sl_ave, p.carbon_g) < best[:2]):
                 best = (p.sl_ave, p.carbon_g, layout, node)
         if best is None:
             self._fail(f, self.fail_sl, self.b_sl)
             return None
+        self.commits += 1
         if best[3] is not None:
             return self.est.commit_nodes([(f, best[2])], wake=(best[3],))
         return self.est.commit(f, best[2])
@@ -391,6 +395,9 @@ class _Search:
             if rate <= cap + 1e-9:
                 scored.append((p, ((f, layout),)))
         for node, changes in self._sleep_moves(f):
+            if self.sleep_tried.get(node) == self.commits:
+                continue  # tried on this very plan already
+            self.sleep_tried[node] = self.commits
             p, rates = self.est.try_nodes(changes, sleep=(node,))
             caps = np.maximum(self.config.cstr, rates_now)
             if all(rates[g] <= caps[g] + 1e-9 for g, _ in changes):
@@ -407,6 +414,7 @@ class _Search:
             self._fail(f, self.fail_ca, self.b_ca)
             return None
         move = choice[1]
+        self.commits += 1
         if move[-1][0] < 0:  # a node put to sleep
             return self.est.commit_nodes(move[:-1], sleep=(-1 - move[-1][0],))
         return self.est.commit(*move[0])
