@@ -37,3 +37,17 @@ def function_of(labels: Mapping[str, str] | None) -> str | None:
         if value:
             return value
     return None
+
+# Node power states (README "Node power management"): written by the autoscaler on the Nodes it
+# powers down and up; the value is one of casa_sched.autoscaler.power.PowerState.
+POWER_STATE_ANNOTATION = "casa.dev/power-state"
+POWER_STATE_SINCE_ANNOTATION = "casa.dev/power-state-since"  # RFC 3339 UTC time of the last change
+# The node annotation the default power hook template reads its BMC address from ({bmc}).
+BMC_ADDRESS_ANNOTATION = "casa.dev/bmc-address"
+# Node annotations of the node autoscalers, for the "cluster-autoscaler" power mode: Cluster
+# Autoscaler never scales down a node annotated "true"; Karpenter never consolidates a Node
+# annotated "true".
+CA_SCALE_DOWN_DISABLED_ANNOTATION = "cluster-autoscaler.kubernetes.io/scale-down-disabled"
+KARPENTER_DO_NOT_DISRUPT_ANNOTATION = "karpenter.sh/do-not-disrupt"
+# Set by the kubelet on mirror pods of static pods.
+MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror"

@@ -248,6 +248,23 @@ class CasaMetrics:
             registry=r,
         )
 
+        # -- node power states (autoscaler; README "Node power management") ------------------------
+        self.node_power_state = Gauge(
+            "casa_node_power_state",
+            "1 for the node's casa.dev/power-state (on | draining | sleeping | waking) after the last power pass, "
+            "0 for the other states.",
+            ["node", "state"],
+            registry=r,
+        )
+        self.node_power_actions_total = Counter(
+            "casa_node_power_actions_total",
+            "Node power steps by action (cordon | evict | power_off | power_on | uncordon | blocked: planned to sleep "
+            "but runs pods that are not function pods) and result (applied | failed | throttled: refused by a "
+            "PodDisruptionBudget | gone | skipped | dry_run).",
+            ["action", "result"],
+            registry=r,
+        )
+
         for reason in FAIL_OPEN_REASONS:  # export zeros so alerts can use rate() from the start
             self.extender_fail_open_total.labels(reason=reason)
 

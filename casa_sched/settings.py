@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import string
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, get_origin
@@ -286,6 +287,59 @@ class AutoscalerSettings(_Section):
         10.0, ge=0, description="Past planner.time_budget_s + this, a planner that has not answered is abandoned for "
         "D_{e-1}, s."
     )
+    # -- node power states (README "Node power management") --------------------------------------
+    power_mode: Literal["none", "hook", "cluster-autoscaler"] = Field(
+        "none",
+        description="How a node the plan puts to sleep is powered down once drained: none (never: sleeping nodes stay "
+        "on), hook (power_off_command / power_on_command) or cluster-autoscaler (its protection annotations are "
+        "lifted so Cluster Autoscaler or Karpenter removes the empty node). Off by default: powering machines "
+        "down needs an operator's opt-in.",
+    )
+    power_off_command: tuple[str, ...] = Field(
+        (),
+        description="argv of the power-off hook, run without a shell; each argument may hold {node} and the "
+        "placeholders of power_hook_placeholders, substituted per argument, e.g. [\"ipmitool\", \"-I\", "
+        "\"lanplus\", \"-H\", \"{bmc}\", \"-U\", \"admin\", \"-f\", \"/etc/casa/ipmi-pass\", \"chassis\", \"power\", \"off\"].",
+    )
+    power_on_command: tuple[str, ...] = Field((), description="argv of the power-on hook (as power_off_command).")
+    power_hook_placeholders: tuple[str, ...] = Field(
+        ("bmc=casa.dev/bmc-address",),
+        description="NAME=ANNOTATION pairs: {NAME} in a hook argument is the node's ANNOTATION (a node without it "
+        "is not powered down: the hook fails for it).",
+    )
+    power_hook_timeout_s: float = Field(
+        60.0, gt=0, description="A hook still running after this is killed and counted failed, s. *Assumption*: "
+        "ipmitool answers within seconds; a BMC that does not is retried the next epoch."
+    )
+    power_drain_timeout_s: float = Field(
+        60.0, ge=0, description="How long one pass waits for evicted function pods to be gone before the power-off "
+        "(they go after their grace period); past it the node stays draining and the next pass resumes, s."
+    )
+
+    @model_validator(mode="after")
+    def _power_hook_complete(self) -> AutoscalerSettings:
+        pairs = {}
+        for pair in self.power_hook_placeholders:
+            name, sep, annotation = pair.partition("=")
+            if not sep or not name.isidentifier() or not annotation or name == "node":
+                raise ValueError(f"power_hook_placeholders: expected NAME=ANNOTATION (NAME an identifier other "
+                                 f"than node), got {pair!r}")
+            pairs[name] = annotation
+        if self.power_mode == "hook":
+            for field_name in ("power_off_command", "power_on_command"):
+                argv = getattr(self, field_name)
+                if not argv:
+                    raise ValueError(f"{field_name} must be set (a non-empty argv) when power_mode is hook")
+                for arg in argv:
+                    try:
+                        names = [f for _, f, _, _ in string.Formatter().parse(arg) if f is not None]
+                    except ValueError as exc:
+                        raise ValueError(f"{field_name}: argument {arg!r} is not a valid template: {exc}") from None
+                    unknown = [n for n in names if n != "node" and n not in pairs]
+                    if unknown:
+                        raise ValueError(f"{field_name}: argument {arg!r} uses {{{unknown[0]}}}, expected {{node}} "
+                                         f"or one of power_hook_placeholders ({', '.join(sorted(pairs)) or 'none'})")
+        return self
 
 
 class OpenFaasSettings(_Section):

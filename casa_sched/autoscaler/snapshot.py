@@ -12,7 +12,8 @@ Two halves, kept apart:
 What counts (documented choices):
 
 - A node is usable when its ``Ready`` condition is ``True`` and ``spec.unschedulable`` is not
-  set; taints are not interpreted (a function that tolerates none simply will not be placed
+  set, or when casa itself powered it down (``casa.dev/power-state`` draining, sleeping or
+  waking: :mod:`.power`), so the planner can keep it asleep or wake it; taints are not interpreted (a function that tolerates none simply will not be placed
   there by kube-scheduler, which the extender never overrides).
 - Its power curve (eq. 2) is the ``casa.dev/power-model`` annotation the profiler publishes;
   without one, the default node's curve; a malformed one also falls back to the default, with a
@@ -38,10 +39,11 @@ from types import MappingProxyType
 from typing import Any
 
 from casa_sched.autoscaler.adapters.base import PlatformAdapter, Workload
+from casa_sched.autoscaler.power import POWERED_DOWN
 from casa_sched.contract.cluster import ClusterSpec, NodeSpec, SimParams
 from casa_sched.contract.plan import Container, Plan
 from casa_sched.contract.snapshot import ClusterSnapshot
-from casa_sched.conventions import POD_DELETION_COST_ANNOTATION
+from casa_sched.conventions import POD_DELETION_COST_ANNOTATION, POWER_STATE_ANNOTATION
 from casa_sched.kube.objects import ObjectError, parse_node, parse_pod
 from casa_sched.kube.quantity import QuantityError, parse_quantity
 from casa_sched.models.power import DEFAULT_NODE_CURVE, PowerCurve, PowerModelError
@@ -154,7 +156,12 @@ def node_from_json(obj: Any) -> LiveNode | None:
     status = obj.get("status") or {}
     ready = _conditions(status if isinstance(status, dict) else {}).get("Ready", {})
     spec = obj.get("spec") or {}
-    if ready.get("status") != "True" or (isinstance(spec, dict) and spec.get("unschedulable") is True):
+    meta = obj.get("metadata") or {}
+    annotations = meta.get("annotations") or {} if isinstance(meta, dict) else {}
+    powered_down = isinstance(annotations, dict) and annotations.get(POWER_STATE_ANNOTATION) in POWERED_DOWN
+    if not powered_down and (
+        ready.get("status") != "True" or (isinstance(spec, dict) and spec.get("unschedulable") is True)
+    ):
         return None
     if info.allocatable_cpu_cores is None or info.allocatable_memory_bytes is None:
         raise ObjectError(f"Node {info.name}.status.allocatable", "cpu and memory are required")
