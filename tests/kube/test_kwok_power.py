@@ -1,0 +1,172 @@
+"""Node power states end to end on a real kube-apiserver 1.35 + controller-manager + kube-scheduler
+with KWOK nodes (casa_sched.autoscaler.power_hook): a node planned to sleep with only function pods
+is cordoned, its pods evicted through the Eviction API, annotated and powered off by a real hook
+command; a node with a non-function pod is never touched; a PodDisruptionBudget's 429 is retried;
+waking runs the power-on hook and uncordons the node once Ready; re-applying writes nothing."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from casa_sched.autoscaler.kubeapi import CountingApiClient, counting_api_client
+from casa_sched.autoscaler.power_hook import PowerReport, apply_power_states
+from casa_sched.autoscaler.snapshot import read_state
+from casa_sched.contract.plan import Plan
+from casa_sched.devcluster.controlplane import ControlPlane, pod_manifest, wait_bound
+from casa_sched.metrics import CasaMetrics
+from casa_sched.settings import load_settings
+
+pytestmark = pytest.mark.k8s
+
+FN = {"casa.dev/function": "thumb"}
+
+
+def _hook(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A hook that appends its argv to calls.jsonl, and exits 1 while the file ``fail`` exists."""
+    calls, fail = tmp_path / "calls.jsonl", tmp_path / "fail"
+    script = tmp_path / "hook.py"
+    script.write_text(f"import json, os, sys\nopen({str(calls)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+                      f"sys.exit(1 if os.path.exists({str(fail)!r}) else 0)\n")  # fmt: skip
+    return script, calls, fail
+
+
+def _calls(path: Path) -> list[list[str]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _settings(script: Path) -> Any:
+    return load_settings(environ={
+        "CASA_AUTOSCALER__POWER_MODE": "hook",
+        "CASA_AUTOSCALER__POWER_OFF_COMMAND": json.dumps([sys.executable, str(script), "off", "{node}", "{bmc}"]),
+        "CASA_AUTOSCALER__POWER_ON_COMMAND": json.dumps([sys.executable, str(script), "on", "{node}", "{bmc}"]),
+        "CASA_AUTOSCALER__POWER_DRAIN_TIMEOUT_S": "30",
+    })
+
+
+def _node(cp: ControlPlane, name: str) -> dict[str, Any]:
+    got: dict[str, Any] = cp.request("GET", f"/api/v1/nodes/{name}")
+    return got
+
+
+def _state(cp: ControlPlane, name: str) -> tuple[str | None, bool]:
+    n = _node(cp, name)
+    return (n["metadata"].get("annotations") or {}).get("casa.dev/power-state"), n["spec"].get("unschedulable") is True
+
+
+def _pods_on(cp: ControlPlane, namespace: str, node: str) -> list[str]:
+    items = cp.request("GET", f"/api/v1/namespaces/{namespace}/pods?fieldSelector=spec.nodeName={node}")["items"]
+    return sorted(p["metadata"]["name"] for p in items)
+
+
+def _pods(cp: ControlPlane, namespace: str, node: str, specs: dict[str, dict[str, str]]) -> None:
+    for name, labels in specs.items():
+        cp.request("POST", f"/api/v1/namespaces/{namespace}/pods", pod_manifest(name, labels=labels, only_on_nodes=[node]))
+    wait_bound(cp, namespace, list(specs))
+
+
+def _apply(api: CountingApiClient, plan: Plan, settings: Any, metrics: CasaMetrics, dry_run: bool = False) -> PowerReport:
+    return apply_power_states(api, plan, read_state(api, []), settings, dry_run, metrics=metrics)
+
+
+def _api(cp: ControlPlane, read_only: bool = False) -> CountingApiClient:
+    api = counting_api_client(cp.kubeconfig, read_only=read_only)
+    assert api is not None
+    return api
+
+
+def test_sleep_then_wake_a_node_of_function_pods_and_never_touch_one_with_other_pods(
+    k8s_kwok: ControlPlane, kwok_nodes: Any, k8s_namespace: str, tmp_path: Path
+) -> None:
+    cp, ns = k8s_kwok, k8s_namespace
+    tag = secrets.token_hex(3)
+    a, b = f"pw-a-{tag}", f"pw-b-{tag}"
+    kwok_nodes(a, annotations={"casa.dev/bmc-address": "10.0.0.7"})
+    kwok_nodes(b, annotations={"casa.dev/bmc-address": "10.0.0.8"})
+    _pods(cp, ns, a, {"fa1": FN, "fa2": FN})
+    _pods(cp, ns, b, {"fb1": FN, "db": {"app": "postgres"}})
+    b_before = _node(cp, b)["metadata"]["resourceVersion"]
+    script, calls, fail = _hook(tmp_path)
+    settings, metrics = _settings(script), CasaMetrics()
+    api = _api(cp)
+    asleep = Plan(epoch=1, containers={}, sleeping_nodes=(a, b))
+
+    # 1. the power-off hook fails: a is cordoned, drained and stays draining; b is never touched
+    fail.write_text("x")
+    r1 = _apply(api, asleep, settings, metrics)
+    assert _state(cp, a) == ("draining", True)
+    assert _pods_on(cp, ns, a) == []  # both function pods evicted
+    assert _calls(calls) == [["off", a, "10.0.0.7"]]
+    assert [(x.node, x.action) for x in r1.failed] == [(a, "power_off")]
+    assert _node(cp, b)["metadata"]["resourceVersion"] == b_before  # no write at all on b
+    assert _pods_on(cp, ns, b) == ["db", "fb1"]
+    assert (b, "blocked") in {(x.node, x.action) for x in r1.actions}
+    assert metrics.registry.get_sample_value("casa_node_power_actions_total",
+                                             {"action": "blocked", "result": "skipped"}) == 1.0  # fmt: skip
+    assert metrics.registry.get_sample_value("casa_node_power_actions_total",
+                                             {"action": "evict", "result": "applied"}) == 2.0  # fmt: skip
+
+    # 2. the next pass retries the hook only (no cordon or eviction again): sleeping
+    fail.unlink()
+    w0 = api.write_count
+    r2 = _apply(api, asleep, settings, metrics)
+    assert _state(cp, a) == ("sleeping", True)
+    assert _calls(calls)[1:] == [["off", a, "10.0.0.7"]]
+    assert [(x.action, x.result) for x in r2.actions if x.node == a] == [("power_off", "applied")]
+    assert api.write_count - w0 == 1  # the power-state annotation
+    assert metrics.registry.get_sample_value("casa_node_power_state", {"node": a, "state": "sleeping"}) == 1.0
+
+    # 3. the same plan again: zero writes, no hook run
+    w0 = api.write_count
+    _apply(api, asleep, settings, metrics)
+    assert api.write_count - w0 == 0
+    assert len(_calls(calls)) == 2
+    assert _node(cp, b)["metadata"]["resourceVersion"] == b_before
+
+    # 4. a dry run of waking it: reported, nothing written (a read-only client), no hook
+    awake = Plan(epoch=2, containers={}, sleeping_nodes=())
+    dry = _api(cp, read_only=True)
+    rd = _apply(dry, awake, settings, CasaMetrics(), dry_run=True)
+    assert [(x.node, x.action, x.result) for x in rd.actions] == [(a, "power_on", "dry_run")]
+    assert (dry.write_count, len(_calls(calls)), _state(cp, a)) == (0, 2, ("sleeping", True))
+
+    # 5. waking: the power-on hook, then (KWOK keeps the node Ready) uncordoned and on
+    r5 = _apply(api, awake, settings, metrics)
+    assert _calls(calls)[2:] == [["on", a, "10.0.0.7"]]
+    assert [(x.action, x.result) for x in r5.actions if x.node == a] == [("power_on", "applied"),
+                                                                          ("uncordon", "applied")]  # fmt: skip
+    assert _state(cp, a) == ("on", False)
+    w0 = api.write_count
+    _apply(api, awake, settings, metrics)
+    assert api.write_count - w0 == 0
+    assert _node(cp, b)["metadata"]["resourceVersion"] == b_before
+
+
+def test_a_disruption_budget_holds_the_drain_until_it_allows_the_eviction(
+    k8s_kwok: ControlPlane, kwok_nodes: Any, k8s_namespace: str, tmp_path: Path
+) -> None:
+    cp, ns = k8s_kwok, k8s_namespace
+    c = f"pw-c-{secrets.token_hex(3)}"
+    kwok_nodes(c, annotations={"casa.dev/bmc-address": "10.0.0.9"})
+    _pods(cp, ns, c, {"fc1": FN})
+    pdb = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "thumb"},
+           "spec": {"minAvailable": 1, "selector": {"matchLabels": FN}}}  # fmt: skip
+    cp.request("POST", f"/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets", pdb)
+    script, calls, _ = _hook(tmp_path)
+    settings, metrics = _settings(script), CasaMetrics()
+    api = _api(cp)
+    plan = Plan(epoch=1, containers={}, sleeping_nodes=(c,))
+
+    r1 = _apply(api, plan, settings, metrics)
+    assert [(x.action, x.result) for x in r1.actions] == [("cordon", "applied"), ("evict", "throttled")]
+    assert (_state(cp, c), _pods_on(cp, ns, c), _calls(calls)) == (("draining", True), ["fc1"], [])
+
+    cp.request("DELETE", f"/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets/thumb")
+    r2 = _apply(api, plan, settings, metrics)
+    assert [(x.action, x.result) for x in r2.actions] == [("evict", "applied"), ("power_off", "applied")]
+    assert (_state(cp, c), _pods_on(cp, ns, c), _calls(calls)) == (("sleeping", True), [], [["off", c, "10.0.0.9"]])
