@@ -63,7 +63,7 @@ def test_help_is_the_fields_description_and_default():
     text = " ".join(CliRunner().invoke(app, ["--help"], terminal_width=300).output.split())
     nodes = ClusterSettings.model_fields["nodes"]
     assert f"--nodes <int> {nodes.description} [default: 4]" in text
-    assert "--sleep-empty-nodes / --no-sleep-empty-nodes Empty nodes sleep" in text  # no "<bool>"
+    assert "--sleep-empty-nodes / --no-sleep-empty-nodes Node power management" in text  # no "<bool>"
     assert "[default: False]" in text
     assert "--label <str> A label. [default: plain]" in text
 
