@@ -19,10 +19,13 @@ the epoch number), then intra-epoch ticks until the next epoch:
 7. **apply** — actions computed purely (:mod:`.actions`) and executed (:mod:`.apply`), in passes
    until nothing is left to do or ``autoscaler.apply_settle_s`` passes; the plan is recorded
    applied once a pass leaves no action pending or failed.
+8. **power** — the plan's sleeping nodes are cordoned, drained of function pods and powered off,
+   its other casa-powered-down nodes powered on and uncordoned (:mod:`.power_hook`; nothing with
+   ``autoscaler.power_mode = none``).
 
 Each intra-epoch tick (``autoscaler.intra_interval_s``) runs one more convergence pass (new pods
-get their planned size once Running, actions left pending are resumed) and grows saturated
-functions in place (:mod:`.intra`).
+get their planned size once Running, actions left pending are resumed), one more power pass (a
+drain or a wake finishes) and grows saturated functions in place (:mod:`.intra`).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from casa_sched.autoscaler.apply import Executor, Outcome
 from casa_sched.autoscaler.epoch_signals import SignalReader
 from casa_sched.autoscaler.forecast import Forecaster, FunctionInfo, MetricsSource
 from casa_sched.autoscaler.intra import grow, saturated
+from casa_sched.autoscaler.power_hook import PowerReport, apply_power_states
 from casa_sched.autoscaler.snapshot import MIB, LiveState, planner_snapshot, previous_plan, read_state
 from casa_sched.autoscaler.store import PlanStore, StoredPlan, plan_hash
 from casa_sched.contract.cluster import SimParams, SimulationError
@@ -71,6 +75,7 @@ class EpochReport:
     plan_hash: str | None = None
     applied: bool = False
     message: str = ""
+    power: PowerReport | None = None  # node power states (autoscaler.power_mode), after the apply
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +91,7 @@ class EpochReport:
             "actions": [o.row() for o in self.outcomes],
             "deferred": [{"function": d.function, "pod": d.pod, "reason": d.reason} for d in self.deferred],
             "message": self.message,
+            "power": self.power.to_dict() if self.power else None,
         }
 
 
@@ -200,6 +206,8 @@ class Autoscaler:
                 report.status = "already-applied"
                 self.current = _Current(epoch, stored.plan, managed, stored, applied=True)
                 report.plan, report.plan_hash, report.held, report.applied = stored.plan, stored.plan_hash, held, True
+                done_plan = stored.plan
+                report.power = phases.run("power", lambda: self._power(done_plan, state))  # a drain left unfinished
                 report.phases_s = phases.seconds
                 log.info("epoch %d: plan %s already applied; nothing to redo", epoch, stored.plan_hash)
                 return report
@@ -223,6 +231,7 @@ class Autoscaler:
         self._mirror_plan(plan)
         outcomes, deferred = phases.run("apply", lambda: self._apply(state))
         report.outcomes, report.deferred = outcomes, deferred
+        report.power = phases.run("power", lambda: self._power(plan))
         report.applied = self.current.applied
         report.phases_s = phases.seconds
         report.writes = self._writes() - writes0
@@ -409,6 +418,17 @@ class Autoscaler:
                         self.metrics.autoscaler_resize_total.labels(outcome="applied").inc()
                     cur.reported.add(tag)
 
+    def _power(self, plan: Plan, state: LiveState | None = None) -> PowerReport | None:
+        """The plan's node power states (:mod:`.power_hook`), once its containers are applied."""
+        if self.settings.autoscaler.power_mode == "none" or not self.leader():
+            return None
+        try:
+            fresh = state if state is not None else read_state(self.api_client, self.adapters)
+            return apply_power_states(self.api_client, plan, fresh, self.settings, self.dry_run, metrics=self.metrics)
+        except AdapterError as exc:
+            log.warning("node power states: %s; retried on the next pass", exc)
+            return None
+
     # -- intra-epoch ---------------------------------------------------------------------------
     def tick(self) -> list[Outcome]:
         """One intra-epoch pass: converge on the current plan, then grow saturated functions."""
@@ -420,6 +440,7 @@ class Autoscaler:
         deadline = self.monotonic() + self.settings.autoscaler.intra_interval_s
         outcomes, deferred, _ = self._pass(state, deadline)
         self._maybe_mark_applied(outcomes, deferred)
+        self._power(cur.plan, state)  # drains and wakes finish between epochs
         if not self.resize_supported:
             return outcomes
         pods = [f"{p.namespace}/{p.name}" for p in state.pods if p.running]

@@ -114,12 +114,13 @@ def metrics_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _autoscaler(cp: ControlPlane, metrics: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _autoscaler(cp: ControlPlane, metrics: Path, *args: str,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     argv = [CASA, "autoscaler", "--kubeconfig", str(cp.kubeconfig), "--metrics-file", str(metrics),
             "--epoch-s", repr(EPOCH_S), "--time-budget", "60", "--metrics-port", "0", "--log-level", "WARNING", *args]
     # gen binds before the clock on this loaded machine: the same plan on every run (README: reproducibility)
-    env = {**cp.env(), "CASA_PLANNER__GEN": "150"}
-    return subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False, env=env)
+    full = {**cp.env(), "CASA_PLANNER__GEN": "150", **(env or {})}
+    return subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False, env=full)
 
 
 def _report(res: subprocess.CompletedProcess[str]) -> dict[str, Any]:
@@ -225,6 +226,20 @@ def test_the_applied_epoch_is_not_redone_and_reapplying_makes_no_write(plane: Co
     assert resumed["plan_hash"] == first["metadata"]["annotations"]["casa.dev/plan-hash"]
     assert [a for a in resumed["actions"] if a["outcome"] != "unchanged"] == []
     assert resumed["writes"] == 1  # PUT of the ConfigMap's applied-* annotations
+
+
+def test_the_epoch_runs_the_power_pass_after_the_apply(plane: ControlPlane, metrics_file: Path,
+                                                         tmp_path: Path) -> None:
+    # fa's 10 units need both 16-core nodes, so the plan sleeps neither: the power pass (hook mode)
+    # finds both on and writes nothing, and its hook never runs
+    calls = tmp_path / "calls"
+    hook = json.dumps([sys.executable, "-c", f"open({str(calls)!r}, 'a').write('called')"])
+    env = {"CASA_AUTOSCALER__POWER_MODE": "hook", "CASA_AUTOSCALER__POWER_OFF_COMMAND": hook,
+           "CASA_AUTOSCALER__POWER_ON_COMMAND": hook}
+    report = _report(_autoscaler(plane, metrics_file, "--once", "--json", env=env))
+    assert report["status"] == "already-applied"
+    assert report["power"] == {"mode": "hook", "writes": 0, "states": {"n1": "on", "n2": "on"}, "actions": []}
+    assert not calls.exists()
 
 
 def _start(cp: ControlPlane, metrics: Path, identity: str, metrics_port: int) -> Process:
