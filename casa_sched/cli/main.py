@@ -17,6 +17,7 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageErro
 from casa_sched.cli.accounting_cmd import accounting_command
 from casa_sched.cli.autoscaler_cmd import autoscaler_command
 from casa_sched.cli.config_cmd import config_app
+from casa_sched.cli.dashboard_cmd import dashboard_app
 from casa_sched.cli.extender_cmd import extender_command
 from casa_sched.cli.forecast_cmd import forecast_app
 from casa_sched.cli.models_cmd import models_app
@@ -36,6 +37,7 @@ app.command("extender")(extender_command)
 app.command("accounting")(accounting_command)
 app.add_typer(models_app, name="models")
 app.add_typer(config_app, name="config")
+app.add_typer(dashboard_app, name="dashboard")
 app.command("autoscaler")(autoscaler_command)
 app.add_typer(forecast_app, name="forecast")
 

@@ -1,0 +1,141 @@
+"""The Grafana dashboard: regenerated equals checked in; every query names declared metrics; and
+every query of the accounting, signal and extender panels returns data of the expected shape on a
+real Prometheus scraping the real exporters (the live accountant, a real ``casa extender``).
+
+The autoscaler's panels (plan solve time, actions, resizes) need the live autoscaler, which these
+tests do not run; for them only the metric names are checked against ``casa_sched/metrics.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+from prometheus_api_client import PrometheusConnect
+from prometheus_client import start_http_server
+
+from casa_sched.accounting import LiveAccountant
+from casa_sched.accounting.dashboards import PANELS, Query, write
+from casa_sched.accounting.live import prometheus_query
+from casa_sched.autoscaler.epoch_signals import SignalReader
+from casa_sched.metrics import CasaMetrics
+from casa_sched.settings import CasaSettings
+from tests.extender import payloads
+from tests.observability._prom import backfill, free_port, needs_prometheus, prometheus, wait_for
+from tests.observability.test_live_accounting import LINEAR_CURVE, T0, _history
+
+ROOT = Path(__file__).resolve().parents[2]
+GRAFANA = ROOT / "manifests" / "grafana"
+RULES = ROOT / "manifests" / "prometheus" / "rules.yml"
+QUERIES = [(p.title, q) for p in PANELS for q in p.queries]
+METRIC = re.compile(r"\bcasa[_:][a-z0-9_:]+")
+RULE_GROUPS = yaml.safe_load(RULES.read_text())["groups"]
+RECORDED = {r["record"] for g in RULE_GROUPS for r in g["rules"] if "record" in r}
+
+
+def test_regenerated_files_equal_the_checked_in_ones(tmp_path: Path) -> None:
+    for path in write(tmp_path):
+        assert path.read_text() == (GRAFANA / path.name).read_text(), f"run `casa dashboard generate`: {path.name}"
+
+
+def test_configmap_is_provisioned_and_holds_the_dashboard() -> None:
+    cm = yaml.safe_load((GRAFANA / "dashboard-configmap.yaml").read_text())
+    assert cm["kind"] == "ConfigMap"
+    assert cm["metadata"]["labels"] == {"grafana_dashboard": "1"}
+    assert json.loads(cm["data"]["casa-sched.json"]) == json.loads((GRAFANA / "casa-sched.json").read_text())
+
+
+def _declared() -> set[str]:
+    names = set(RECORDED)  # the recording rules' own series
+    for family in CasaMetrics().registry.collect():
+        names |= {family.name, *(family.name + s for s in ("_total", "_bucket", "_sum", "_count"))}
+    return names
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [pytest.param(q.expr, id=f"panel:{t}:{q.legend}") for t, q in QUERIES]
+    + [pytest.param(r["expr"], id=f"rule:{r.get('alert', r.get('record'))}")
+       for g in RULE_GROUPS for r in g["rules"]],
+)  # fmt: skip
+def test_queries_name_only_declared_metrics(expr: str) -> None:
+    used = set(METRIC.findall(expr))
+    assert used, expr
+    assert used <= _declared(), f"not declared in casa_sched/metrics.py: {sorted(used - _declared())}"
+
+
+@pytest.fixture(scope="module")
+def live_prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Prometheus holding the backfilled cAdvisor/meter/latency history and scraping the live
+    accountant's exporter (ticked over that history) and a real ``casa extender`` with a plan."""
+    work = tmp_path_factory.mktemp("prom-dashboards")
+    backfill(work, _history())
+    metrics = CasaMetrics()
+    exporter_port = free_port()
+    server, _thread = start_http_server(exporter_port, addr="127.0.0.1", registry=metrics.registry)
+    plan = work / "plan.json"
+    plan.write_text(payloads.plan_doc({"thumbnail": ["n1", "n2"]}, epoch_start=datetime.now(UTC).isoformat()))
+    ext_port = free_port()
+    ext_log = (work / "extender.log").open("w")
+    ext = subprocess.Popen(
+        [str(Path(sys.executable).with_name("casa")), "extender", "--host", "127.0.0.1", "--port", str(ext_port),
+         "--plan-file", str(plan)], stdout=ext_log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    targets = {"accounting": f"127.0.0.1:{exporter_port}", "extender": f"127.0.0.1:{ext_port}"}
+    try:
+        with prometheus(work, targets) as url:
+            base = f"http://127.0.0.1:{ext_port}"
+            for _ in range(600):  # the extender is up once it answers /readyz
+                try:
+                    if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
+                        break
+                except requests.RequestException:
+                    pass
+                if ext.poll() is not None:
+                    pytest.fail(f"casa extender exited: {(work / 'extender.log').read_text()[-2000:]}")
+                time.sleep(0.1)
+            settings = CasaSettings()
+            acc = LiveAccountant(settings, metrics, prometheus_query(url), SignalReader(settings, metrics),
+                                 {"n2": LINEAR_CURVE}, t_ave_s={"f": 0.040})  # fmt: skip
+            acc.tick(T0)
+            for k in range(1, 5):  # each tick's totals scraped before the next: rate() sees them rise
+                acc.tick(T0 + 60.0 * k)
+                carbon = metrics.registry.get_sample_value("casa_carbon_grams_total") or 0.0
+                wait_for(url, "casa_carbon_grams_total", carbon * 0.999999, "accounting scraped")
+            # after the extender's first scrapes, so rate() of its histograms sees the calls arrive
+            wait_for(url, "count_over_time(casa_extender_assumed_pods[1m])", 2, "extender scraped")
+            nodes = [payloads.real_node("n1"), payloads.real_node("n2"), payloads.real_node("n3")]
+            for verb in ("filter", "prioritize"):
+                r = requests.post(f"{base}/{verb}", json=payloads.args_nodes(payloads.real_pod(), nodes), timeout=5)
+                assert r.status_code == 200, r.text
+            wait_for(url, 'count(casa_extender_requests_total{code="200"} > 0)', 2, "extender calls scraped")
+            wait_for(url, "count_over_time(casa_carbon_grams_total[5m])", 8, "enough samples for rate()")
+            yield url
+    finally:
+        ext.terminate()
+        ext.wait(10)
+        ext_log.close()
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.prometheus
+@needs_prometheus
+@pytest.mark.parametrize(
+    "query", [pytest.param(q, id=f"{t}:{q.legend}") for t, q in QUERIES if q.filled_by != "autoscaler"]
+)
+def test_panel_query_returns_series_of_the_expected_shape(live_prom: str, query: Query) -> None:
+    result = PrometheusConnect(url=live_prom).custom_query(query.expr)
+    assert result, f"{query.expr} returned nothing: does {query.filled_by} export it?"
+    for series in result:
+        assert set(query.by) <= set(series["metric"]), f"{query.expr}: {series['metric']} lacks {query.by}"
+        assert series["value"][1] not in ("NaN", "+Inf", "-Inf"), f"{query.expr}: {series}"
