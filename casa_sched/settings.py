@@ -372,8 +372,9 @@ class ForecastSettings(_Section):
     method: str = Field(
         "last",
         description="Forecaster by registry name: last, ewma, seasonal, care, regressor (casa_sched.forecasting). "
-        "Last value is the default (no parameters, no training); on the Azure sample CASA planned best on ewma "
-        "(SL_ave 0.33 % against 0.68 % for last and 0.14 % for the oracle; docs/results/forecast-backtest.md).",
+        "Last value is the default (no parameters, no training); on the Azure sample's 80-function mix CASA planned best on ewma "
+        "(SL_ave 0.33 % against 0.68 % for last, oracle 0.14 %), on the full sample last value did "
+        "(docs/results/forecast-backtest.md).",
     )
     ewma_alpha: float = Field(
         0.5, gt=0, le=1, description="EWMA weight of the latest epoch (1 = last value). *Assumption*: half."
