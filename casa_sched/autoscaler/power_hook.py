@@ -155,6 +155,7 @@ class _Runner:
         self.names = placeholders(settings)
         self.actions: list[PowerAction] = []
         self.states: dict[str, str] = {}
+        self.step = Step.CORDON  # the step under way, named when the API refuses it
 
     def record(self, node: str, action: str, result: str, detail: str = "") -> None:
         self.actions.append(PowerAction(node, action, result, detail))
@@ -211,10 +212,12 @@ class _Runner:
             self.steps(view, d)
         except AdapterError as exc:
             log.warning("node %s: %s; retried on the next pass", view.name, exc)
+            self.record(view.name, self.step.value, "failed", str(exc))
 
     def steps(self, view: NodeView, d: NodeDecision) -> None:
         node = view.name
         for step in d.steps:
+            self.step = step
             if step is Step.CORDON:
                 self.patch_node(node, {"unschedulable": True}, self.state_patch(PowerState.DRAINING))
                 self.states[node] = PowerState.DRAINING.value
@@ -222,6 +225,7 @@ class _Runner:
             elif step is Step.EVICT:
                 if not self.evict_all(node, d.evict):
                     return
+                self.step = Step.POWER_OFF
                 view = self.drained(view)
                 again = decide(view, True)
                 if again.blocked or Step.POWER_OFF not in again.steps:
@@ -235,6 +239,7 @@ class _Runner:
             elif step is Step.POWER_ON:
                 if not self.power_on(node, view):
                     return
+                self.step = Step.UNCORDON
                 fresh = node_view(self.get_node(node), ())
                 if fresh.ready:
                     self.uncordon(node)

@@ -6,6 +6,7 @@ waking runs the power-on hook and uncordons the node once Ready; re-applying wri
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import sys
@@ -13,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from casa_sched.autoscaler.kubeapi import CountingApiClient, counting_api_client
 from casa_sched.autoscaler.power_hook import PowerReport, apply_power_states
 from casa_sched.autoscaler.snapshot import read_state
 from casa_sched.contract.plan import Plan
-from casa_sched.devcluster.controlplane import ControlPlane, pod_manifest, wait_bound
+from casa_sched.devcluster.controlplane import ControlPlane, HarnessError, pod_manifest, wait_bound
 from casa_sched.metrics import CasaMetrics
 from casa_sched.settings import load_settings
 
@@ -170,3 +172,71 @@ def test_a_disruption_budget_holds_the_drain_until_it_allows_the_eviction(
     r2 = _apply(api, plan, settings, metrics)
     assert [(x.action, x.result) for x in r2.actions] == [("evict", "applied"), ("power_off", "applied")]
     assert (_state(cp, c), _pods_on(cp, ns, c), _calls(calls)) == (("sleeping", True), [], [["off", c, "10.0.0.9"]])
+
+
+def _can(cp: ControlPlane, ns: str, verb: str, resource: str) -> str:
+    res = cp.kubectl("auth", "can-i", f"--as=system:serviceaccount:{ns}:power", verb, resource, check=False)
+    return res.stdout.strip()
+
+
+def _rules(path: Path, kind: str, name: str) -> list[dict[str, Any]]:
+    for doc in yaml.safe_load_all(path.read_text()):
+        if doc and doc["kind"] == kind and doc["metadata"]["name"] == name:
+            rules: list[dict[str, Any]] = doc["rules"]
+            return rules
+    raise AssertionError(f"{kind} {name} not in {path}")
+
+
+def test_the_manifests_rbac_is_enough_to_drain_and_power_a_node_down(
+    k8s_kwok: ControlPlane, kwok_nodes: Any, k8s_namespace: str, tmp_path: Path
+) -> None:
+    """As a service account holding exactly the rules of manifests/autoscaler/rbac.yaml plus
+    rbac-power.yaml (bound here to a test account, not casa-system's): the whole power-down works;
+    with rbac.yaml alone the cordon is forbidden and nothing happens to the node."""
+    cp, ns = k8s_kwok, k8s_namespace
+    root = Path(__file__).resolve().parents[2] / "manifests" / "autoscaler"
+    base = _rules(root / "rbac.yaml", "ClusterRole", "casa-autoscaler")
+    power = _rules(root / "rbac-power.yaml", "ClusterRole", "casa-autoscaler-power")
+    d = f"pw-d-{secrets.token_hex(3)}"
+    kwok_nodes(d, annotations={"casa.dev/bmc-address": "10.0.0.10"})
+    _pods(cp, ns, d, {"fd1": FN})
+    cp.request("POST", f"/api/v1/namespaces/{ns}/serviceaccounts", {"metadata": {"name": "power"}})
+    script, calls, _ = _hook(tmp_path)
+    settings = _settings(script)
+    plan = Plan(epoch=1, containers={}, sleeping_nodes=(d,))
+    roles = []
+    try:
+        for i, rules in enumerate((base, base + power)):
+            role = f"{ns}-power-{i}"
+            roles.append(role)
+            cp.request("POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", {"metadata": {"name": role},
+                                                                                   "rules": rules})  # fmt: skip
+            cp.request("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
+                "metadata": {"name": role},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+                "subjects": [{"kind": "ServiceAccount", "name": "power", "namespace": ns}]})
+            api = counting_api_client(cp.service_account_kubeconfig(ns, "power", tmp_path / f"sa{i}.yaml"))
+            assert api is not None
+            want = "no" if i == 0 else "yes"  # the authorizer follows RBAC changes quickly, not instantly
+            cp.wait_for(f"can-i patch nodes: {want}", lambda want=want: _can(cp, ns, "patch", "nodes") == want
+                        and _can(cp, ns, "list", "nodes") == "yes", timeout_s=30, interval_s=0.2)  # fmt: skip
+            report = _apply(api, plan, settings, CasaMetrics())
+            if i == 0:
+                assert _state(cp, d) == (None, False)
+                assert _pods_on(cp, ns, d) == ["fd1"]
+                # the cordon was refused (403): recorded, nothing more
+                assert [(x.action, x.result) for x in report.actions] == [("cordon", "failed")]
+                assert "HTTP 403" in report.actions[0].detail
+                assert _calls(calls) == []
+                cp.request("DELETE", f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{role}")
+            else:
+                assert (_state(cp, d), _pods_on(cp, ns, d)) == (("sleeping", True), [])
+                assert _calls(calls) == [["off", d, "10.0.0.10"]]
+                assert [(x.action, x.result) for x in report.actions] == [
+                    ("cordon", "applied"), ("evict", "applied"), ("power_off", "applied")]
+    finally:
+        for role in roles:
+            with contextlib.suppress(HarnessError):
+                cp.request("DELETE", f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{role}")
+            with contextlib.suppress(HarnessError):
+                cp.request("DELETE", f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{role}")

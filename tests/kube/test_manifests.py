@@ -105,6 +105,8 @@ def test_server_side_dry_run_accepts_everything(fresh_control_plane: ControlPlan
     assert "deployment.apps/casa-autoscaler created (server dry run)" in out
     knative = cp.kubectl("apply", "--dry-run=server", "-f", str(MANIFESTS / "autoscaler" / "rbac-knative.yaml")).stdout
     assert "clusterrole.rbac.authorization.k8s.io/casa-autoscaler-knative created (server dry run)" in knative
+    power = cp.kubectl("apply", "--dry-run=server", "-f", str(MANIFESTS / "autoscaler" / "rbac-power.yaml")).stdout
+    assert "clusterrole.rbac.authorization.k8s.io/casa-autoscaler-power created (server dry run)" in power
     if path.endswith("second-scheduler"):
         assert "deployment.apps/casa-scheduler created (server dry run)" in out
         assert "rolebinding.rbac.authorization.k8s.io/casa-scheduler-auth-reader created" in out
