@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -198,6 +199,14 @@ def simulate(
         bool, typer.Option("--json", help="Print the JSON summary on stdout instead of the table.")
     ] = False,
     experiment: Annotated[str | None, typer.Option(help="Deprecated: use `casa experiment NAME`.", hidden=True)] = None,
+    serve_metrics: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve the run's carbon, energy, cost and SLO under the live metric names on this loopback port, "
+            "paced by --speed, and keep serving after the run until interrupted (one policy; default casa)."
+        ),
+    ] = None,
+    speed: Annotated[float, typer.Option(help="With --serve-metrics: simulated seconds per wall-clock second.")] = 60.0,
 ) -> None:
     """Replay a workload on a simulated cluster under each policy and compare carbon, cost and SLO."""
     if experiment is not None:
@@ -208,11 +217,44 @@ def simulate(
 
     with _bad_input("simulate"):
         scenario, meta = _scenario_factory(inputs, overrides)({})
-        names = _policy_names(policies, DEFAULT_POLICIES)
+        names = _policy_names(policies, ("casa",) if serve_metrics is not None else DEFAULT_POLICIES)
+        if serve_metrics is not None:
+            if not 1 <= serve_metrics <= 65535:
+                raise ValueError(f"--serve-metrics must be a port 1..65535, got {serve_metrics}")
+            if not speed > 0:
+                raise ValueError(f"--speed must be > 0, got {speed}")
+            if len(names) != 1:
+                raise ValueError(f"--serve-metrics serves one policy, got --policies {','.join(names)}")
         planners = _planners(names, scenario.config)
         _check_out(out, OUTPUT_FILES)
+    publish = None if serve_metrics is None else _serve(serve_metrics, scenario.params.epoch_s / speed)
     with _interruptible("simulate"):
-        _run_once(scenario, meta, planners, out, as_json)
+        _run_once(scenario, meta, planners, out, as_json, publish)
+        if serve_metrics is not None:
+            typer.echo(f"casa simulate: run done; serving http://127.0.0.1:{serve_metrics}/metrics until interrupted",
+                       err=True)  # fmt: skip
+            threading.Event().wait()
+
+
+def _serve(port: int, pause_s: float) -> Callable[[str, int, Any, float], None]:
+    """Start /metrics on 127.0.0.1:port; the returned callback publishes an epoch, then waits ``pause_s``."""
+    from prometheus_client import start_http_server
+
+    from casa_sched.accounting.simulated import publish_epoch
+    from casa_sched.metrics import CasaMetrics
+
+    metrics = CasaMetrics()
+    try:
+        start_http_server(port, addr="127.0.0.1", registry=metrics.registry)
+    except OSError as exc:
+        typer.echo(f"casa simulate: --serve-metrics cannot listen on 127.0.0.1:{port}: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+    def publish(policy: str, epoch: int, result: Any, solve_s: float) -> None:
+        publish_epoch(metrics, result, solve_s)
+        time.sleep(pause_s)
+
+    return publish
 
 
 @with_flags(ScenarioInputs, SCENARIO_SETTINGS)
@@ -265,7 +307,14 @@ def _experiment(
     console.print(f"wrote {report}")
 
 
-def _run_once(scenario: Scenario, meta: dict[str, Any], planners: dict[str, Planner], out: Path, as_json: bool) -> None:
+def _run_once(
+    scenario: Scenario,
+    meta: dict[str, Any],
+    planners: dict[str, Planner],
+    out: Path,
+    as_json: bool,
+    publish: Callable[[str, int, Any, float], None] | None = None,
+) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -287,8 +336,10 @@ def _run_once(scenario: Scenario, meta: dict[str, Any], planners: dict[str, Plan
     ) as progress:  # fmt: skip
         task = progress.add_task("simulating", total=scenario.epochs * len(planners))
 
-        def on_epoch(policy: str, epoch: int, *_: Any) -> None:
+        def on_epoch(policy: str, epoch: int, result: Any, solve_s: float) -> None:
             progress.update(task, advance=1, description=f"{policy} epoch {epoch + 1}/{scenario.epochs}")
+            if publish is not None:
+                publish(policy, epoch, result, solve_s)
 
         runs = run_policies(scenario, list(planners), on_epoch=on_epoch, planners=planners)
     meta = {**meta, "wall_seconds": round(time.perf_counter() - started, 2)}
