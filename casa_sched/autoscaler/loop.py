@@ -169,6 +169,7 @@ class Autoscaler:
         self.current: _Current | None = None
         self.grown: dict[str, int] = {}
         self._planning: threading.Thread | None = None
+        self.power_blocked: dict[str, tuple[str, ...]] = {}  # node → its non-function pods, warned about once
 
     # -- epochs on the wall clock -----------------------------------------------------------
     def epoch_at(self, unix_s: float) -> int:
@@ -424,7 +425,8 @@ class Autoscaler:
             return None
         try:
             fresh = state if state is not None else read_state(self.api_client, self.adapters)
-            return apply_power_states(self.api_client, plan, fresh, self.settings, self.dry_run, metrics=self.metrics)
+            return apply_power_states(self.api_client, plan, fresh, self.settings, self.dry_run, metrics=self.metrics,
+                                      blocked=self.power_blocked)  # fmt: skip
         except AdapterError as exc:
             log.warning("node power states: %s; retried on the next pass", exc)
             return None

@@ -149,8 +149,10 @@ class PowerReport:
 # -- the runner -------------------------------------------------------------------------------------
 class _Runner:
     def __init__(self, api: Any, settings: AutoscalerSettings, dry_run: bool, metrics: CasaMetrics | None,
-                 sleep: Callable[[float], None], clock: Callable[[], float]) -> None:  # fmt: skip
+                 sleep: Callable[[float], None], clock: Callable[[], float],
+                 blocked: dict[str, tuple[str, ...]]) -> None:  # fmt: skip
         self.api, self.s, self.dry_run, self.metrics = api, settings, dry_run, metrics
+        self.blocked = blocked
         self.sleep, self.clock = sleep, clock
         self.names = placeholders(settings)
         self.actions: list[PowerAction] = []
@@ -195,10 +197,13 @@ class _Runner:
         if view.state_error:
             log.warning("node %s: %s", view.name, view.state_error)
         self.states[view.name] = (view.state or PowerState.ON).value
-        if d.blocked:
+        if d.blocked and self.blocked.get(view.name) != d.blocked:
+            self.blocked[view.name] = d.blocked
             log.warning("node %s is planned to sleep but runs %d pod(s) that are not function pods (%s): it is not "
                         "powered down", view.name, len(d.blocked), ", ".join(d.blocked[:5]))  # fmt: skip
             self.record(view.name, "blocked", "skipped", ", ".join(d.blocked[:5]))
+        elif not d.blocked:
+            self.blocked.pop(view.name, None)
         if not d.steps:
             if d.wait:
                 self.record(view.name, "wait", "waiting", d.wait)
@@ -332,6 +337,7 @@ def apply_power_states(
     metrics: CasaMetrics | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    blocked: dict[str, tuple[str, ...]] | None = None,
 ) -> PowerReport:
     """Bring every node the plan knows to its planned power state (module docstring).
 
@@ -339,6 +345,8 @@ def apply_power_states(
     nodes it places containers on and its ``sleeping_nodes``; the others are left alone. With
     ``autoscaler.power_mode = none`` nothing is done. Raises :class:`AdapterError` only when the
     Nodes cannot be listed; a failure on one node is logged and reported, and the rest go on.
+    ``blocked`` is the caller's memory of the nodes found blocked by non-function pods (node →
+    those pods): a node is warned about and counted once while its blocking pods stay the same.
     """
     a = settings.autoscaler
     if a.power_mode == "none":
@@ -354,7 +362,7 @@ def apply_power_states(
     for p in snapshot.pods:
         if p.node is not None:
             pods_by_node.setdefault(p.node, []).append(p.raw)
-    runner = _Runner(api, a, dry_run, metrics, sleep, clock)
+    runner = _Runner(api, a, dry_run, metrics, sleep, clock, {} if blocked is None else blocked)
     for obj in sorted(items, key=lambda o: str((o.get("metadata") or {}).get("name"))):
         view = node_view(obj, pods_by_node.get(str((obj.get("metadata") or {}).get("name")), []))
         if view.name in known:

@@ -97,10 +97,14 @@ def test_sleep_then_wake_a_node_of_function_pods_and_never_touch_one_with_other_
     settings, metrics = _settings(script), CasaMetrics()
     api = _api(cp)
     asleep = Plan(epoch=1, containers={}, sleeping_nodes=(a, b))
+    blocked: dict[str, tuple[str, ...]] = {}  # the loop's memory: b is warned about once
+
+    def apply(api: CountingApiClient, plan: Plan, metrics: CasaMetrics, dry_run: bool = False) -> PowerReport:
+        return apply_power_states(api, plan, read_state(api, []), settings, dry_run, metrics=metrics, blocked=blocked)
 
     # 1. the power-off hook fails: a is cordoned, drained and stays draining; b is never touched
     fail.write_text("x")
-    r1 = _apply(api, asleep, settings, metrics)
+    r1 = apply(api, asleep, metrics)
     assert _state(cp, a) == ("draining", True)
     assert _pods_on(cp, ns, a) == []  # both function pods evicted
     assert _calls(calls) == [["off", a, "10.0.0.7"]]
@@ -116,35 +120,37 @@ def test_sleep_then_wake_a_node_of_function_pods_and_never_touch_one_with_other_
     # 2. the next pass retries the hook only (no cordon or eviction again): sleeping
     fail.unlink()
     w0 = api.write_count
-    r2 = _apply(api, asleep, settings, metrics)
+    r2 = apply(api, asleep, metrics)
     assert _state(cp, a) == ("sleeping", True)
     assert _calls(calls)[1:] == [["off", a, "10.0.0.7"]]
     assert [(x.action, x.result) for x in r2.actions if x.node == a] == [("power_off", "applied")]
     assert api.write_count - w0 == 1  # the power-state annotation
     assert metrics.registry.get_sample_value("casa_node_power_state", {"node": a, "state": "sleeping"}) == 1.0
 
-    # 3. the same plan again: zero writes, no hook run
+    # 3. the same plan again: zero writes, no hook run; b was warned about and counted once
     w0 = api.write_count
-    _apply(api, asleep, settings, metrics)
+    apply(api, asleep, metrics)
     assert api.write_count - w0 == 0
     assert len(_calls(calls)) == 2
+    assert metrics.registry.get_sample_value("casa_node_power_actions_total",
+                                             {"action": "blocked", "result": "skipped"}) == 1.0  # fmt: skip
     assert _node(cp, b)["metadata"]["resourceVersion"] == b_before
 
     # 4. a dry run of waking it: reported, nothing written (a read-only client), no hook
     awake = Plan(epoch=2, containers={}, sleeping_nodes=())
     dry = _api(cp, read_only=True)
-    rd = _apply(dry, awake, settings, CasaMetrics(), dry_run=True)
+    rd = apply(dry, awake, CasaMetrics(), dry_run=True)
     assert [(x.node, x.action, x.result) for x in rd.actions] == [(a, "power_on", "dry_run")]
     assert (dry.write_count, len(_calls(calls)), _state(cp, a)) == (0, 2, ("sleeping", True))
 
     # 5. waking: the power-on hook, then (KWOK keeps the node Ready) uncordoned and on
-    r5 = _apply(api, awake, settings, metrics)
+    r5 = apply(api, awake, metrics)
     assert _calls(calls)[2:] == [["on", a, "10.0.0.7"]]
     assert [(x.action, x.result) for x in r5.actions if x.node == a] == [("power_on", "applied"),
                                                                           ("uncordon", "applied")]  # fmt: skip
     assert _state(cp, a) == ("on", False)
     w0 = api.write_count
-    _apply(api, awake, settings, metrics)
+    apply(api, awake, metrics)
     assert api.write_count - w0 == 0
     assert _node(cp, b)["metadata"]["resourceVersion"] == b_before
 
