@@ -261,10 +261,14 @@ class Autoscaler:
         held_plan = previous_plan(state, held, self.params, epoch)
         containers = {f: cs for f, cs in planned.containers.items() if f in set(managed)}
         containers.update(held_plan.containers)
+        # a held function's pods stay where they are: their node cannot sleep (the planner saw
+        # them only as reserved capacity)
+        busy = {c.node for cs in containers.values() for c in cs}
         plan = replace(
             planned,
             epoch=epoch,
             containers=containers,
+            sleeping_nodes=tuple(n for n in planned.sleeping_nodes if n not in busy),
             epoch_start=start,
             epoch_length_s=self.epoch_s,
             base_cpu_cores=self.params.base_cpu_cores,

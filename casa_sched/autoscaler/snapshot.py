@@ -13,8 +13,9 @@ What counts (documented choices):
 
 - A node is usable when its ``Ready`` condition is ``True`` and ``spec.unschedulable`` is not
   set, or when casa itself powered it down (``casa.dev/power-state`` draining, sleeping or
-  waking: :mod:`.power`), so the planner can keep it asleep or wake it; taints are not interpreted (a function that tolerates none simply will not be placed
-  there by kube-scheduler, which the extender never overrides).
+  waking: :mod:`.power`), so the planner can keep it asleep or wake it; taints are not
+  interpreted (a function that tolerates none simply will not be placed there by
+  kube-scheduler, which the extender never overrides).
 - Its power curve (eq. 2) is the ``casa.dev/power-model`` annotation the profiler publishes;
   without one, the default node's curve; a malformed one also falls back to the default, with a
   warning and ``casa_node_power_model_invalid{node} = 1``.

@@ -246,3 +246,39 @@ def test_the_manifests_rbac_is_enough_to_drain_and_power_a_node_down(
                 cp.request("DELETE", f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{role}")
             with contextlib.suppress(HarnessError):
                 cp.request("DELETE", f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{role}")
+
+
+def test_cluster_autoscaler_mode_lifts_and_restores_the_protection_and_keeps_daemonset_pods(
+    k8s_kwok: ControlPlane, kwok_nodes: Any, k8s_namespace: str
+) -> None:
+    cp, ns = k8s_kwok, k8s_namespace
+    e = f"pw-e-{secrets.token_hex(3)}"
+    protected = {"cluster-autoscaler.kubernetes.io/scale-down-disabled": "true", "karpenter.sh/do-not-disrupt": "true"}
+    kwok_nodes(e, annotations=protected)
+    ds_pod = pod_manifest("agent", cpu="10m", memory="16Mi")["spec"]
+    ds_pod["nodeSelector"] = {"kubernetes.io/hostname": e}
+    cp.request("POST", f"/apis/apps/v1/namespaces/{ns}/daemonsets", {
+        "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
+        "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                 "template": {"metadata": {"labels": {"app": "agent"}}, "spec": ds_pod}}})  # fmt: skip
+    cp.wait_for("the DaemonSet's pod on the node", lambda: any(p.startswith("agent-") for p in _pods_on(cp, ns, e)), 60)
+    _pods(cp, ns, e, {"fe1": FN})
+    settings = load_settings(environ={"CASA_AUTOSCALER__POWER_MODE": "cluster-autoscaler",
+                                      "CASA_AUTOSCALER__POWER_DRAIN_TIMEOUT_S": "30"})  # fmt: skip
+    api = _api(cp)
+
+    r1 = apply_power_states(api, Plan(epoch=1, containers={}, sleeping_nodes=(e,)), read_state(api, []), settings, False)
+    assert [(x.action, x.result) for x in r1.actions] == [("cordon", "applied"), ("evict", "applied"),
+                                                           ("power_off", "applied")]  # fmt: skip
+    ann = _node(cp, e)["metadata"]["annotations"]
+    assert (ann["casa.dev/power-state"], ann["cluster-autoscaler.kubernetes.io/scale-down-disabled"]) == (
+        "sleeping", "false")
+    assert "karpenter.sh/do-not-disrupt" not in ann
+    left = _pods_on(cp, ns, e)  # the function pod is gone, the DaemonSet's stays
+    assert [p.split("-")[0] for p in left] == ["agent"]
+
+    r2 = apply_power_states(api, Plan(epoch=2, containers={}), read_state(api, []), settings, False)
+    assert [(x.action, x.result) for x in r2.actions] == [("power_on", "applied"), ("uncordon", "applied")]
+    ann = _node(cp, e)["metadata"]["annotations"]
+    assert {k: ann.get(k) for k in protected} == protected
+    assert _state(cp, e) == ("on", False)
