@@ -39,6 +39,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import numpy as np
+
 from casa_sched.autoscaler.actions import Action, Deferred, ResizeAction, compute_actions
 from casa_sched.autoscaler.adapters.base import AdapterError, PlatformAdapter
 from casa_sched.autoscaler.apply import Executor, Outcome
@@ -48,7 +50,7 @@ from casa_sched.autoscaler.intra import grow, saturated
 from casa_sched.autoscaler.power_hook import PowerReport, apply_power_states
 from casa_sched.autoscaler.snapshot import MIB, LiveState, planner_snapshot, previous_plan, read_state
 from casa_sched.autoscaler.store import PlanStore, StoredPlan, plan_hash
-from casa_sched.contract.cluster import SimParams, SimulationError
+from casa_sched.contract.cluster import ClusterSpec, SimParams, SimulationError
 from casa_sched.contract.forecast import EpochSignals, Forecast
 from casa_sched.contract.plan import Plan, PlanInputs
 from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
@@ -170,6 +172,10 @@ class Autoscaler:
         self.grown: dict[str, int] = {}
         self._planning: threading.Thread | None = None
         self.power_blocked: dict[str, tuple[str, ...]] = {}  # node → its non-function pods, warned about once
+
+    def warm_up(self) -> float:
+        """Load the planner's compiled kernels before the first epoch (see :func:`warm_up_planner`)."""
+        return warm_up_planner(self.settings, self.config, self.params)
 
     # -- epochs on the wall clock -----------------------------------------------------------
     def epoch_at(self, unix_s: float) -> int:
@@ -465,6 +471,29 @@ class Autoscaler:
         return outcomes
 
 
+def warm_up_planner(settings: CasaSettings, config: PlannerConfig, params: SimParams) -> float:
+    """Plan one tiny throwaway problem so the first epoch's planner time is search, not set-up.
+
+    The estimator's compiled kernels load (or compile, when numba's cache is cold) on their
+    first call, which takes seconds on a small machine and would count against the first
+    epoch's hard deadline. A separate planner instance is used, so no policy state (RL's
+    table, Hybrid's history) learns from the dummy epoch. Returns the seconds it took.
+    """
+    t0 = time.monotonic()
+    minutes = max(1, round(params.epoch_s / 60.0))
+    quick = replace(config, time_budget_s=min(config.time_budget_s, 0.5))
+    snapshot = ClusterSnapshot(cluster=ClusterSpec.uniform(1, settings), params=params)
+    forecast = Forecast(epoch=0, start_s=0.0, function_ids=("warm-up",), counts=np.ones((1, minutes)),
+                        t_ave_s=np.ones(1), memory_mb=np.full(1, params.base_memory_mb))  # fmt: skip
+    flat = np.ones(minutes)
+    signals = EpochSignals(ci_g_per_kwh=flat * 400.0, price_usd_per_kwh=flat * 0.1, cooling_factor=flat * 0.1)
+    try:
+        create(settings.planner.policy, quick).plan(snapshot, forecast, signals)
+    except (PlannerError, SimulationError, ValueError) as exc:  # the real epoch will report it again
+        log.warning("planner warm-up failed: %s", exc)
+    return time.monotonic() - t0
+
+
 class Elector(Protocol):
     """What :func:`run_forever` needs of leader election (:class:`~.lease.LeaderElector`, renewing
     in its own thread so a long epoch keeps the Lease)."""
@@ -496,6 +525,7 @@ def run_forever(
     done_epoch: int | None = None
     backoff_s = 0.0
     last: EpochReport | None = None
+    log.info("planner %s warmed up in %.1f s", autoscaler.planner.name, autoscaler.warm_up())
     waited_from = autoscaler.monotonic()
     try:
         while not stop.is_set():
