@@ -26,7 +26,10 @@ dry run makes none at all (nor runs a hook).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
 import string
 import subprocess
 import time
@@ -102,18 +105,28 @@ def render_argv(template: Sequence[str], node: str, annotations: Mapping[str, st
 
 
 def run_hook(argv: Sequence[str], timeout_s: float) -> str:
-    """Run ``argv`` (no shell), killed after ``timeout_s``; its stdout on success, else :class:`HookError`."""
+    """Run ``argv`` (no shell), killed after ``timeout_s``; its stdout on success, else :class:`HookError`.
+
+    The hook runs in a session of its own and the whole process group is killed at the timeout:
+    a wrapper script's children (an ``ipmitool`` it started) must not outlive it or hold its
+    output pipes open.
+    """
     try:
-        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout_s, check=False,
-                              stdin=subprocess.DEVNULL)  # fmt: skip
-    except subprocess.TimeoutExpired:
-        raise HookError(f"{argv[0]}: killed after the {timeout_s:g} s timeout") from None
+        proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)  # fmt: skip
     except OSError as exc:
         raise HookError(f"{argv[0]}: cannot run: {exc.strerror or exc}") from None
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or [""]
-        raise HookError(f"{argv[0]} exited {done.returncode}: {tail[0][:300]}")
-    return done.stdout
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise HookError(f"{argv[0]}: killed after the {timeout_s:g} s timeout") from None
+    if proc.returncode != 0:
+        tail = (err or out).strip().splitlines()[-1:] or [""]
+        raise HookError(f"{argv[0]} exited {proc.returncode}: {tail[0][:300]}")
+    return out
 
 
 # -- the report -------------------------------------------------------------------------------------

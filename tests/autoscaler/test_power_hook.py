@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,32 @@ def test_a_hung_hook_is_killed_at_its_timeout(tmp_path: Path) -> None:
     with pytest.raises(HookError, match=r"killed after the 0\.5 s timeout"):
         run_hook([str(hook)], timeout_s=0.5)
     assert not marker.exists()
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, killed but not yet reaped, is not alive)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_a_hung_wrapper_script_is_killed_with_its_children(tmp_path: Path) -> None:
+    # a shell wrapper whose child (think ipmitool) hangs: the whole process group is killed, so
+    # no child outlives the hook
+    pidfile = tmp_path / "child.pid"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f"#!/bin/sh\nsleep 300 >/dev/null 2>&1 &\necho $! > {pidfile}\nwait\n")
+    hook.chmod(0o755)
+    with pytest.raises(HookError, match=r"killed after the 0\.5 s timeout"):
+        run_hook([str(hook)], timeout_s=0.5)
+    pid = int(pidfile.read_text())
+    for _ in range(100):  # SIGKILL is delivered asynchronously: up to 10 s for the child to die
+        if not _alive(pid):
+            break
+        time.sleep(0.1)
+    assert not _alive(pid)
 
 
 def test_a_missing_executable_is_a_hook_error(tmp_path: Path) -> None:
