@@ -109,6 +109,10 @@ def test_sleep_then_wake_a_node_of_function_pods_and_never_touch_one_with_other_
     assert _pods_on(cp, ns, a) == []  # both function pods evicted
     assert _calls(calls) == [["off", a, "10.0.0.7"]]
     assert [(x.node, x.action) for x in r1.failed] == [(a, "power_off")]
+    assert "exited 1" in r1.failed[0].detail
+    assert metrics.registry.get_sample_value("casa_node_power_actions_total",
+                                             {"action": "power_off", "result": "failed"}) == 1.0  # fmt: skip
+    assert metrics.registry.get_sample_value("casa_node_power_state", {"node": a, "state": "draining"}) == 1.0
     assert _node(cp, b)["metadata"]["resourceVersion"] == b_before  # no write at all on b
     assert _pods_on(cp, ns, b) == ["db", "fb1"]
     assert (b, "blocked") in {(x.node, x.action) for x in r1.actions}
