@@ -1,7 +1,7 @@
 """Platform adapters: one module per serverless platform behind :class:`~.base.PlatformAdapter`.
 
 Adapters are found by name (``deployment``, ``openfaas``, ``knative``), the names
-``autoscaler.platforms`` lists. A module registers its adapter with :func:`register_adapter`;
+``autoscaler.platforms`` lists. A module registers its adapter in :data:`ADAPTERS` (the project's :class:`~casa_sched.registry.Registry`);
 :func:`create_adapter` imports ``casa_sched.autoscaler.adapters.<name>`` on first use, so a
 platform's client code is loaded only when that platform is configured.
 """
@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from casa_sched.autoscaler.adapters.base import AdapterError, PlatformAdapter, Workload, WorkloadGone
+from casa_sched.registry import Registry
 from casa_sched.settings import CasaSettings
 
 __all__ = [
+    "ADAPTERS",
     "AdapterContext",
     "AdapterError",
     "AdapterFactory",
@@ -43,24 +45,14 @@ class AdapterContext:
 
 
 AdapterFactory = Callable[[AdapterContext], PlatformAdapter]
-_REGISTRY: dict[str, AdapterFactory] = {}
+# The explicit list of adapter modules; each registers its factory in ADAPTERS when imported.
 KNOWN_PLATFORMS = ("deployment", "openfaas", "knative")
-
-
-def register_adapter(name: str) -> Callable[[AdapterFactory], AdapterFactory]:
-    """Class or factory decorator: make an adapter available as ``name``."""
-
-    def deco(factory: AdapterFactory) -> AdapterFactory:
-        if name in _REGISTRY and _REGISTRY[name] is not factory:
-            raise UnknownPlatformError(f"platform adapter {name!r} registered twice")
-        _REGISTRY[name] = factory
-        return factory
-
-    return deco
+ADAPTERS: Registry[AdapterFactory] = Registry("platform", UnknownPlatformError)
+register_adapter = ADAPTERS.register
 
 
 def _load(name: str) -> None:
-    if name in _REGISTRY or not name.isidentifier():
+    if name in ADAPTERS or not name.isidentifier():
         return
     try:
         importlib.import_module(f"casa_sched.autoscaler.adapters.{name}")
@@ -72,14 +64,13 @@ def _load(name: str) -> None:
 def create_adapter(name: str, context: AdapterContext) -> PlatformAdapter:
     """A fresh adapter for platform ``name``; :class:`UnknownPlatformError` lists the known ones."""
     _load(name)
-    factory = _REGISTRY.get(name)
-    if factory is None:
-        raise UnknownPlatformError(f"unknown platform {name!r}; known: {', '.join(adapter_names())}")
-    return factory(context)
+    if name not in ADAPTERS:
+        adapter_names()  # so the error lists every platform of this build
+    return ADAPTERS.get(name)(context)
 
 
 def adapter_names() -> tuple[str, ...]:
     """Every platform with an adapter module in this build."""
     for name in KNOWN_PLATFORMS:
         _load(name)
-    return tuple(sorted(_REGISTRY))
+    return ADAPTERS.names()
