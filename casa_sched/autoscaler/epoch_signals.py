@@ -22,8 +22,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import numpy.typing as npt
 
+from casa_sched._typing import FloatArray
 from casa_sched.contract.forecast import EpochSignals
 from casa_sched.metrics import CasaMetrics
 from casa_sched.settings import CasaSettings
@@ -38,7 +38,6 @@ from casa_sched.signals import (
 )
 
 log = logging.getLogger(__name__)
-FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass

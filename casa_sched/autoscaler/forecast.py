@@ -31,8 +31,8 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import numpy.typing as npt
 
+from casa_sched._typing import FloatArray
 from casa_sched.contract.forecast import Forecast
 from casa_sched.forecasting import Forecaster as ForecastModel
 from casa_sched.forecasting import History
@@ -42,7 +42,6 @@ from casa_sched.metricsources import MetricsUnavailable
 
 log = logging.getLogger(__name__)
 
-FloatArray = npt.NDArray[np.float64]
 
 
 class MetricsError(ValueError):

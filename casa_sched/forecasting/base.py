@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-import numpy.typing as npt
 
+from casa_sched._typing import FloatArray
 from casa_sched.contract.forecast import Forecast
 
-FloatArray = npt.NDArray[np.float64]
 MINUTES_PER_DAY = 1440
 
 

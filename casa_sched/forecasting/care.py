@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from casa_sched.forecasting.base import FloatArray, Forecaster, ForecastError, History
+from casa_sched._typing import FloatArray
+from casa_sched.forecasting.base import Forecaster, ForecastError, History
 
 
 def smape(predicted: FloatArray, actual: FloatArray) -> FloatArray:

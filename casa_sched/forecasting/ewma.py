@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from casa_sched.forecasting.base import FloatArray, ForecastError, History, repeat_last
+from casa_sched._typing import FloatArray
+from casa_sched.forecasting.base import ForecastError, History, repeat_last
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from casa_sched.forecasting.base import FloatArray, History, repeat_last
+from casa_sched._typing import FloatArray
+from casa_sched.forecasting.base import History, repeat_last
 
 
 @dataclass(frozen=True)

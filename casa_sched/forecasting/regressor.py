@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from casa_sched._typing import FloatArray
 from casa_sched.forecasting.base import (
     MINUTES_PER_DAY,
-    FloatArray,
     ForecastError,
     History,
     repeat_last,

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from casa_sched.forecasting.base import MINUTES_PER_DAY, FloatArray, Forecaster, History
+from casa_sched._typing import FloatArray
+from casa_sched.forecasting.base import MINUTES_PER_DAY, Forecaster, History
 
 MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY
 

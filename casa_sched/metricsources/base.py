@@ -29,14 +29,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import requests
 import urllib3
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
-FloatArray = npt.NDArray[np.float64]
+from casa_sched._typing import BoolArray, FloatArray
+
 log = logging.getLogger(__name__)
 
 UNREACHABLE = "unreachable"
@@ -127,7 +127,7 @@ def per_minute_requests(
     and a minute no series of the function covers is NaN.
     """
     totals: dict[str, FloatArray] = {}
-    covered: dict[str, npt.NDArray[np.bool_]] = {}
+    covered: dict[str, BoolArray] = {}
     for s in series:
         fn = key(s.get("metric", {}))
         if fn is None:

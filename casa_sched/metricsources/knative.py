@@ -26,7 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from casa_sched.metricsources.base import FloatArray, MetricsUnavailable, PromClient, PrometheusSource, matchers
+from casa_sched._typing import FloatArray
+from casa_sched.metricsources.base import MetricsUnavailable, PromClient, PrometheusSource, matchers
 
 log = logging.getLogger(__name__)
 

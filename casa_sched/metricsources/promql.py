@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from casa_sched.metricsources.base import FloatArray, PromClient, PrometheusSource, by_label
+from casa_sched._typing import FloatArray
+from casa_sched.metricsources.base import PromClient, PrometheusSource, by_label
 
 
 @dataclass
