@@ -43,7 +43,7 @@ from casa_sched.autoscaler.adapters.base import PlatformAdapter, Workload
 from casa_sched.autoscaler.power import POWERED_DOWN
 from casa_sched.contract.cluster import ClusterSpec, NodeSpec, SimParams
 from casa_sched.contract.plan import Container, Plan
-from casa_sched.contract.snapshot import ClusterSnapshot
+from casa_sched.contract.snapshot import ClusterSnapshot, site_water
 from casa_sched.conventions import POD_DELETION_COST_ANNOTATION, POWER_STATE_ANNOTATION
 from casa_sched.kube.objects import ObjectError, parse_node, parse_pod
 from casa_sched.kube.quantity import QuantityError, parse_quantity
@@ -326,14 +326,11 @@ def planner_snapshot(
 ) -> ClusterSnapshot:
     """The planner's view: one :class:`NodeSpec` per usable node (capacity net of unmanaged
     requests), the model parameters and D_{e-1} (as epoch ``epoch - 1``)."""
-    from casa_sched.models.accounting import WaterFactors
-
     managed = tuple(managed)
     if not state.nodes:
         raise ValueError("no Ready, schedulable node to plan on")
     used = unmanaged_requests(state, managed)
-    c = settings.cluster
-    hops = c.switch_hops
+    hops = settings.cluster.switch_hops
     nodes = []
     for i, n in enumerate(state.nodes):
         u_cpu, u_mem = used.get(n.name, (0.0, 0.0))
@@ -344,22 +341,12 @@ def planner_snapshot(
             curve=n.curve,
             switch_hops=hops[i % len(hops)],
         ))  # fmt: skip
-    cluster = ClusterSpec(
-        nodes=tuple(nodes),
-        storage_power_w=c.storage_power_w,
-        network_power_w=c.network_power_w,
-        image_bandwidth_mb_per_s=c.image_bandwidth_mb_per_s,
-        switch_delay_s=c.switch_delay_s,
-        sleep_empty_nodes=c.sleep_empty_nodes,
-        sleep_power_w=c.sleep_power_w,
-        wake_latency_s=c.wake_latency_s,
-    )
-    acc = settings.accounting
+    cluster = ClusterSpec.from_settings(tuple(nodes), settings)
     return ClusterSnapshot(
         cluster=cluster,
         params=params,
         previous=previous_plan(state, managed, params, epoch - 1),
-        water=WaterFactors(acc.water_l_per_cooling_kwh, acc.water_ci_g_per_l, acc.water_price_usd_per_l),
+        water=site_water(settings),
     )
 
 

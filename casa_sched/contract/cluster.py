@@ -76,6 +76,12 @@ class ClusterSpec:
             NodeSpec(f"node-{i}", s.cores_per_node, s.memory_mb_per_node, curve, hops[i % len(hops)])
             for i in range(n_nodes)
         )
+        return cls.from_settings(nodes, settings)
+
+    @classmethod
+    def from_settings(cls, nodes: tuple[NodeSpec, ...], settings: CasaSettings) -> ClusterSpec:
+        """The given nodes with every cluster-wide parameter from ``settings.cluster``."""
+        s = settings.cluster
         return cls(
             nodes=nodes,
             storage_power_w=s.storage_power_w,

@@ -109,3 +109,24 @@ def test_planner_snapshot_capacity_and_previous_distribution() -> None:
     assert prev is not None
     assert prev.epoch == 6
     assert {f: [(c.node, c.size) for c in cs] for f, cs in prev.containers.items()} == {"fa": [("a", 2), ("b", 1)]}
+
+
+def test_planner_snapshot_takes_every_cluster_wide_setting() -> None:
+    from dataclasses import fields
+
+    from casa_sched.contract.cluster import ClusterSpec
+    from casa_sched.settings import load_settings
+
+    settings = load_settings(environ={}, overrides={
+        "cluster.sleep_empty_nodes": True, "cluster.scale_down_unneeded_s": 120.0, "cluster.wake_latency_s": 33.0,
+        "accounting.water_l_per_cooling_kwh": 1.5,
+    })
+    state = build_state([node("a", cpu="16")], [], [])
+    snap = planner_snapshot(state, [], settings, SimParams.from_settings(settings), epoch=1)
+    # the live cluster differs from a simulated one only in its nodes: every other field is the settings'
+    simulated = ClusterSpec.uniform(1, settings)
+    for f in fields(ClusterSpec):
+        if f.name != "nodes":
+            assert getattr(snap.cluster, f.name) == getattr(simulated, f.name), f.name
+    assert snap.cluster.scale_down_unneeded_s == 120.0
+    assert snap.water.l_per_cooling_kwh == 1.5
