@@ -26,6 +26,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from casa_sched.autoscaler.adapters.base import AdapterError, WorkloadGone
+from casa_sched.kube.client import load_configuration
 
 WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEFAULT_TIMEOUT_S: tuple[float, float] = (5.0, 30.0)  # (connect, read)
@@ -87,17 +88,8 @@ def counting_api_client(
     kubeconfig: Path | None, *, read_only: bool = False, on_write: Callable[[str, str], None] | None = None
 ) -> CountingApiClient | None:
     """A :class:`CountingApiClient` from ``kubeconfig``, else in-cluster credentials, else None."""
-    from kubernetes import config
-
-    cfg = k8s.Configuration()
-    if kubeconfig is not None:
-        config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)  # type: ignore[no-untyped-call]
-    else:
-        try:
-            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-        except config.ConfigException:
-            return None
-    return CountingApiClient(cfg, read_only=read_only, on_write=on_write)
+    cfg = load_configuration(kubeconfig)
+    return None if cfg is None else CountingApiClient(cfg, read_only=read_only, on_write=on_write)
 
 
 def read_json(response: Any) -> Any:

@@ -18,8 +18,8 @@ PAGE_SIZE = 500  # objects per LIST page
 WATCH_TIMEOUT_S = 240  # server-side watch timeout; the watch is then resumed from its rv
 
 
-def load_api_client(kubeconfig: Path | None) -> Any | None:
-    """An ApiClient from ``kubeconfig``, else in-cluster credentials, else None (no cluster)."""
+def load_configuration(kubeconfig: Path | None) -> Any | None:
+    """Client configuration from ``kubeconfig``, else in-cluster credentials, else None (no cluster)."""
     from kubernetes import client, config
 
     cfg = client.Configuration()
@@ -30,7 +30,15 @@ def load_api_client(kubeconfig: Path | None) -> Any | None:
             config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
         except config.ConfigException:
             return None
-    return client.ApiClient(cfg)
+    return cfg
+
+
+def load_api_client(kubeconfig: Path | None) -> Any | None:
+    """An ApiClient from ``kubeconfig``, else in-cluster credentials, else None (no cluster)."""
+    from kubernetes import client
+
+    cfg = load_configuration(kubeconfig)
+    return None if cfg is None else client.ApiClient(cfg)
 
 
 def _iter_lines(resp: Any) -> Iterator[bytes]:
