@@ -8,16 +8,15 @@ simulator's stack. Usage errors print one line on stderr naming the flag (exit 2
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
 import typer
-from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
 from casa_sched.cli.accounting_cmd import accounting_command
 from casa_sched.cli.autoscaler_cmd import autoscaler_command
 from casa_sched.cli.config_cmd import config_app
 from casa_sched.cli.dashboard_cmd import dashboard_app
+from casa_sched.cli.entry import run
 from casa_sched.cli.extender_cmd import extender_command
 from casa_sched.cli.forecast_cmd import forecast_app
 from casa_sched.cli.models_cmd import models_app
@@ -49,16 +48,4 @@ def _casa() -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """The ``casa`` console script."""
-    try:
-        code = app(args=argv, prog_name="casa", standalone_mode=False)
-    except NoArgsIsHelpError as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except UsageError as exc:
-        where = exc.ctx.command_path if exc.ctx is not None else "casa"
-        typer.echo(f"{where}: {exc.format_message()} (see {where} --help)", err=True)
-        sys.exit(exc.exit_code)
-    except ClickException as exc:
-        typer.echo(f"casa: {exc.format_message()}", err=True)
-        sys.exit(exc.exit_code)
-    sys.exit(code if isinstance(code, int) else 0)
+    run(app, "casa", argv)

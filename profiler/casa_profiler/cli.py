@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import signal
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -29,6 +30,7 @@ from casa_profiler.meters.powercap import MAX_PLAUSIBLE_POWER_W
 from casa_profiler.meters.prometheus import DEFAULT_COUNTER
 from casa_profiler.profile import LevelSample, default_levels, parse_levels, profile, write_samples
 from casa_profiler.publish import PublishError, publish, show
+from casa_sched.cli.entry import run
 from casa_sched.models.power import PowerModelError
 from casa_sched.outputs import (
     InputError,
@@ -293,5 +295,6 @@ def show_cmd(
     typer.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
-def main() -> None:
-    app()
+def main(argv: Sequence[str] | None = None) -> None:
+    """The ``casa-profiler`` console script (usage errors: one line on stderr, exit 2)."""
+    run(app, "casa-profiler", argv)

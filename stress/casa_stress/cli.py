@@ -8,10 +8,12 @@ worker (exit 128 + signal number); bad flags exit 2 with one line.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
 
+from casa_sched.cli.entry import run
 from casa_stress.burner import BACKENDS, MAX_DURATION_S, PERIOD_S, Stress, StressError, available_cores
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
@@ -56,5 +58,6 @@ def stress(
         raise typer.Exit(128 + signum)
 
 
-def main() -> None:
-    app()
+def main(argv: Sequence[str] | None = None) -> None:
+    """The ``casa-stress`` console script (usage errors: one line on stderr, exit 2)."""
+    run(app, "casa-stress", argv)
