@@ -62,9 +62,9 @@ PANELS: tuple[Panel, ...] = (
     ), "Measured where a meter exists (source ipmi | kepler | rapl), else the node's eq. (2) model."),
     Panel("SLO violation rate per function", "percentunit", (
         Query("sum by (function) (rate(casa_slo_violations_total[15m]))"
-              " / sum by (function) (rate(casa_function_requests_total[15m]))",
+              " / sum by (function) (rate(casa_function_requests_total[15m])) >= 0",
               "{{function}}", "accounting", ("function",)),
-    ), "SL_f over the last 15 minutes (eq. 7); the red line is Cstr.", threshold=CSTR_DEFAULT),
+    ), "SL_f over the last 15 minutes (eq. 7; functions without requests left out); the red line is Cstr.", threshold=CSTR_DEFAULT),
     Panel("Planned containers per node", "short", (
         Query("sum by (node) (casa_plan_containers)", "{{node}}", "extender", ("node",)),
     ), "Containers of the plan in use, per node."),

@@ -73,6 +73,14 @@ def test_queries_name_only_declared_metrics(expr: str) -> None:
     assert used <= _declared(), f"not declared in casa_sched/metrics.py: {sorted(used - _declared())}"
 
 
+def call_extender(base: str) -> None:
+    """One filter and one prioritize call of a function pod over three nodes."""
+    nodes = [payloads.real_node("n1"), payloads.real_node("n2"), payloads.real_node("n3")]
+    for verb in ("filter", "prioritize"):
+        r = requests.post(f"{base}/{verb}", json=payloads.args_nodes(payloads.real_pod(), nodes), timeout=5)
+        assert r.status_code == 200, r.text
+
+
 @pytest.fixture(scope="module")
 def live_prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Prometheus holding the backfilled cAdvisor/meter/latency history and scraping the live
@@ -90,9 +98,20 @@ def live_prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         [str(Path(sys.executable).with_name("casa")), "extender", "--host", "127.0.0.1", "--port", str(ext_port),
          "--plan-file", str(plan)], stdout=ext_log, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    targets = {"accounting": f"127.0.0.1:{exporter_port}", "extender": f"127.0.0.1:{ext_port}"}
+    sim_port = free_port()
+    sim_log = (work / "simulate.log").open("w")
+    sim = subprocess.Popen(
+        [str(Path(sys.executable).with_name("casa")), "simulate", "--serve-metrics", str(sim_port), "--speed", "300",
+         "--epochs", "4", "--functions", "6", "--policies", "binpack", "--json", "--out", str(work / "sim")],
+        stdout=subprocess.DEVNULL, stderr=sim_log,
+    )  # fmt: skip
+    targets = {
+        "accounting": f"127.0.0.1:{exporter_port}",
+        "extender": f"127.0.0.1:{ext_port}",
+        "simulate": f"127.0.0.1:{sim_port}",
+    }
     try:
-        with prometheus(work, targets) as url:
+        with prometheus(work, targets, rule_files=(RULES,)) as url:
             base = f"http://127.0.0.1:{ext_port}"
             for _ in range(600):  # the extender is up once it answers /readyz
                 try:
@@ -103,6 +122,7 @@ def live_prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 if ext.poll() is not None:
                     pytest.fail(f"casa extender exited: {(work / 'extender.log').read_text()[-2000:]}")
                 time.sleep(0.1)
+            call_extender(base)  # creates the per-verb series ...
             settings = CasaSettings()
             acc = LiveAccountant(settings, metrics, prometheus_query(url), SignalReader(settings, metrics),
                                  {"n2": LINEAR_CURVE}, t_ave_s={"f": 0.040})  # fmt: skip
@@ -110,20 +130,22 @@ def live_prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             for k in range(1, 5):  # each tick's totals scraped before the next: rate() sees them rise
                 acc.tick(T0 + 60.0 * k)
                 carbon = metrics.registry.get_sample_value("casa_carbon_grams_total") or 0.0
-                wait_for(url, "casa_carbon_grams_total", carbon * 0.999999, "accounting scraped")
-            # after the extender's first scrapes, so rate() of its histograms sees the calls arrive
-            wait_for(url, "count_over_time(casa_extender_assumed_pods[1m])", 2, "extender scraped")
-            nodes = [payloads.real_node("n1"), payloads.real_node("n2"), payloads.real_node("n3")]
-            for verb in ("filter", "prioritize"):
-                r = requests.post(f"{base}/{verb}", json=payloads.args_nodes(payloads.real_pod(), nodes), timeout=5)
-                assert r.status_code == 200, r.text
+                wait_for(url, 'casa_carbon_grams_total{job="accounting"}', carbon * 0.999999, "accounting scraped")
+            # ... scraped before the second calls, so rate() of its counters sees calls arrive
+            wait_for(url, 'count_over_time(casa_extender_requests_total{verb="prioritize"}[1m])', 2, "extender scraped")
+            call_extender(base)
             wait_for(url, 'count(casa_extender_requests_total{code="200"} > 0)', 2, "extender calls scraped")
-            wait_for(url, "count_over_time(casa_carbon_grams_total[5m])", 8, "enough samples for rate()")
+            wait_for(
+                url, 'count_over_time(casa_carbon_grams_total{job="accounting"}[5m])', 8, "enough samples for rate()"
+            )
+            wait_for(url, 'casa_plan_epoch{job="simulate"}', 3, "casa simulate --serve-metrics served its last epoch")
             yield url
     finally:
-        ext.terminate()
-        ext.wait(10)
+        for proc in (ext, sim):
+            proc.terminate()
+            proc.wait(10)
         ext_log.close()
+        sim_log.close()
         server.shutdown()
         server.server_close()
 
@@ -139,3 +161,24 @@ def test_panel_query_returns_series_of_the_expected_shape(live_prom: str, query:
     for series in result:
         assert set(query.by) <= set(series["metric"]), f"{query.expr}: {series['metric']} lacks {query.by}"
         assert series["value"][1] not in ("NaN", "+Inf", "-Inf"), f"{query.expr}: {series}"
+
+
+@pytest.mark.prometheus
+@needs_prometheus
+@pytest.mark.parametrize("job", ["accounting", "simulate"])
+def test_accounting_panels_have_data_from_each_exporter(live_prom: str, job: str) -> None:
+    """The live accountant and the simulated run both fill the carbon, energy, cost and SLO series."""
+    client = PrometheusConnect(url=live_prom)
+    for name in ("casa_carbon_grams_total", "casa_energy_joules_total", "casa_energy_cost_dollars_total"):
+        result = client.custom_query(f'{name}{{job="{job}"}}')
+        assert result, f"{job} does not export {name}"
+        assert float(result[0]["value"][1]) > 0
+    assert client.custom_query(f'casa_function_requests_total{{job="{job}"}} > 0'), job
+
+
+@pytest.mark.prometheus
+@needs_prometheus
+@pytest.mark.parametrize("record", sorted(RECORDED))
+def test_recording_rule_has_data(live_prom: str, record: str) -> None:
+    """The shipped recording rules, evaluated by the same Prometheus, produce series."""
+    wait_for(live_prom, f"count({record})", 1, f"recording rule {record}")
