@@ -1,4 +1,4 @@
-"""Every Prometheus metric casa-sched exports, declared once (DESIGN §6, STYLE §10).
+"""Every Prometheus metric casa-sched exports, declared once (README "Metrics").
 
 Names carry their unit (``_total``, ``_seconds``, ``_watts``, ``_ratio``, ``_grams``, ``_joules``,
 ``_dollars``) and every metric has a fixed label set, listed here and nowhere else. Components
@@ -129,7 +129,7 @@ class CasaMetrics:
             registry=r,
         )
 
-        # -- extender (DESIGN §5) ---------------------------------------------------------------------
+        # -- extender -------------------------------------------------------------------------------
         self.extender_request_seconds = Histogram(
             "casa_extender_request_seconds",
             "Time to answer one scheduler extender call, from body received to reply built, s.",

@@ -1,4 +1,4 @@
-"""One typed settings object for every component (STYLE §6).
+"""One typed settings object for every component.
 
 Values come, in increasing precedence, from the defaults below, a YAML file (``--config`` or
 ``CASA_CONFIG``), ``CASA_*`` environment variables (section and field joined by ``__``, e.g.
@@ -92,7 +92,7 @@ class WorkloadSettings(_Section):
         0.1,
         gt=0,
         description="CPU share each in-flight request occupies, cores. *Assumption*, calibrated on the real sample "
-        "(DESIGN §3): 0.1 makes 5x under- and 40x over-subscribed on 4 nodes, as in the paper's Fig. 9.",
+        "(docs/architecture.md, \"Models\"): 0.1 makes 5x under- and 40x over-subscribed on 4 nodes, as in the paper's Fig. 9.",
     )
     image_mb: float = Field(300.0, gt=0, description="C_cold contribution of one container image, MB. *Assumption*.")
     max_container_size: int = Field(

@@ -1,4 +1,4 @@
-"""The kube-scheduler extender (DESIGN §5): filter and score nodes so function pods follow the plan.
+"""The kube-scheduler extender: filter and score nodes so function pods follow the plan.
 
 Outer layer: may use FastAPI, uvicorn and the Kubernetes client. Modules:
 :mod:`~casa_sched.extender.wire` (protocol, limits on hostile input),

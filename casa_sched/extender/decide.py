@@ -1,4 +1,4 @@
-"""Filter and prioritize decisions for one pod (DESIGN §5).
+"""Filter and prioritize decisions for one pod (docs/architecture.md, "Kubernetes").
 
 The decisions are pure: they read an :class:`ExtenderState` (whose per-node memos may fill on a
 miss, which changes no answer) and return what to change — the placement to assume — which the

@@ -1,6 +1,6 @@
 """Last value: the next epoch repeats the previous one, minute by minute.
 
-The default of the live loop (DESIGN's "last-value by default") and ``casa simulate --forecast
+The live loop's default forecaster and ``casa simulate --forecast
 last``: no parameters, no training, and the per-minute shape of the last epoch carries over
 (timer-triggered functions, most of the Azure sample, repeat exactly). An empty history
 forecasts zero everywhere.

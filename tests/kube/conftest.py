@@ -135,14 +135,14 @@ def kwok_nodes(k8s_kwok: ControlPlane) -> Iterator[NodeFactory]:
 def _extender_missing_reason() -> str | None:
     """Why ``casa extender`` cannot run here, or None. Checked once per session."""
     if importlib.util.find_spec("casa_sched.extender") is None:
-        return ("casa_sched.extender does not exist yet (issue 6: `casa extender`); "
+        return ("casa_sched.extender is not importable; "
                 "the extender end-to-end tests cannot run without it")
     casa = Path(sys.executable).parent / "casa"
     res = subprocess.run([str(casa), "extender", "--help"], capture_output=True, text=True, timeout=60, check=False)
     if res.returncode != 0:
         words = [ln.strip(" │╭╰─╮╯") for ln in (res.stderr + res.stdout).splitlines()]
         detail = "; ".join(w for w in words if any(ch.isalpha() for ch in w))[-300:]
-        return (f"`casa extender` is not available yet (issue 6; `casa extender --help` exited "
+        return (f"`casa extender` is not available (`casa extender --help` exited "
                 f"{res.returncode}: {detail}); "
                 "the extender end-to-end tests cannot run without it")
     return None

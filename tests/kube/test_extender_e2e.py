@@ -1,7 +1,7 @@
-"""End to end: the real kube-scheduler calls the real ``casa extender`` (issue 6), which
+"""End to end: the real kube-scheduler calls the real ``casa extender``, which
 reads the plan from the ConfigMap casa-system/casa-plan and the pods/nodes from the API.
 
-Contract used (DESIGN §5): ``casa extender --host H --port P --kubeconfig K`` serves
+Contract used (docs/architecture.md): ``casa extender --host H --port P --kubeconfig K`` serves
 POST /filter, /prioritize and GET /readyz; function pods carry ``casa.dev/function``; while some
 feasible node has a free planned slot for the pod's function, only such nodes are kept; the plan
 is a preference, never a reason to leave a pod pending; other pods pass through untouched.
