@@ -86,6 +86,14 @@ class WorkloadSettings(_Section):
         20.0, gt=0, description="R, request-intensity multiplier on the trace. Paper baseline: 20x."
     )
     epoch_s: float = Field(900.0, gt=0, description="Epoch length in s. Paper: 15 minutes.")
+    synthetic_functions: int = Field(
+        500,
+        ge=1,
+        le=100_000,
+        description="Functions of the embedded synthetic workload (--trace synthetic); at any count their rates, "
+        "durations, memory and triggers follow the 500-function Azure 2019 sample's distributions, so the "
+        "load at a given R grows with the count.",
+    )
     base_cpu_cores: float = Field(2.0, gt=0, description="CPU of one container size unit, cores. Paper §VI.A: 2 cores.")
     base_memory_mb: float = Field(150.0, gt=0, description="DRAM of one container size unit, MB. Paper §VI.A: 150 MB.")
     request_cpu_cores: float = Field(

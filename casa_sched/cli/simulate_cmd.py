@@ -38,6 +38,7 @@ DEFAULT_POLICIES = ("casa", "score", "hybrid", "rl", "binpack")
 SCENARIO_SETTINGS = (
     SettingFlag("cluster.nodes"),
     SettingFlag("workload.intensity"),
+    SettingFlag("workload.synthetic_functions"),
     SettingFlag("slo.laxity"),
     SettingFlag("slo.cstr"),
     SettingFlag("planner.seed"),

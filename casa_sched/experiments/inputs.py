@@ -37,7 +37,7 @@ from casa_sched.signals import (
 from casa_sched.signals.providers import SignalProvider
 from casa_sched.simulator import HourlySignals
 from casa_sched.traces import Workload, WorkloadError, load_azure2019
-from casa_sched.traces.synthetic import synthetic_workload
+from casa_sched.traces.synthetic import SyntheticParams, synthetic_workload
 
 
 class ScenarioError(ValueError):
@@ -84,8 +84,10 @@ def load_trace(
     if trace == "synthetic":
         if trace_dir is not None:
             raise ScenarioError("--trace-dir is only used with --trace azure2019")
-        wl = synthetic_workload(seed=seed)
+        wl = synthetic_workload(SyntheticParams(n_functions=settings.workload.synthetic_functions), seed=seed)
     elif trace == "azure2019":
+        if settings.workload.synthetic_functions != SyntheticParams().n_functions:
+            raise ScenarioError("--synthetic-functions is only used with --trace synthetic (--functions takes a subset)")
         if trace_dir is None:
             raise ScenarioError("--trace azure2019 needs --trace-dir DIR (the trace's CSV files or its sample)")
         wl = load_azure2019(trace_dir, trace_day).workload

@@ -9,17 +9,22 @@ checks they still match.
 
 The generator (:func:`synthetic_workload`), seeded and deterministic:
 
-1. Per-function totals over the trace: the 5 largest sample totals are kept as they are (the
-   head: one function alone carries 63 % of all invocations, and the busy-core figure hinges on
-   the head); the other n-5 are drawn by jittered stratified sampling from the quantile table of
-   log10(total) of the sample's other 495 functions. All totals are then scaled so the expected
-   trace total is ``total_invocations`` (3,037,902 at R=1, the sample's). A lognormal fit of the
-   mean rate (ln μ = -2.36, σ = 2.61 in ln(requests/min)) is reported too but is a poor fit in the
-   tail, hence the table.
+1. Per-function totals over the trace: the head — the sample's 5 largest totals, one head
+   function per 100 (so 5 at n = 500, each of the 5 ten times at n = 5000; one function alone
+   carries 63 % of the sample's invocations, and the busy-core figure hinges on the head) — is
+   kept as it is; the other functions are drawn by jittered stratified sampling from the quantile
+   table of log10(total) of the sample's other 495 functions. All totals are then scaled so the
+   expected trace total is ``total_invocations``: by default what the sample's head and body
+   give at these counts, i.e. the sample's 3,037,902 at n = 500 (R = 1) and the same invocations
+   per head and per body function at any n, so the distribution of per-function rates does not
+   depend on n. A lognormal fit of the mean rate (ln μ = -2.36, σ = 2.61 in ln(requests/min)) is
+   reported too but is a poor fit in the tail, hence the table.
 2. T_ave: jittered stratified sample of the sample's T_ave quantile table, paired with the totals
    through a Gaussian copula with the sample's Spearman rank correlation (-0.34: busy functions are
    short). Durations are then swapped between pairs of functions (marginals unchanged) until the
-   expected busy cores Σ rate·T_ave are within 1 % of ``mean_busy_cores`` (53.2, docs/architecture.md "Models").
+   expected busy cores Σ rate·T_ave are within 1 % of ``mean_busy_cores``: by default the sample's
+   busy core-seconds per invocation times the expected invocations (53.2 cores at n = 500,
+   docs/architecture.md "Models"; 532 at n = 5000).
 3. Memory: jittered stratified sample of the memory quantile table, independent of the rest.
 4. Triggers: the sample's mix, scaled to n by largest remainder, shuffled, independent of rate
    except that the head gets no timer trigger (the sample's 5 busiest are event/queue).
@@ -161,13 +166,20 @@ def workload_statistics(workload: Workload, epoch_min: int = DEFAULT_EPOCH_MIN) 
 class SyntheticParams:
     """Knobs of the synthetic workload; the defaults reproduce the 500-function sample at R = 1."""
 
+    #: Functions to generate; the per-function distributions (rates, T_ave, memory, triggers,
+    #: burstiness) are the sample's at any count.
     n_functions: int = SAMPLE_N_FUNCTIONS
     n_minutes: int = SAMPLE_N_MINUTES
     start_minute: int = SAMPLE_START_MINUTE
-    #: Expected invocations over the whole trace (the sample's 8 h total).
-    total_invocations: float = float(SAMPLE_TOTAL_INVOCATIONS)
-    #: Expected Σ rate·T_ave, cores; None leaves the copula pairing as drawn.
-    mean_busy_cores: float | None = SAMPLE_MEAN_BUSY_CORES
+    #: Expected invocations over the whole trace; None: the sample's invocations per head and per
+    #: body function at ``n_functions`` (:func:`expected_invocations`; the sample's 8 h total at 500).
+    total_invocations: float | None = None
+    #: Expected Σ rate·T_ave, cores; None: the sample's busy core-seconds per invocation (53.212
+    #: cores over its 3,037,902 invocations) times the expected invocations.
+    mean_busy_cores: float | None = None
+    #: Swap T_ave between functions until Σ rate·T_ave meets ``mean_busy_cores`` (False leaves the
+    #: copula pairing as drawn).
+    calibrate_busy: bool = True
     burst_cv: float = BURST_CV
     rank_corr_total_t_ave: float = RANK_CORR_TOTAL_T_AVE
 
@@ -178,10 +190,30 @@ class SyntheticParams:
             raise WorkloadError(f"n_minutes must be in 1..1440 min, got {self.n_minutes}")
         if not 0 <= self.start_minute <= 1440 - self.n_minutes:
             raise WorkloadError(f"start_minute must be in 0..{1440 - self.n_minutes}, got {self.start_minute}")
-        if not self.total_invocations > 0:
-            raise WorkloadError(f"total_invocations must be > 0, got {self.total_invocations}")
+        if self.total_invocations is not None and not self.total_invocations > 0:
+            raise WorkloadError(f"total_invocations must be > 0 or None, got {self.total_invocations}")
         if self.mean_busy_cores is not None and not self.mean_busy_cores > 0:
             raise WorkloadError(f"mean_busy_cores must be > 0 cores or None, got {self.mean_busy_cores}")
+
+    @property
+    def n_head(self) -> int:
+        """Head functions (step 1): one per 100, at least one body function left."""
+        return min(max(0, self.n_functions - 1), round(self.n_functions * N_HEAD / SAMPLE_N_FUNCTIONS))
+
+    def expected_invocations(self) -> float:
+        """``total_invocations``, or by default the sample's head totals (cycled over the head)
+        plus its mean body total for each other function: 3,037,902 at 500 functions."""
+        if self.total_invocations is not None:
+            return self.total_invocations
+        head = float(np.resize(np.asarray(HEAD_TOTALS, dtype=np.float64), self.n_head).sum())
+        body = float(SAMPLE_TOTAL_INVOCATIONS - sum(HEAD_TOTALS))
+        return head + body * (self.n_functions - self.n_head) / (SAMPLE_N_FUNCTIONS - N_HEAD)
+
+    def expected_busy_cores(self) -> float:
+        """``mean_busy_cores``, or the sample's busy cores per invocation times the expected invocations."""
+        if self.mean_busy_cores is not None:
+            return self.mean_busy_cores
+        return SAMPLE_MEAN_BUSY_CORES * (self.expected_invocations() / SAMPLE_TOTAL_INVOCATIONS)
         if self.burst_cv < 0:
             raise WorkloadError(f"burst_cv must be >= 0, got {self.burst_cv}")
         if not -1.0 <= self.rank_corr_total_t_ave <= 1.0:
@@ -194,12 +226,12 @@ def synthetic_workload(params: SyntheticParams | None = None, seed: Seed = 0) ->
     rng = np.random.default_rng(seed)
     n, minutes = p.n_functions, p.n_minutes
 
-    # 1. Totals: head verbatim (as many as fit), body from the quantile table.
-    n_head = min(N_HEAD, max(0, n - 1), round(n * N_HEAD / SAMPLE_N_FUNCTIONS))
-    head = np.asarray(HEAD_TOTALS[:n_head], dtype=np.float64)
+    # 1. Totals: head verbatim (the sample's 5, cycled), body from the quantile table.
+    n_head = p.n_head
+    head = np.resize(np.asarray(HEAD_TOTALS, dtype=np.float64), n_head)
     body = 10.0 ** _stratified(BODY_LOG10_TOTAL_QUANTILES, n - n_head, rng)
     totals = np.concatenate([head, body])
-    totals *= p.total_invocations / totals.sum()
+    totals *= p.expected_invocations() / totals.sum()
     rate = totals / minutes  # expected requests per minute
 
     # 2. T_ave, paired with the totals through a Gaussian copula.
@@ -214,8 +246,8 @@ def synthetic_workload(params: SyntheticParams | None = None, seed: Seed = 0) ->
     t_ms = np.empty(n)
     t_ms[np.argsort(z_t)] = t_ms_sorted
     t_s = np.maximum(t_ms / 1000.0, 0.001)
-    if p.mean_busy_cores is not None:
-        t_s = _calibrate_busy(rate, t_s, p.mean_busy_cores, rng)
+    if p.calibrate_busy:
+        t_s = _calibrate_busy(rate, t_s, p.expected_busy_cores(), rng)
 
     # 3. Memory, 4. triggers.
     memory_mb = rng.permutation(10.0 ** _stratified(LOG10_MEMORY_MB_QUANTILES, n, rng))

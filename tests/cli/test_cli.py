@@ -112,6 +112,16 @@ def test_simulate_help_is_derived_from_the_settings():
         pytest.param(["--nodes", "many"], r"Invalid value for '--nodes'", id="nodes-not-int"),
         pytest.param(["--nodez", "4"], r"No such option: --nodez", id="unknown-flag"),
         pytest.param(["--trace", "azure2019"], "needs --trace-dir", id="no-trace-dir"),
+        pytest.param(
+            ["--trace", "azure2019", "--synthetic-functions", "600"],
+            "--synthetic-functions is only used with --trace synthetic",
+            id="synthetic-functions-with-azure",
+        ),
+        pytest.param(
+            ["--synthetic-functions", "0"],
+            r"workload\.synthetic_functions: .* \(got 0 from --synthetic-functions\)",
+            id="synthetic-functions-zero",
+        ),
         pytest.param(["--epochs", "999"], "--epochs must be in 1..32", id="too-many-epochs"),
         pytest.param(["--forecast", "psychic"], r"--forecast must be 'oracle' or one of care, ewma", id="bad-forecast"),
         pytest.param(["--start", "yesterday"], "--start must be an ISO 8601", id="bad-start"),
