@@ -463,6 +463,31 @@ class ProfilerSettings(_Section):
     max_fit_error_pct: float = Field(10.0, gt=0, description="Refuse a fit whose worst point is off by more, %.")
 
 
+class ClockSettings(_Section):
+    """The one clock every live component reads (README "Emulated cluster"): emulated time runs
+    ``factor`` times faster than the wall clock from the real instant ``origin_unix_s``, at which
+    it reads ``start_unix_s``. The defaults are the wall clock itself."""
+
+    factor: float = Field(
+        1.0,
+        gt=0,
+        le=10000,
+        description="Emulated seconds per wall-clock second (30: a 15-minute epoch in 30 s). 1: real time.",
+    )
+    origin_unix_s: float = Field(
+        0.0, ge=0, description="Wall-clock instant (Unix s) at which the emulated clock reads start_unix_s."
+    )
+    start_unix_s: float | None = Field(
+        None, ge=0, description="Emulated time (Unix s) at origin_unix_s; unset: origin_unix_s itself."
+    )
+
+    @model_validator(mode="after")
+    def _origin_with_factor(self) -> ClockSettings:
+        if self.factor != 1.0 and self.origin_unix_s == 0.0:
+            raise ValueError("clock.factor other than 1 needs clock.origin_unix_s, the same on every component")
+        return self
+
+
 class CasaSettings(_Section):
     """Everything casa-sched can be configured with: ``CasaSettings()`` is the built-in defaults
     (no file, no environment); :func:`load_settings` layers a file, the environment and flags on them."""
@@ -481,6 +506,7 @@ class CasaSettings(_Section):
     knative: KnativeSettings = KnativeSettings()
     profiler: ProfilerSettings = ProfilerSettings()
     forecast: ForecastSettings = ForecastSettings()
+    clock: ClockSettings = ClockSettings()
 
 
 ENV_PREFIX = "CASA_"

@@ -41,6 +41,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from casa_sched.clock import WALL, Clock
 from casa_sched.contract.forecast import EpochSignals
 from casa_sched.metrics import CasaMetrics
 from casa_sched.models.accounting import J_PER_KWH, Accounting, WaterFactors, account_hours
@@ -64,7 +65,7 @@ MEASURED_POWER_QUERIES: tuple[tuple[str, str], ...] = (
 )
 BUSY_QUERY = 'sum by (node) (rate(container_cpu_usage_seconds_total{{container!="",container!="POD"}}[{w}]))'
 ALLOCATED_QUERY = 'sum by (node) (kube_pod_container_resource_requests{{resource="cpu"}})'
-T_AVE_WINDOW = "1h"
+T_AVE_WINDOW_S = 3600.0
 
 
 class AccountingError(RuntimeError):
@@ -110,8 +111,9 @@ class TickResult:
     functions: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
 
-def prometheus_query(url: str, timeout_s: float = 5.0) -> PrometheusQuery:
-    """A :class:`PrometheusQuery` over Prometheus' HTTP API at ``url``."""
+def prometheus_query(url: str, timeout_s: float = 5.0, clock: Clock = WALL) -> PrometheusQuery:
+    """A :class:`PrometheusQuery` over Prometheus' HTTP API at ``url``; ``at_unix_s`` is on
+    ``clock`` and asked at its wall-clock instant (:mod:`casa_sched.clock`)."""
     from prometheus_api_client import PrometheusConnect
     from prometheus_api_client.exceptions import PrometheusApiClientException
     from requests import RequestException
@@ -120,7 +122,8 @@ def prometheus_query(url: str, timeout_s: float = 5.0) -> PrometheusQuery:
 
     def query(promql: str, at_unix_s: float) -> list[Sample]:
         try:
-            data = client.custom_query(promql, params={"time": f"{at_unix_s:.3f}"}, timeout=timeout_s)
+            data = client.custom_query(promql, params={"time": f"{clock.real_unix_s(at_unix_s):.3f}"},
+                                       timeout=timeout_s)  # fmt: skip
         except (PrometheusApiClientException, RequestException, ValueError) as exc:
             raise AccountingError(f"Prometheus at {url}: query {promql!r} failed: {exc}") from exc
         out: list[Sample] = []
@@ -134,8 +137,9 @@ def prometheus_query(url: str, timeout_s: float = 5.0) -> PrometheusQuery:
     return query
 
 
-def _duration(seconds: float) -> str:
-    return f"{max(1, round(seconds))}s"
+def _duration(seconds: float, clock: Clock = WALL) -> str:
+    """A PromQL range of ``seconds`` on ``clock`` (whole seconds on the wall clock)."""
+    return f"{max(1, round(seconds))}s" if clock.real else clock.promql_duration(seconds)
 
 
 class LiveAccountant:
@@ -154,6 +158,7 @@ class LiveAccountant:
         utilisation: Literal["busy", "allocated"] | None = None,
         max_window_s: float = 3600.0,
         default_curve: PowerCurve = DEFAULT_NODE_CURVE,
+        clock: Clock = WALL,
     ) -> None:
         self._settings = settings
         self._metrics = metrics
@@ -165,6 +170,7 @@ class LiveAccountant:
         self._utilisation = utilisation or settings.workload.utilisation
         self._max_window_s = max_window_s
         self._default_curve = default_curve
+        self._clock = clock  # windows are emulated seconds: queried over their wall-clock length
         acc = settings.accounting
         self._water = WaterFactors(acc.water_l_per_cooling_kwh, acc.water_ci_g_per_l, acc.water_price_usd_per_l)
         self._last_unix_s: float | None = None
@@ -195,7 +201,7 @@ class LiveAccountant:
         if window_s > self._max_window_s:
             log.warning("accounting gap of %.0f s: only the last %.0f s are accounted", window_s, self._max_window_s)
             window_s = self._max_window_s
-        w = _duration(window_s)
+        w = _duration(window_s, self._clock)
         usage_q = BUSY_QUERY if self._utilisation == "busy" else ALLOCATED_QUERY
         used = self._by_node(usage_q.format(w=w), now_unix_s)
         measured: dict[str, tuple[float, str]] = {}
@@ -237,8 +243,8 @@ class LiveAccountant:
         means: dict[str, float] = {}
         missing = [fn for fn in buckets if fn not in self.t_ave_s]
         if missing:
-            mean_q = (f"sum by ({fl}) (rate({h.metric}_sum[{T_AVE_WINDOW}])) / "
-                      f"sum by ({fl}) (rate({h.metric}_count[{T_AVE_WINDOW}]))")  # fmt: skip
+            mean_q = (f"sum by ({fl}) (rate({h.metric}_sum[{_duration(T_AVE_WINDOW_S, self._clock)}])) / "
+                      f"sum by ({fl}) (rate({h.metric}_count[{_duration(T_AVE_WINDOW_S, self._clock)}]))")  # fmt: skip
             for labels, value in self._query(mean_q, now):
                 fn = labels.get(fl)
                 if fn is not None and math.isfinite(value) and value > 0:

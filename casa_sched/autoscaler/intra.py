@@ -26,8 +26,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from casa_sched.autoscaler.actions import match_pods
-from casa_sched.autoscaler.snapshot import LivePod, LiveState, units_of
-from casa_sched.contract.cluster import SimParams
+from casa_sched.autoscaler.snapshot import LivePod, LiveState
+from casa_sched.contract.cluster import SimParams, units_of
 from casa_sched.contract.plan import Plan
 
 

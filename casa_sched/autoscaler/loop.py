@@ -143,6 +143,7 @@ class Autoscaler:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        real_s: Callable[[float], float] = float,
     ) -> None:
         self.settings = settings
         self.api_client = api_client
@@ -158,6 +159,7 @@ class Autoscaler:
         self.clock = clock
         self.monotonic = monotonic
         self.sleep = sleep
+        self.real_s = real_s  # wall-clock seconds of a duration on ``clock`` (casa_sched.clock)
         a = settings.autoscaler
         self.epoch_s = settings.workload.epoch_s
         # epochs align to the exact epoch_s; the planner sees whole minutes (its forecast's unit)
@@ -558,7 +560,7 @@ def run_forever(
                     break
                 continue
             wait_s = min(interval_s, autoscaler.seconds_to_next_epoch(autoscaler.clock()))
-            stop.wait(max(wait_s, 0.05))
+            stop.wait(max(autoscaler.real_s(wait_s), 0.05))
     finally:
         elector.release()
         autoscaler.metrics.autoscaler_leader.set(0.0)

@@ -41,7 +41,7 @@ from typing import Any
 
 from casa_sched.autoscaler.adapters.base import PlatformAdapter, Workload
 from casa_sched.autoscaler.power import POWERED_DOWN
-from casa_sched.contract.cluster import ClusterSpec, NodeSpec, SimParams
+from casa_sched.contract.cluster import ClusterSpec, NodeSpec, SimParams, units_of
 from casa_sched.contract.plan import Container, Plan
 from casa_sched.contract.snapshot import ClusterSnapshot, site_water
 from casa_sched.conventions import POD_DELETION_COST_ANNOTATION, POWER_STATE_ANNOTATION
@@ -261,15 +261,6 @@ def build_state(
             warnings.append(f"pod skipped: {exc}")
     nodes.sort(key=lambda n: n.name)
     return LiveState(tuple(nodes), tuple(workloads), tuple(pods), tuple(warnings))
-
-
-def units_of(cpu_cores: float, params: SimParams) -> int:
-    """A container's size in base units: ``round(cpu / base_cpu_cores)`` in ``[1, max_container_size]``.
-
-    >>> units_of(4.0, SimParams()), units_of(0.5, SimParams()), units_of(3.0, SimParams())
-    (2, 1, 2)
-    """
-    return min(params.max_container_size, max(1, math.floor(cpu_cores / params.base_cpu_cores + 0.5)))
 
 
 def function_container(pod: LivePod, workload: Workload) -> tuple[float, float] | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,12 +87,14 @@ def accounting_command(*, inputs: AccountingInputs, overrides: Overrides) -> Non
 
     from casa_sched.accounting.live import LiveAccountant, prometheus_query, run
     from casa_sched.autoscaler.epoch_signals import SignalReader
+    from casa_sched.clock import Clock
     from casa_sched.metrics import CasaMetrics
 
     metrics = CasaMetrics()
+    clock = Clock.from_settings(settings)  # clock.factor: ticks and windows are emulated seconds
     accountant = LiveAccountant(
-        settings, metrics, prometheus_query(settings.autoscaler.prometheus_url), SignalReader(settings, metrics),
-        curves, t_ave_s=t_ave_s,
+        settings, metrics, prometheus_query(settings.autoscaler.prometheus_url, clock=clock),
+        SignalReader(settings, metrics, clock=clock.now), curves, t_ave_s=t_ave_s, clock=clock,
     )  # fmt: skip
     try:
         start_http_server(inputs.port, addr=inputs.host, registry=metrics.registry)
@@ -102,6 +103,6 @@ def accounting_command(*, inputs: AccountingInputs, overrides: Overrides) -> Non
         raise typer.Exit(1) from None
     stop = threading.Event()
     try:
-        run(accountant, inputs.interval_s, stop.wait, time.time)
+        run(accountant, inputs.interval_s, lambda emulated_s: clock.wait(stop, emulated_s), clock.now)
     except KeyboardInterrupt:
         stop.set()

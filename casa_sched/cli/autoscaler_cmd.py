@@ -209,14 +209,17 @@ def _build(
 
     from casa_sched.autoscaler.lease import LeaderElector
     from casa_sched.autoscaler.resize import PodResizer, server_supports_resize
+    from casa_sched.clock import Clock
 
+    clock = Clock.from_settings(settings)  # clock.factor: epochs, ticks and settle times are emulated
     a = settings.autoscaler
     support = server_supports_resize(api)
     if not support.supported:
         logging.getLogger(__name__).warning("%s", support.warning)
     context = AdapterContext(api_client=api, settings=settings)
     adapters = [create_adapter(p, context) for p in a.platforms]
-    executor = Executor(api, {ad.platform: ad for ad in adapters}, PodResizer(api), metrics, dry_run=dry_run)
+    executor = Executor(api, {ad.platform: ad for ad in adapters}, PodResizer(api), metrics, dry_run=dry_run,
+                        sleep=clock.sleep, clock=clock.monotonic)  # fmt: skip
     elector: Any = _NoElection()
     if not dry_run:
         # The Lease has its own client: its renewals (one PUT every 2 s) are not the plan's writes.
@@ -238,12 +241,16 @@ def _build(
             on_stale=lambda fn, n: metrics.forecast_stale_epochs.labels(function=fn).set(n),
         ),
         source,
-        SignalReader(settings, metrics),
+        SignalReader(settings, metrics, clock=clock.now),
         PlanStore(api),
         executor,
         metrics,
         resize_supported=support.supported,
         leader=lambda: elector.is_leader() and not stop.is_set(),
+        clock=clock.now,
+        monotonic=clock.monotonic,
+        sleep=clock.sleep,
+        real_s=clock.real_s,
     )
     return autoscaler, elector
 

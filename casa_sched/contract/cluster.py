@@ -155,3 +155,12 @@ class SimParams:
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
+
+
+def units_of(cpu_cores: float, params: SimParams) -> int:
+    """A container's size in base units: ``round(cpu / base_cpu_cores)`` in ``[1, max_container_size]``.
+
+    >>> units_of(4.0, SimParams()), units_of(0.5, SimParams()), units_of(3.0, SimParams())
+    (2, 1, 2)
+    """
+    return min(params.max_container_size, max(1, math.floor(cpu_cores / params.base_cpu_cores + 0.5)))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from casa_sched.models.accounting import Accounting
+from casa_sched.models.slo import sl_ave
 
 
 @dataclass(frozen=True)
@@ -73,3 +74,35 @@ class EpochResult:
             "containers": self.containers,
             "active_functions": len(self.functions),
         }
+
+
+def epoch_result(
+    epoch: int,
+    stats: dict[str, FunctionStats],
+    accounting: Accounting,
+    load: float,
+    *,
+    cold_starts: int,
+    on_demand_starts: int,
+    autoscale_grows: int,
+    containers: int,
+    planned_containers: int,
+) -> EpochResult:
+    """An :class:`EpochResult` from per-function stats: totals and SL_ave (eq. 7) over the
+    functions active in the epoch (those with requests)."""
+    active = {f: s for f, s in stats.items() if s.requests > 0}
+    return EpochResult(
+        epoch=epoch,
+        requests=sum(s.requests for s in active.values()),
+        served=sum(s.served for s in active.values()),
+        dropped=sum(s.dropped for s in active.values()),
+        slo_violation_rate=sl_ave([s.dropped for s in active.values()], [s.requests for s in active.values()]),
+        functions=active,
+        accounting=accounting,
+        load=load,
+        cold_starts=cold_starts,
+        on_demand_starts=on_demand_starts,
+        autoscale_grows=autoscale_grows,
+        containers=containers,
+        planned_containers=planned_containers,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from casa_sched.clock import Clock
 from casa_sched.metricsources.base import PromClient, PrometheusSource
 from casa_sched.metricsources.knative import KnativeSource
 from casa_sched.metricsources.openfaas import OpenFaasSource
@@ -41,5 +42,6 @@ SOURCES.add("promql", _promql)
 def create_source(settings: CasaSettings) -> PrometheusSource:
     """The source ``forecast.source`` names, on ``autoscaler.prometheus_url``."""
     f = settings.forecast
-    client = PromClient(settings.autoscaler.prometheus_url, timeout_s=f.query_timeout_s, retries=f.query_retries)
+    client = PromClient(settings.autoscaler.prometheus_url, timeout_s=f.query_timeout_s, retries=f.query_retries,
+                        clock=Clock.from_settings(settings))  # fmt: skip
     return SOURCES.get(f.source)(settings, client)

@@ -36,6 +36,7 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from casa_sched._typing import BoolArray, FloatArray
+from casa_sched.clock import WALL, Clock
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +55,18 @@ class MetricsUnavailable(RuntimeError):  # noqa: N818 - reads as the condition i
 
 @dataclass
 class PromClient:
-    """Instant and range queries with a timeout per request and retries on transient failures."""
+    """Instant and range queries with a timeout per request and retries on transient failures.
+
+    Times and windows are on ``clock`` (:mod:`casa_sched.clock`): a query about emulated time is
+    asked at its wall-clock instant, and a range query's sample times come back emulated.
+    """
 
     url: str
     timeout_s: float = 10.0
     retries: int = 2
     backoff_s: float = 0.5
     sleep: Callable[[float], None] = time.sleep
+    clock: Clock = WALL
     _prom: PrometheusConnect = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -96,11 +102,21 @@ class PromClient:
         raise MetricsUnavailable(last[0], f"{self.url}: {what}: {last[0]} after {self.retries + 1} attempts {last[1]}")
 
     def instant(self, query: str, at: datetime | None = None) -> list[dict[str, Any]]:
-        params = {"time": f"{at.timestamp():.3f}"} if at is not None else None
+        params = {"time": f"{self.clock.real_unix_s(at.timestamp()):.3f}"} if at is not None else None
         return self._call(query, lambda: self._prom.custom_query(query, params=params))
 
-    def range(self, query: str, start: datetime, end: datetime, step_s: int) -> list[dict[str, Any]]:
-        return self._call(query, lambda: self._prom.custom_query_range(query, start, end, f"{step_s}s"))
+    def range(self, query: str, start: datetime, end: datetime, step_s: float) -> list[dict[str, Any]]:
+        c = self.clock
+        step = f"{step_s:g}s" if c.real else c.promql_duration(step_s)
+        data = self._call(query, lambda: self._prom.custom_query_range(
+            query, c.real_datetime(start), c.real_datetime(end), step))  # fmt: skip
+        if c.real:
+            return data
+        return [{**s, "values": [[c.emulated_unix_s(float(t)), v] for t, v in s.get("values", [])]} for s in data]
+
+    def window(self, emulated_s: float) -> str:
+        """A PromQL range covering ``emulated_s`` of emulated time."""
+        return self.clock.promql_duration(emulated_s) if not self.clock.real else f"{emulated_s:g}s"
 
 
 def matchers(*parts: str) -> str:
@@ -183,8 +199,9 @@ class PrometheusSource:
     on_unavailable: Callable[[str, str], None] | None = None
     _failing: set[str] = field(default_factory=set, init=False, repr=False)
     cpu_expr: str = (
-        'sum by (namespace, pod) (rate(container_cpu_usage_seconds_total{container!="",container!="POD"}[5m]))'
+        'sum by (namespace, pod) (rate(container_cpu_usage_seconds_total{container!="",container!="POD"}[{w}]))'
     )
+    cpu_window_s: float = 300.0
 
     def _name(self, labels: Mapping[str, str]) -> str | None:
         value = labels.get(self.function_label)
@@ -211,7 +228,7 @@ class PrometheusSource:
     def mean_duration_s(self, functions: Sequence[str], end: datetime, minutes: int) -> Mapping[str, float]:
         if not functions or not self.duration_sum:
             return {}
-        sel, w, lab = self._sel(functions), f"{minutes}m", self.function_label
+        sel, w, lab = self._sel(functions), self.client.window(minutes * 60.0), self.function_label
         q = (f"sum by ({lab}) (increase({self.duration_sum}{sel}[{w}])) / "
              f"sum by ({lab}) (increase({self.duration_count}{sel}[{w}]))")  # fmt: skip
         got = by_label(self.client.instant(q, end), self._name)
@@ -244,7 +261,7 @@ class PrometheusSource:
         if not pods:
             return {}
         got: dict[str, float] = {}
-        for r in self._saturation("cpu_usage", self.cpu_expr):
+        for r in self._saturation("cpu_usage", self.cpu_expr.replace("{w}", self.client.window(self.cpu_window_s))):
             m = r.get("metric", {})
             key = f"{m.get('namespace')}/{m.get('pod')}"
             if key in set(pods):

@@ -57,7 +57,7 @@ BY_NAME = {g.name: g for g in GENERATIONS}
 def detect_generation(client: PromClient, selector: str = "", window_min: int = 60) -> Generation:
     """The newest generation whose request counter has series within ``window_min`` minutes."""
     for g in GENERATIONS:  # newest first; a name inside a range function is dropped, so one query each
-        if client.instant(f"count(last_over_time({g.counter}{matchers(selector)}[{window_min}m]))"):
+        if client.instant(f"count(last_over_time({g.counter}{matchers(selector)}[{client.window(window_min * 60.0)}]))"):
             return g
     raise MetricsUnavailable(
         "series_missing",

@@ -44,7 +44,7 @@ class PromqlSource(PrometheusSource):
             for t, value in s.get("values", []):
                 i = round((float(t) - first.timestamp()) / 60.0)
                 if 0 <= i < minutes:
-                    v[i] = 60.0 * float(value)
+                    v[i] = 60.0 / self.client.clock.factor * float(value)  # per wall-clock second → per minute
             out[fn] = v
         return out
 

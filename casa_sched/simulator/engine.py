@@ -52,11 +52,11 @@ from casa_sched._typing import FloatArray, IntArray
 from casa_sched.contract.cluster import ClusterSpec, SimParams, SimulationError
 from casa_sched.contract.forecast import EpochSignals
 from casa_sched.contract.plan import Container, Plan
-from casa_sched.contract.results import EpochResult, FunctionStats
+from casa_sched.contract.results import EpochResult, FunctionStats, epoch_result
 from casa_sched.models.accounting import NO_WATER, Accounting, WaterFactors, account_hours
 from casa_sched.models.coldstart import cold_start_s
 from casa_sched.models.cooling import it_power_w
-from casa_sched.models.slo import sl_ave, wait_budget_s
+from casa_sched.models.slo import wait_budget_s
 from casa_sched.models.tolerances import EPS_CORES, EPS_S
 from casa_sched.simulator.inputs import EpochRequests
 from casa_sched.simulator.kernel import DROPPED, RESULT_COLUMNS, SERVED, WAIT_S, WAITED, heapify, replay
@@ -135,28 +135,78 @@ class Simulator:
         ``signals`` are the epoch's per-minute CI, price and E_t: the same window the planner
         was given (one value per ``epoch_s / minutes`` seconds).
         """
-        p = self.params
         t0 = requests.start_s
-        t1 = t0 + p.epoch_s
+        result = self.step(plan, requests, signals, t0, t0 + self.params.epoch_s)
+        self.epochs.append(result)
+        return result
+
+    def step(
+        self,
+        plan: Plan,
+        requests: EpochRequests,
+        signals: EpochSignals,
+        t0: float,
+        t1: float,
+        *,
+        on_demand: bool = True,
+        keep_unchanged: bool = False,
+    ) -> EpochResult:
+        """Simulate ``[t0, t1)`` with ``plan``'s containers from ``t0``: the four phases of one
+        epoch (see the module docstring) over any window, so a caller can move the containers
+        more often than once an epoch. :meth:`run_epoch` is one step per epoch; the emulator
+        (``casa_sched.emulator``) steps once per autoscaling window with the containers a real
+        cluster runs. ``requests`` must arrive within the window; ``signals`` split it into
+        whole seconds. ``on_demand=False`` turns the scale-from-zero starts off (the cluster's
+        own platform decides them); ``keep_unchanged=True`` leaves the containers untouched when
+        the plan's are the running ones (so a step splits an epoch without changing its replay).
+        The result is not added to :attr:`epochs`.
+        """
         if t1 > self.n_bins + EPS_S:
             raise SimulationError(f"epoch {requests.epoch} ends at {t1} s, beyond the horizon {self.n_bins} s")
-        if signals.minutes < 1 or abs(p.epoch_s / signals.minutes - round(p.epoch_s / signals.minutes)) > EPS_S:
+        length_s = t1 - t0
+        if signals.minutes < 1 or abs(length_s / signals.minutes - round(length_s / signals.minutes)) > EPS_S:
             raise SimulationError(
-                f"epoch signals must split the {p.epoch_s} s epoch into whole seconds, got {signals.minutes} values"
+                f"epoch signals must split the {length_s} s epoch into whole seconds, got {signals.minutes} values"
             )
         self._check_feasible(plan)
         self.epoch_t0 = t0
         self.awake_from = self._power_states(plan, t0)
-        cold = self._apply_plan(plan, t0, t1)
+        cold = 0 if keep_unchanged and self._runs(plan) else self._apply_plan(plan, t0, t1)
         self._manage_nodes(t0)
-        stats, grows, on_demand = self._replay(requests, t0, t1)
+        stats, grows, started = self._replay(requests, t0, t1, on_demand)
         self._close_epoch(t0, t1)
         for i in np.flatnonzero(self.asleep).tolist():
             self.sleep_spans.append((i, float(self.sleep_start[i]), t1))
         account, load = self._account(t0, t1, signals)
-        result = self._epoch_result(plan, requests, stats, account, load, cold, on_demand, grows)
-        self.epochs.append(result)
-        return result
+        return self._epoch_result(plan, requests, stats, account, load, cold, started, grows)
+
+    def _runs(self, plan: Plan) -> bool:
+        """True when the running containers are exactly ``plan``'s (per function, node and size)."""
+        running = {f: sorted((c.node, c.size) for c in st.containers) for f, st in self.functions.items()}
+        wanted = {f: sorted((self.node_index[c.node], c.size) for c in cs) for f, cs in plan.containers.items()}
+        return running == wanted and not any(c.on_demand for st in self.functions.values() for c in st.containers)
+
+    def mean_cores(self, t0: float, t1: float) -> FloatArray:
+        """Mean cores in use per node over ``[t0, t1)`` as accounted: U_i of eq. (2)."""
+        return np.asarray(self._cores(int(t0), math.ceil(t1)).mean(axis=1), dtype=np.float64)
+
+    def in_flight(self, function: str, t_s: float, t_ave_s: float) -> int:
+        """Requests of ``function`` arrived and not finished at ``t_s`` (running or queued): after
+        ``t_s`` each slot serves its requests back to back from ``t_s`` or, while its container
+        cold-starts, from when it is ready, so ``ceil((free − from) / T_ave)`` of them."""
+        st = self.functions.get(function)
+        if st is None or st.n_slots == 0:
+            return 0
+        ready = np.full(st.slot_node.size, t_s)
+        for c in st.containers:
+            ready[c.slot_ids] = max(c.ready_s, t_s)
+        ahead = st.heap_t[: st.n_slots] - ready[st.heap_id[: st.n_slots]]
+        return int(np.ceil(ahead[ahead > EPS_S] / t_ave_s).sum())
+
+    def containers(self) -> dict[str, list[tuple[str, int, float]]]:
+        """Per function its containers now: (node, size in units, ready time s)."""
+        names = [n.name for n in self.cluster.nodes]
+        return {f: [(names[c.node], c.size, c.ready_s) for c in st.containers] for f, st in self.functions.items()}
 
     def preload(self, plan: Plan, t_s: float = 0.0) -> None:
         """Install ``plan``'s containers as already running and warm at ``t_s`` (no cold start).
@@ -319,7 +369,7 @@ class Simulator:
                 if old_c is not None:
                     carried = [max(free.get(s, t0), t0) for s in old_c.slot_ids][:n_new]
                     slot_t.extend(carried + [t0] * (n_new - len(carried)))
-                    ready = t0
+                    ready = max(t0, old_c.ready_s)  # a container still cold-starting stays so
                 else:
                     ready = ready_at[(f, pos)]
                     slot_t.extend([ready] * n_new)
@@ -387,7 +437,9 @@ class Simulator:
                 del self.functions[f]
 
     # -- phase 3: replay requests, autoscaling between windows ---------------------------------
-    def _replay(self, requests: EpochRequests, t0: float, t1: float) -> tuple[dict[str, FunctionStats], int, int]:
+    def _replay(
+        self, requests: EpochRequests, t0: float, t1: float, on_demand_starts: bool = True
+    ) -> tuple[dict[str, FunctionStats], int, int]:
         p = self.params
         n = len(requests.function_ids)
         out = np.zeros((n, RESULT_COLUMNS))
@@ -401,7 +453,7 @@ class Simulator:
                 for i, f in enumerate(requests.function_ids)
                 if bounds[i][w + 1] > bounds[i][w] and f not in self.functions
             ]
-            if due:
+            if due and on_demand_starts:
                 on_demand += self._start_on_demand(due, t1)
             saturated: list[tuple[int, int]] = []
             for i in range(n):
@@ -506,14 +558,19 @@ class Simulator:
                 c.alloc = [(t1, c.size * self.params.base_cpu_cores)]
         self.transfers = [tr for tr in self.transfers if tr[2] > t1]
 
-    def _account(self, t0: float, t1: float, signals: EpochSignals) -> tuple[Accounting, float]:
-        b0, b1 = int(t0), math.ceil(t1)
+    def _cores(self, b0: int, b1: int) -> FloatArray:
+        """Cores in use per node per 1-s bin of ``[b0, b1)`` (busy + overheads, or allocated),
+        clamped to each node's cores."""
         if self.params.utilisation == "allocated":
             cores = self._window(self.alloc_acc, self.alloc_diff, b0, b1)
         else:
             cores = self._window(self.busy_acc, self.busy_diff, b0, b1)
             cores += self._window(self.overhead_acc, self.overhead_diff, b0, b1)
-        cores = np.minimum(cores, self.node_cores[:, None])
+        return np.minimum(cores, self.node_cores[:, None])
+
+    def _account(self, t0: float, t1: float, signals: EpochSignals) -> tuple[Accounting, float]:
+        b0, b1 = int(t0), math.ceil(t1)
+        cores = self._cores(b0, b1)
         power = np.empty_like(cores)
         for i, node in enumerate(self.cluster.nodes):
             power[i] = node.curve.power_w_array(cores[i])
@@ -522,7 +579,7 @@ class Simulator:
         it_w = it_power_w(power, self.cluster.storage_power_w, self.cluster.network_power_w)
         # Eqs. (4)-(5) are linear in energy, so runs of minutes with the same signals are
         # accounted together (an hourly signal gives one run per hour, as the paper accounts).
-        step_s = round(self.params.epoch_s / signals.minutes)
+        step_s = round((t1 - t0) / signals.minutes)
         minute = np.minimum((np.arange(b0, b1) - b0) // step_s, signals.minutes - 1)
         run, first = _signal_runs(signals)
         energy_j = np.bincount(run[minute], weights=it_w, minlength=first.size)  # 1-s bins: W·s = J
@@ -587,20 +644,9 @@ class Simulator:
         on_demand: int,
         grows: int,
     ) -> EpochResult:
-        active = {f: s for f, s in stats.items() if s.requests > 0}
-        return EpochResult(
-            epoch=requests.epoch,
-            requests=sum(s.requests for s in active.values()),
-            served=sum(s.served for s in active.values()),
-            dropped=sum(s.dropped for s in active.values()),
-            slo_violation_rate=sl_ave([s.dropped for s in active.values()], [s.requests for s in active.values()]),
-            functions=active,
-            accounting=account,
-            load=load,
-            cold_starts=cold + on_demand,
-            on_demand_starts=on_demand,
-            autoscale_grows=grows,
-            containers=sum(len(st.containers) for st in self.functions.values()),
+        return epoch_result(
+            requests.epoch, stats, account, load, cold_starts=cold + on_demand, on_demand_starts=on_demand,
+            autoscale_grows=grows, containers=sum(len(st.containers) for st in self.functions.values()),
             planned_containers=plan.container_count(),
         )
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from casa_sched.autoscaler.adapters.deployment import workload_from_deployment
-from casa_sched.autoscaler.snapshot import MIB, build_state, node_from_json, planner_snapshot, pod_from_json, units_of
-from casa_sched.contract.cluster import SimParams
+from casa_sched.autoscaler.snapshot import MIB, build_state, node_from_json, planner_snapshot, pod_from_json
+from casa_sched.contract.cluster import SimParams, units_of
 from casa_sched.kube.objects import ObjectError
 from casa_sched.models.power import DEFAULT_NODE_CURVE, PowerCurve
 from casa_sched.settings import CasaSettings
