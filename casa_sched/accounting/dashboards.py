@@ -16,6 +16,7 @@ from typing import Any, Literal
 Filler = Literal["accounting", "signals", "extender", "autoscaler"]
 
 DASHBOARD_UID = "casa-sched"
+DEFAULT_RANGE = "6h"  # the time range the dashboard opens on (and `casa dashboard render` draws)
 CSTR_DEFAULT = 0.05  # slo.cstr's default (paper §VI.A): drawn as the SLO panel's threshold line
 
 
@@ -133,7 +134,7 @@ def dashboard() -> dict[str, Any]:
         "version": 1,
         "editable": True,
         "refresh": "30s",
-        "time": {"from": "now-6h", "to": "now"},
+        "time": {"from": f"now-{DEFAULT_RANGE}", "to": "now"},
         "templating": {
             "list": [{"name": "datasource", "type": "datasource", "query": "prometheus", "label": "Prometheus"}]
         },

@@ -14,20 +14,25 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import requests
 import yaml
+from matplotlib.image import imread
 from prometheus_api_client import PrometheusConnect
 from prometheus_client import start_http_server
 
 from casa_sched.accounting import LiveAccountant
 from casa_sched.accounting.dashboards import PANELS, Query, write
 from casa_sched.accounting.live import prometheus_query
+from casa_sched.accounting.render import Window, empty_panels, fetch, output_names
 from casa_sched.autoscaler.epoch_signals import SignalReader
+from casa_sched.cli.main import main
 from casa_sched.metrics import CasaMetrics
+from casa_sched.metricsources.base import PromClient
 from casa_sched.settings import CasaSettings
 from tests.extender import payloads
 from tests.observability._prom import backfill, free_port, needs_prometheus, prometheus, wait_for
@@ -135,6 +140,7 @@ def live_prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             wait_for(url, 'count_over_time(casa_extender_requests_total{verb="prioritize"}[1m])', 2, "extender scraped")
             call_extender(base)
             wait_for(url, 'count(casa_extender_requests_total{code="200"} > 0)', 2, "extender calls scraped")
+            wait_for(url, 'sum(casa_extender_requests_total{verb="prioritize"})', 2, "second extender calls scraped")
             wait_for(
                 url, 'count_over_time(casa_carbon_grams_total{job="accounting"}[5m])', 8, "enough samples for rate()"
             )
@@ -182,3 +188,42 @@ def test_accounting_panels_have_data_from_each_exporter(live_prom: str, job: str
 def test_recording_rule_has_data(live_prom: str, record: str) -> None:
     """The shipped recording rules, evaluated by the same Prometheus, produce series."""
     wait_for(live_prom, f"count({record})", 1, f"recording rule {record}")
+
+
+@pytest.mark.prometheus
+@needs_prometheus
+def test_render_draws_every_panel_from_the_range_queries(
+    live_prom: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``casa dashboard render`` on the live Prometheus: one PNG per panel and one of the whole
+    dashboard; each query's range result ends on the same values as the instant query at the
+    window's end, and only the autoscaler's panels, which nothing here fills, have no data
+    (the simulated run serves the plan solve time)."""
+    end = datetime.now(UTC).replace(microsecond=0)
+    time.sleep(2.0)  # every scrape that started before ``end`` is stored: range and instant queries see the same
+    window = Window.of(end - timedelta(minutes=10), end, 5)
+    client = PromClient(live_prom)
+    data = fetch(client, PANELS, window)
+    assert [d.panel for d in data] == list(PANELS)
+    for panel in PANELS:
+        for q in panel.queries:
+            (one,) = fetch(client, [replace(panel, queries=(q,))], window)
+            last = sorted(
+                float(s.values[-1]) for s in one.series if s.t_unix_s.size and s.t_unix_s[-1] == end.timestamp()
+            )
+            now = client.instant(q.expr, end)
+            assert last == pytest.approx(sorted(float(s["value"][1]) for s in now), nan_ok=True), (
+                f"{panel.title}: {q.expr}"
+            )
+    no_data = {p.title for p in PANELS if all(q.filled_by == "autoscaler" for q in p.queries)} - {"Plan solve time"}
+    assert set(empty_panels(data)) == no_data
+
+    out = tmp_path / "png"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["dashboard", "render", "--prometheus", live_prom, "--out", str(out), "--range", "10m"])
+    assert exit_info.value.code == 0
+    assert f"no data: {', '.join(p.title for p in PANELS if p.title in no_data)}" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == sorted(output_names())
+    for name in output_names():
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    assert imread(out / output_names()[1]).shape[:2] == (400, 800)  # a panel: 8 x 4 in at 100 dpi
