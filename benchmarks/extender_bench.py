@@ -42,9 +42,7 @@ FUNCTION = "thumbnail"
 
 
 def pod_json() -> dict[str, Any]:
-    here = Path(__file__).resolve().parent.parent / "tests" / "extender"
-    sys.path.insert(0, str(here.parent.parent))
-    from tests.extender.payloads import real_pod
+    from casa_sched.devcluster.payloads import real_pod
 
     return real_pod(labels={"casa.dev/function": FUNCTION})
 

@@ -176,10 +176,17 @@ def _set_parent_death_signal() -> None:  # pragma: no cover - runs in the child
 
 
 class Process:
-    """One child process with its log file; stopped by its own pid only."""
+    """One child process with its log file; stopped by its own pid only.
 
-    def __init__(self, name: str, argv: Sequence[str], log_dir: Path, env: Mapping[str, str] | None = None):
+    By default the child dies with its parent (``PR_SET_PDEATHSIG``). With ``detach`` it runs in
+    a session of its own and outlives the process that started it (``casa dev-cluster up``
+    returns while the cluster runs; ``casa dev-cluster down`` stops it by the pid recorded then).
+    """
+
+    def __init__(self, name: str, argv: Sequence[str], log_dir: Path, env: Mapping[str, str] | None = None,
+                 *, detach: bool = False):
         self.name = name
+        self.detach = detach
         self.argv = list(argv)
         self.log_path = log_dir / f"{name}.log"
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -194,7 +201,8 @@ class Process:
             env=dict(env) if env is not None else None,
             # Only a prctl call in the child (nothing that could take a lock another thread held
             # at fork time), so it is safe even when the caller runs threads.
-            preexec_fn=_set_parent_death_signal,  # noqa: PLW1509
+            preexec_fn=None if detach else _set_parent_death_signal,  # noqa: PLW1509
+            start_new_session=detach,
         )
 
     @property
@@ -320,6 +328,7 @@ class ControlPlane:
     pki: Pki | None = None
     extender: ExtenderSpec | None = None
     scheduler_ports: dict[str, int] = field(default_factory=dict)
+    detach: bool = False  # processes outlive this Python process (see Process)
     _api_client: Any = None
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -336,8 +345,12 @@ class ControlPlane:
         controller_manager: bool = True,
         scheduler: bool = True,
         timeout_s: float = 90.0,
+        token: str | None = None,
+        detach: bool = False,
     ) -> ControlPlane:
-        cp = cls(workdir=Path(workdir), bin_dir=bin_dir or find_binaries())
+        cp = cls(workdir=Path(workdir), bin_dir=bin_dir or find_binaries(), detach=detach)
+        if token is not None:
+            cp.token = token
         try:
             cp._start_etcd_and_apiserver(timeout_s)
             if controller_manager:
@@ -387,7 +400,7 @@ class ControlPlane:
         self.pki = pki = make_pki(self.workdir / "pki")
         etcd_client, etcd_peer = free_port(), free_port()
         client_url, peer_url = f"http://127.0.0.1:{etcd_client}", f"http://127.0.0.1:{etcd_peer}"
-        etcd = self._spawn("etcd", [
+        etcd = self.spawn("etcd", [
             self._bin("etcd"),
             "--name=casa-test",
             f"--data-dir={self.workdir / 'etcd'}",
@@ -400,13 +413,13 @@ class ControlPlane:
             "--unsafe-no-fsync=true",
             "--log-level=warn",
         ])
-        _wait("etcd /health", lambda: _http_ok(f"{client_url}/health"), timeout_s, etcd)
+        _wait("etcd /health", lambda: http_ok(f"{client_url}/health"), timeout_s, etcd)
 
         tokens = self.workdir / "tokens.csv"
         tokens.write_text(f'{self.token},{ADMIN_USER},casa-admin-uid,"system:masters"\n')
         tokens.chmod(0o600)
         self.api_port = free_port()
-        apiserver = self._spawn("kube-apiserver", [
+        apiserver = self.spawn("kube-apiserver", [
             self._bin("kube-apiserver"),
             f"--etcd-servers={client_url}",
             "--bind-address=127.0.0.1",
@@ -456,10 +469,12 @@ class ControlPlane:
         except urllib.error.URLError:
             return False
 
-    def _spawn(self, name: str, argv: Sequence[str]) -> Process:
+    def spawn(self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None) -> Process:
+        """Start a process that belongs to this plane (logged under :attr:`log_dir`, stopped by
+        :meth:`stop`, detached when the plane is)."""
         if name in self.processes and self.processes[name].alive():
             raise HarnessError(f"{name} is already running (pid {self.processes[name].pid})")
-        proc = Process(name, argv, self.log_dir)
+        proc = Process(name, argv, self.log_dir, env=env, detach=self.detach)
         self.processes[name] = proc
         return proc
 
@@ -467,7 +482,7 @@ class ControlPlane:
         assert self.pki is not None
         port = free_port()
         controllers = ",".join(["*", *(f"-{c}" for c in DISABLED_CONTROLLERS)])
-        kcm = self._spawn("kube-controller-manager", [
+        kcm = self.spawn("kube-controller-manager", [
             self._bin("kube-controller-manager"),
             f"--kubeconfig={self.kubeconfig}",
             f"--authentication-kubeconfig={self.kubeconfig}",
@@ -504,7 +519,7 @@ class ControlPlane:
             self.extender = extender
         config = self.workdir / f"{name}-config.yaml"
         config.write_text(yaml.safe_dump(scheduler_config(self.kubeconfig, extender, profiles, qps, burst)))
-        sched = self._spawn(name, [
+        sched = self.spawn(name, [
             self._bin("kube-scheduler"),
             f"--config={config}",
             f"--authentication-kubeconfig={self.kubeconfig}",
@@ -548,7 +563,7 @@ class ControlPlane:
         exe = kwok_bin or find_kwok()
         config = write_kwok_config(self.workdir / "kwok-stages.yaml", tuple(extra_stages))
         port = free_port()
-        proc = self._spawn("kwok", [
+        proc = self.spawn("kwok", [
             str(exe),
             f"--kubeconfig={self.kubeconfig}",
             f"--config={config}",
@@ -558,7 +573,7 @@ class ControlPlane:
             "--node-ip=127.0.0.1",
             f"--server-address=127.0.0.1:{port}",
         ])
-        _wait("kwok /healthz", lambda: _http_ok(f"http://127.0.0.1:{port}/healthz"), timeout_s, proc)
+        _wait("kwok /healthz", lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), timeout_s, proc)
         return proc
 
     def create_kwok_node(
@@ -814,11 +829,12 @@ def pod_events(cp: ControlPlane, namespace: str) -> str:
     return "\n".join(f"{e['involvedObject'].get('name')}: {e.get('reason')}: {e.get('message')}" for e in items)
 
 
-def _http_ok(url: str) -> bool:
+def http_ok(url: str, timeout_s: float = 2.0) -> bool:
+    """True when a plain-HTTP GET of ``url`` answers 200 (a health or readiness probe)."""
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
             return bool(resp.status == 200)
-    except urllib.error.URLError:
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
         return False
 
 

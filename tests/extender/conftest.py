@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-# Test modules import their payload builders as tests.extender.payloads (importlib mode does not
+# Test modules import their helpers as tests.extender.support (importlib mode does not
 # put the repository root on sys.path).
 _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from casa_sched.contract.plan import Plan
+from casa_sched.devcluster.payloads import POWER_MODEL, args_names, args_nodes, plain_pod, plan_doc, real_node, real_pod
 from casa_sched.extender.app import Extender
 from casa_sched.extender.decide import decide_filter, decide_prioritize
 from casa_sched.extender.state import ExtenderState
 from casa_sched.kube.objects import parse_pod
-from tests.extender.payloads import POWER_MODEL, args_names, args_nodes, plain_pod, plan_doc, real_node, real_pod
 from tests.extender.support import Harness
 
 F = "thumbnail"

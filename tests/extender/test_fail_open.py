@@ -10,8 +10,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 import casa_sched.extender.app as app_module
+from casa_sched.devcluster.payloads import args_names, args_nodes, plan_doc, real_node, real_pod
 from casa_sched.extender.app import Extender
-from tests.extender.payloads import args_names, args_nodes, plan_doc, real_node, real_pod
 from tests.extender.support import Harness
 
 NODES = ["n1", "n2", "n3"]

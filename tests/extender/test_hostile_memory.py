@@ -32,9 +32,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from casa_sched.devcluster.payloads import POWER_MODEL, plan_doc, real_node, real_pod
 from casa_sched.extender import wire
 from casa_sched.extender.state import CURVE_MEMO_BYTES, NODE_MEMO_BYTES
-from tests.extender.payloads import POWER_MODEL, plan_doc, real_node, real_pod
 
 LIMIT_BYTES = 2**20
 WARM_UP = 500

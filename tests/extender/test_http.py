@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from casa_sched.devcluster.payloads import args_names, plan_doc, real_pod
 from casa_sched.extender.app import Routes
-from tests.extender.payloads import args_names, plan_doc, real_pod
 from tests.extender.support import Harness, LiveServer
 
 NODES = ["n1", "n2"]

@@ -11,13 +11,13 @@ import httpx
 import pytest
 
 from casa_sched.contract.plan import Plan
+from casa_sched.devcluster.payloads import args_names, args_nodes, plain_pod, plan_doc, real_node, real_pod
 from casa_sched.extender import wire
 from casa_sched.extender.app import Extender, Routes, create_app
 from casa_sched.extender.memo import ByteBoundedMemo
 from casa_sched.extender.state import MAX_ASSUMED, NODE_MEMO_BYTES, ExtenderState
 from casa_sched.kube.objects import parse_pod
 from casa_sched.metrics import CasaMetrics
-from tests.extender.payloads import args_names, args_nodes, plain_pod, plan_doc, real_node, real_pod
 from tests.extender.support import FakeClock, Harness, LiveServer
 
 F = "thumbnail"

@@ -14,7 +14,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.extender.payloads import plan_doc
+from casa_sched.devcluster.payloads import plan_doc
 from tests.extender.support import LiveServer
 
 

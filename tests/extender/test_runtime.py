@@ -19,10 +19,10 @@ import httpx
 import pytest
 import uvicorn
 
+from casa_sched.devcluster.payloads import args_names, plan_doc, real_pod
 from casa_sched.extender.app import HotPathApp
 from casa_sched.extender.runtime import Runtime, TLSConfigError, build_runtime
 from casa_sched.settings import ExtenderSettings, SettingsError, load_settings
-from tests.extender.payloads import args_names, plan_doc, real_pod
 
 
 def get(runtime: Runtime, path: str) -> httpx.Response:

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from casa_sched.contract.plan import Plan
+from casa_sched.devcluster.payloads import plan_doc, real_pod
 from casa_sched.extender.state import ExtenderState, PodStore
 from casa_sched.kube.client import _iter_lines
 from casa_sched.kube.plan_source import ConfigMapPlanStore, FilePlanSource
 from casa_sched.kube.reflector import GoneError, ListResult, Reflector
-from tests.extender.payloads import plan_doc, real_pod
 
 
 def status(state: ExtenderState) -> str:

@@ -11,12 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from casa_sched.contract.plan import Plan
+from casa_sched.devcluster.payloads import plan_doc, real_node, real_pod
 from casa_sched.extender.app import Extender
 from casa_sched.extender.state import ExtenderState
 from casa_sched.extender.wire import DNS1123_SUBDOMAIN, MAX_NODE_NAME_CHARS, encode_prioritize
 from casa_sched.kube.quantity import QuantityError, parse_quantity
 from casa_sched.metrics import CasaMetrics
-from tests.extender.payloads import plan_doc, real_node, real_pod
 from tests.extender.support import FakeClock
 
 NAME = st.text(min_size=1, max_size=20)

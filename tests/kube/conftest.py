@@ -17,8 +17,6 @@ import secrets
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from casa_sched.devcluster.controlplane import (
     Process,
     find_binaries,
     free_port,
+    http_ok,
 )
 from casa_sched.devcluster.kwok import find_kwok
 
@@ -148,14 +147,6 @@ def _extender_missing_reason() -> str | None:
     return None
 
 
-def _get_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as resp:
-            return bool(resp.status == 200)
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
-
-
 @pytest.fixture
 def casa_extender(k8s_control_plane: ControlPlane, tmp_path: Path) -> Iterator[Callable[..., Process]]:
     """Factory: ``casa_extender(*extra_args)`` starts ``casa extender`` on the port the session's
@@ -181,7 +172,7 @@ def casa_extender(k8s_control_plane: ControlPlane, tmp_path: Path) -> Iterator[C
         proc = Process(f"casa-extender-{port}-{len(started)}", argv, tmp_path, env=k8s_control_plane.env())
         started.append(proc)
         deadline = time.monotonic() + timeout_s
-        while not _get_ok(f"http://127.0.0.1:{port}/readyz"):
+        while not http_ok(f"http://127.0.0.1:{port}/readyz"):
             if not proc.alive():
                 pytest.fail(f"casa extender exited ({proc.popen.returncode}):\n{proc.log_tail()}")
             if time.monotonic() > deadline:

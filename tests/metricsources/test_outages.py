@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 
 from casa_sched.autoscaler.forecast import FunctionInfo, HistoryForecaster
+from casa_sched.devcluster.prometheus import PrometheusServer, Sample, backfilled_server, tools_missing
 from casa_sched.forecasting import create
 from casa_sched.metrics import CasaMetrics
 from casa_sched.metricsources import MetricsUnavailable, PromClient
 from casa_sched.metricsources.openfaas import OpenFaasSource
-from tests.metricsources.promserver import PromServer, Sample, backfilled_server
 
-pytestmark = pytest.mark.prometheus
+pytestmark = [pytest.mark.prometheus, pytest.mark.skipif(tools_missing() is not None, reason=str(tools_missing()))]
 
 M = 30
 RATE_PER_MIN = 10.0
@@ -31,7 +31,7 @@ FUNCTIONS = [FunctionInfo("fa", 150.0), FunctionInfo("ghost", 150.0)]  # ghost h
 
 
 @pytest.fixture(scope="module")
-def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PromServer, datetime]]:
+def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PrometheusServer, datetime]]:
     end_s = (int(datetime.now(UTC).timestamp()) // 60) * 60 - 60
     t0 = end_s - 60.0 * M
     name = {"function_name": "fa", "code": "200"}

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from casa_sched.autoscaler.forecast import FunctionInfo, HistoryForecaster
+from casa_sched.devcluster.prometheus import PrometheusServer, Sample, backfilled_server, tools_missing
 from casa_sched.forecasting import History, create
 from casa_sched.metricsources import MetricsUnavailable, PromClient
 from casa_sched.metricsources.knative import KnativeSource
@@ -24,9 +25,8 @@ from casa_sched.metricsources.openfaas import OpenFaasSource
 from casa_sched.traces import load_azure2019
 from casa_sched.traces.synthetic import synthetic_workload
 from tests.conftest import SHARED_DATA
-from tests.metricsources.promserver import PromServer, Sample, backfilled_server
 
-pytestmark = pytest.mark.prometheus
+pytestmark = [pytest.mark.prometheus, pytest.mark.skipif(tools_missing() is not None, reason=str(tools_missing()))]
 
 M = 60  # minutes of history
 FNS = ("fa", "fb", "fc")
@@ -104,7 +104,7 @@ def samples(counts: np.ndarray, t0: float) -> list[Sample]:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PromServer, np.ndarray, datetime]]:
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PrometheusServer, np.ndarray, datetime]]:
     counts = trace_counts()
     end_s = (int(datetime.now(UTC).timestamp()) // 60) * 60 - 60
     t0 = end_s - 60.0 * M

@@ -31,12 +31,14 @@ from casa_sched.accounting.live import prometheus_query
 from casa_sched.accounting.render import Window, empty_panels, fetch, output_names
 from casa_sched.autoscaler.epoch_signals import SignalReader
 from casa_sched.cli.main import main
+from casa_sched.devcluster import payloads
+from casa_sched.devcluster.controlplane import free_port
+from casa_sched.devcluster.prometheus import PrometheusServer, backfill
+from casa_sched.devcluster.prometheus import wait_for_value as wait_for
 from casa_sched.metrics import CasaMetrics
 from casa_sched.metricsources.base import PromClient
 from casa_sched.settings import CasaSettings
-from tests.extender import payloads
-from tests.observability._prom import backfill, free_port, needs_prometheus, prometheus, wait_for
-from tests.observability.test_live_accounting import LINEAR_CURVE, T0, _history
+from tests.observability.test_live_accounting import LINEAR_CURVE, T0, _history, needs_prometheus
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "manifests" / "grafana"
@@ -91,7 +93,7 @@ def live_prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Prometheus holding the backfilled cAdvisor/meter/latency history and scraping the live
     accountant's exporter (ticked over that history) and a real ``casa extender`` with a plan."""
     work = tmp_path_factory.mktemp("prom-dashboards")
-    backfill(work, _history())
+    backfill(work / "data", _history())
     metrics = CasaMetrics()
     exporter_port = free_port()
     server, _thread = start_http_server(exporter_port, addr="127.0.0.1", registry=metrics.registry)
@@ -116,7 +118,8 @@ def live_prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "simulate": f"127.0.0.1:{sim_port}",
     }
     try:
-        with prometheus(work, targets, rule_files=(RULES,)) as url:
+        with PrometheusServer(work, scrape_targets=targets, rule_files=(RULES,)) as prom:
+            url = prom.url
             base = f"http://127.0.0.1:{ext_port}"
             for _ in range(600):  # the extender is up once it answers /readyz
                 try:

@@ -18,11 +18,13 @@ import pytest
 from casa_sched.accounting import AccountingError, LatencyHistogram, LiveAccountant, Sample
 from casa_sched.accounting.live import prometheus_query
 from casa_sched.contract.forecast import EpochSignals
+from casa_sched.devcluster.controlplane import free_port
+from casa_sched.devcluster.prometheus import PrometheusServer, backfill, tools_missing
 from casa_sched.metrics import CasaMetrics
 from casa_sched.models.power import DEFAULT_NODE_CURVE, PowerCurve
 from casa_sched.settings import CasaSettings
-from tests.observability._prom import backfill, free_port, needs_prometheus, prometheus
 
+needs_prometheus = pytest.mark.skipif(tools_missing() is not None, reason=str(tools_missing()))
 pytestmark = [pytest.mark.prometheus, needs_prometheus]
 
 T0 = 1_720_612_800.0  # 2024-07-10T12:00:00Z, where the accounting window starts
@@ -88,9 +90,9 @@ class FixedSignals:
 @pytest.fixture(scope="module")
 def prom_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     work = tmp_path_factory.mktemp("prom-accounting")
-    backfill(work, _history())
-    with prometheus(work) as url:
-        yield url
+    backfill(work / "data", _history())
+    with PrometheusServer(work) as server:
+        yield server.url
 
 
 def _accountant(url: str, metrics: CasaMetrics, **kw: object) -> LiveAccountant:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.observability._prom import PROMTOOL, needs_prometheus
+from casa_sched.devcluster.prometheus import find_tool, tools_missing
 
-pytestmark = [pytest.mark.prometheus, needs_prometheus]
+pytestmark = [pytest.mark.prometheus,
+              pytest.mark.skipif(tools_missing() is not None, reason=str(tools_missing()))]
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "manifests" / "prometheus" / "rules.yml"
@@ -17,8 +18,7 @@ RULE_TESTS = Path(__file__).with_name("prometheus") / "rules_test.yml"
 
 
 def _promtool(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    assert PROMTOOL is not None
-    return subprocess.run([PROMTOOL, *args], capture_output=True, text=True, check=False, cwd=cwd)
+    return subprocess.run([str(find_tool("promtool")), *args], capture_output=True, text=True, check=False, cwd=cwd)
 
 
 def test_rules_pass_promtool_check() -> None:

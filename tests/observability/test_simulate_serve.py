@@ -13,7 +13,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from casa_sched.cli.main import main
-from tests.observability._prom import free_port
+from casa_sched.devcluster.controlplane import free_port
 
 CASA = str(Path(sys.executable).with_name("casa"))
 

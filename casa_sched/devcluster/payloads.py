@@ -1,5 +1,8 @@
 """Realistic kube-scheduler payloads: v1.Pod and v1.Node exactly as the Go client serialises them.
 
+For the extender's tests and ``benchmarks/extender_bench.py`` (which must not import ``tests``:
+pyRAPL's optional extra installs a top-level ``tests`` package that shadows the repository's).
+
 Shapes copied from what client-go's JSON encoder emits for objects from the informer cache:
 no kind/apiVersion on the Pod (the cache strips TypeMeta), ``creationTimestamp`` as RFC 3339,
 ``managedFields`` with ``fieldsV1``, quantities as strings, an empty ``status`` map rendered as
