@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.observability._prom import free_port
 
 from casa_sched.accounting.dashboards import PANELS
 from casa_sched.accounting.render import (
@@ -28,6 +27,7 @@ from casa_sched.accounting.render import (
     timestamp,
 )
 from casa_sched.cli.main import main
+from casa_sched.devcluster.controlplane import free_port
 
 T0 = datetime(2026, 12, 3, 6, 0, tzinfo=UTC)
 
