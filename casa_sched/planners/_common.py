@@ -85,11 +85,12 @@ def to_plan(
     signals: EpochSignals,
     layout: Mapping[str, Sequence[tuple[int, int]]],
     predicted: PredictedMetrics | None = None,
+    sleeping_nodes: tuple[str, ...] = (),
 ) -> Plan:
     """``{function: [(node index, size)]}`` → :func:`stamped_plan`."""
     names = snapshot.cluster.node_names
     containers = {f: tuple(Container(names[n], k) for n, k in cs) for f, cs in layout.items() if cs}
-    return stamped_plan(policy, snapshot, forecast, signals, containers, predicted)
+    return stamped_plan(policy, snapshot, forecast, signals, containers, predicted, sleeping_nodes)
 
 
 def first_fit(items: Iterable[tuple[int, Tag]], room: list[int]) -> list[tuple[Tag, int, int]]:

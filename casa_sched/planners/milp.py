@@ -18,28 +18,37 @@ plans are predicted with), so "CASA is within X % of the bound" is meaningful:
 - optionally (``per_function=True``, CASA's reading of the constraint "per request type", see
   :mod:`.casa`) each function keeps its own rate within ``max(Cstr, its lowest rate at any
   level)``;
-- capacity: Σ_fk k · x_fk ≤ the cluster's units (packing onto nodes relaxed to the total);
-- power: the busy cores B_m of each minute may be spread over the nodes in any way
-  (``Σ_n U_nm = B_m``, ``0 ≤ U_nm ≤ cores_n``; identical nodes ordered by U to break symmetry),
-  and each node's power is a piecewise-linear interpolation of its curve P_n (eq. 2; with
-  ``sleep_empty_nodes`` the point (0, P_sleep) replaces P(0)) on breakpoints every
+- node power states (with power management, ``cluster.sleep_empty_nodes``): a binary o_n per
+  node says it is on for the epoch, as a plan's ``sleeping_nodes`` does; a node that is off
+  draws ``sleep_power_w`` all epoch, holds no container and no busy core (U_nm ≤ cores_n · o_n),
+  and offers scale-from-zero containers no room; without power management every o_n = 1. Wake
+  latency is ignored (it only adds drops). An earlier version let any node draw P_sleep in any
+  minute in which it had no busy cores, whether or not its units were needed that epoch;
+- capacity: Σ_fk k · x_fk ≤ Σ_n units_n · o_n (packing onto the nodes that are on relaxed to
+  their total);
+- power: the busy cores B_m of each minute may be spread over the nodes that are on in any way
+  (``Σ_n U_nm = B_m``, ``0 ≤ U_nm ≤ cores_n · o_n``; identical nodes ordered by o and by U to
+  break symmetry), and an on node's power is a piecewise-linear interpolation of its curve P_n
+  (eq. 2) on breakpoints every
   ``PWL_STEP_CORES`` cores, in the incremental form with binaries (segments fill in order),
   each breakpoint lowered by the largest amount the interpolation exceeds P_n on its segments
   (measured on a 0.01-core grid plus the ``max|P''| · h² / 8`` bound between grid points), so
   the interpolation lies below P_n everywhere and within a fraction of a watt of it. Concave
   stretches are modelled as tightly as convex ones (a convex envelope, an LP, would credit
   consolidation up to the chord's worth where the default curve is steepest);
-- objective: Σ_m CI_m (1 + E_t) (Σ_n P_n + P_S + P_N) · 60 s (idle-container, start and stop
-  overheads of scale-from-zero containers dropped: they only add).
+- objective: Σ_m CI_m (1 + E_t) (Σ_n [o_n · P_n(U_nm) + (1 − o_n) · P_sleep] + P_S + P_N) · 60 s
+  (idle-container, start and stop overheads of scale-from-zero containers dropped: they only add).
 
 What it is a bound of: the lowest carbon the estimator (:class:`~.estimator.Estimator`, with
-every container warm) can predict for any plan on this cluster whose predicted SL_ave ≤ Cstr
-and whose busy cores stay within the cluster's cores in every minute (a minute beyond that runs
+every container warm) can predict for any plan on this cluster, with any set of sleeping nodes
+under power management, whose predicted SL_ave ≤ Cstr and whose busy cores stay within the
+cores of its awake nodes in every minute (a minute beyond that runs
 every node flat out and is outside the bound). It is not a bound on simulated carbon: the
 simulator's numbers differ from the estimator's by its measured error. Every relaxation above
 can only lower carbon or SL, so the optimum is a lower bound on the carbon of the best plan
 under the estimator. The bound reported is HiGHS's proven dual bound: within ``MIP_REL_GAP``
-of the optimum when it solves, looser when it stops at its time limit (``optimal`` False). The plan returned realises the chosen levels first-fit;
+of the optimum when it solves, looser when it stops at its time limit (``optimal`` False). The plan returned realises the chosen levels first-fit on the nodes that are on and names the
+others as its ``sleeping_nodes``;
 instances above ``MAX_FUNCTIONS`` active functions or ``MAX_NODES`` nodes are refused.
 """
 
@@ -79,6 +88,7 @@ class MilpResult:
     levels: dict[str, int]
     status: str
     optimal: bool = True  # False: HiGHS hit its time limit before MIP_REL_GAP (the bound is looser)
+    sleeping_nodes: tuple[str, ...] = ()  # nodes off in the solution (power management only)
 
 
 @contextlib.contextmanager
@@ -94,19 +104,15 @@ def _quiet_stdout() -> Iterator[None]:
         os.close(fd)
 
 
-def pwl_below(curve: PowerCurve, max_cores: float, floor_w: float | None = None) -> tuple[FloatArray, FloatArray]:
+def pwl_below(curve: PowerCurve, max_cores: float) -> tuple[FloatArray, FloatArray]:
     """Breakpoints (cores) and values (W) on ``[0, max_cores]`` whose linear interpolation lies
-    below ``curve`` there; ``floor_w`` replaces P(0) if lower (a sleeping empty node)."""
+    below ``curve`` there."""
     top = min(float(curve.cores), max(max_cores, 0.0))
     n_seg = max(1, math.ceil(top / PWL_STEP_CORES - 1e-9))
     u = np.linspace(0.0, top, n_seg + 1)
     w = curve.power_w_array(u)
-    if floor_w is not None:
-        w[0] = min(w[0], floor_w)
     grid = np.linspace(0.0, top, max(2, round(top / _GRID_CORES) + 1))
     actual = curve.power_w_array(grid)
-    if floor_w is not None:
-        actual[0] = w[0]
     chord = np.interp(grid, u, w)
     seg = np.minimum(np.searchsorted(u, grid, side="right") - 1, n_seg - 1)
     excess = np.zeros(n_seg)
@@ -140,7 +146,8 @@ def solve(
     od_rows = {int(f): i for i, f in enumerate(crowded.functions)}
     minutes = forecast.minutes
     windows = max(1, round(forecast.minute_s / p.autoscale_interval_s))  # as the estimator
-    cap_units = sum(free_units(snapshot.cluster, p))
+    node_units = free_units(snapshot.cluster, p)
+    cap_units = sum(node_units)
     # per (function, level): SL and busy cores per minute
     options: list[tuple[int, int, float, FloatArray]] = []
     # per scale-from-zero option: served share and containers held per minute (for φ)
@@ -180,10 +187,11 @@ def solve(
     coef = signals.ci_g_per_kwh * (1.0 + signals.cooling_factor) * forecast.minute_s / 3.6e6
     fixed_w = snapshot.cluster.storage_power_w + snapshot.cluster.network_power_w
     nodes = snapshot.cluster.nodes
-    sleep_w = snapshot.cluster.sleep_power_w if snapshot.cluster.sleep_empty_nodes else None
+    managed = snapshot.cluster.sleep_empty_nodes
+    sleep_w = snapshot.cluster.sleep_power_w
     busy = np.array([o[3] for o in options])  # (n_opt, minutes)
     most_busy = float(sum(max(float(o[3].max()) for o in options if o[0] == f) for f in active.tolist()))
-    pwl = [pwl_below(n.curve, most_busy, sleep_w) for n in nodes]
+    pwl = [pwl_below(n.curve, most_busy) for n in nodes]
     with _quiet_stdout():
         h = highspy.Highs()  # type: ignore[no-untyped-call]
     h.setOptionValue("output_flag", False)
@@ -197,7 +205,8 @@ def solve(
     zero = [j for j, o in enumerate(options) if o[1] == 0]
     # columns: x (n_opt, binary) | φ (minutes) | w (zero × minutes) | per (minute, node), the
     # incremental (locally ideal) piecewise-linear form: δ_s ∈ [0, 1], the filled share of
-    # segment s, then y_s ∈ {0, 1} with δ_{s+1} ≤ y_s ≤ δ_s (segments fill in order)
+    # segment s, then y_s ∈ {0, 1} with δ_{s+1} ≤ y_s ≤ δ_s (segments fill in order) | with
+    # power management, o_n ∈ {0, 1} per node (on for the epoch)
     PHI = n_opt
     W = PHI + minutes
 
@@ -210,15 +219,24 @@ def solve(
         for n in range(len(nodes)):
             blocks.append((m, n, col))
             col += 2 * (pwl[n][0].size - 1) - 1
+    ON = col
+    if managed:
+        col += len(nodes)
     lower, upper, cost = np.zeros(col), np.ones(col), np.zeros(col)
     integer = list(range(n_opt))
-    base_g = 0.0  # every node's P at its first breakpoint, always paid
+    base_g = 0.0  # what is always paid: each node's P at its first breakpoint, or asleep P_sleep
     for m, n, c0 in blocks:
         u_n, w_n = pwl[n]
         n_seg = u_n.size - 1
         cost[c0 : c0 + n_seg] = coef[m] * np.diff(w_n)
-        base_g += coef[m] * w_n[0]
+        if managed:  # o_n · P_n(0) + (1 − o_n) · P_sleep
+            base_g += coef[m] * sleep_w
+            cost[ON + n] += coef[m] * (w_n[0] - sleep_w)
+        else:
+            base_g += coef[m] * w_n[0]
         integer.extend(range(c0 + n_seg, c0 + 2 * n_seg - 1))
+    if managed:
+        integer.extend(range(ON, ON + len(nodes)))
     h.addVars(col, lower, upper)
     h.changeColsCost(col, np.arange(col), cost)
     h.changeColsIntegrality(len(integer), np.array(integer), np.array([highspy.HighsVarType.kInteger] * len(integer)))
@@ -244,8 +262,13 @@ def solve(
                 -inf, limit + 1e-12, len(own) + minutes, np.concatenate([own, ws]),
                 np.concatenate([[options[jj][2] for jj in own], lost[i]]),
             )  # fmt: skip
-    # capacity in units
-    h.addRow(-inf, float(cap_units), n_opt, np.arange(n_opt), np.array([float(o[1]) for o in options]))
+    # capacity in units: Σ k · x ≤ Σ units_n · o_n (every node's units without power management)
+    units_of = np.array([float(o[1]) for o in options])
+    if managed:
+        h.addRow(-inf, 0.0, n_opt + len(nodes), np.concatenate([np.arange(n_opt), ON + np.arange(len(nodes))]),
+                 np.concatenate([units_of, -np.array(node_units, dtype=np.float64)]))  # fmt: skip
+    else:
+        h.addRow(-inf, float(cap_units), n_opt, np.arange(n_opt), units_of)
     for i, j in enumerate(zero):
         for m in range(minutes):
             wc = w_col(i, m)
@@ -253,11 +276,17 @@ def solve(
             h.addRow(-inf, 0.0, 2, np.array([wc, PHI + m]), np.array([1.0, -1.0]))  # w ≤ φ
             h.addRow(-1.0, inf, 3, np.array([wc, PHI + m, j]), np.array([1.0, -1.0, -1.0]))  # w ≥ φ + x − 1
     for m in range(minutes):
-        # φ_m · (containers held) ≥ held − free units: Σ alive·w − Σ alive·x_0 − Σ k·x_k ≥ −cap
+        # φ_m · (containers held) ≥ held − free units: Σ alive·w − Σ alive·x_0 − Σ k·x_k ≥ −cap,
+        # the free units those of the nodes that are on (a sleeping node takes no such container)
         alive = np.array([od_alive[options[j][0]][m] for j in zero])
         idx_m = np.concatenate([[w_col(i, m) for i in range(len(zero))], zero, np.arange(n_opt)]).astype(np.int64)
-        val_m = np.concatenate([alive, -alive, -np.array([float(o[1]) for o in options])])
-        h.addRow(-float(cap_units), inf, idx_m.size, idx_m, val_m)
+        val_m = np.concatenate([alive, -alive, -units_of])
+        if managed:
+            idx_m = np.concatenate([idx_m, ON + np.arange(len(nodes))])
+            val_m = np.concatenate([val_m, np.array(node_units, dtype=np.float64)])
+            h.addRow(0.0, inf, idx_m.size, idx_m, val_m)
+        else:
+            h.addRow(-float(cap_units), inf, idx_m.size, idx_m, val_m)
         # Σ_n U_nm − Σ_o busy_om x_o + Σ_o0 busy_o0m w_o0m = 0, with U_nm = Σ_s δ_s · (segment s's cores)
         cols = [np.arange(n_opt), np.array([w_col(i, m) for i in range(len(zero))], dtype=np.int64)]
         vals = [-busy[:, m], busy[zero, m]]
@@ -269,10 +298,19 @@ def solve(
     # identical nodes are interchangeable: order their busy cores (U_nm ≥ U_{n+1,m}) so the
     # search does not revisit mirror images
     first = {(m, n): c0 for m, n, c0 in blocks}
+    identical = [
+        nodes[n].cores == nodes[n + 1].cores and nodes[n].curve.coeffs == nodes[n + 1].curve.coeffs
+        for n in range(len(nodes) - 1)
+    ]
+    if managed:
+        for n in range(len(nodes) - 1):
+            if identical[n]:  # the nodes that are on come first: o_n ≥ o_{n+1}
+                h.addRow(0.0, inf, 2, np.array([ON + n, ON + n + 1]), np.array([1.0, -1.0]))
+        for _, n, c0 in blocks:  # an off node has no busy cores: δ_0 ≤ o_n (the others fill after it)
+            h.addRow(-inf, 0.0, 2, np.array([c0, ON + n]), np.array([1.0, -1.0]))
     for m in range(minutes):
         for n in range(len(nodes) - 1):
-            a, b = nodes[n], nodes[n + 1]
-            if a.cores != b.cores or a.curve.coeffs != b.curve.coeffs:
+            if not identical[n]:
                 continue
             ca, cb, k = first[(m, n)], first[(m, n + 1)], pwl[n][0].size - 1
             du = np.diff(pwl[n][0])
@@ -293,7 +331,11 @@ def solve(
     if sum(options[j][1] for j in chosen) <= cap_units and sum(options[j][2] for j in chosen) <= config.cstr * active.size:
         start = np.zeros(n_opt + minutes + len(zero) * minutes)
         start[chosen] = 1.0
-        h.setSolution(start.size, np.arange(start.size, dtype=np.int32), start)
+        index = np.arange(start.size, dtype=np.int32)
+        if managed:  # every node on
+            index = np.concatenate([index, ON + np.arange(len(nodes), dtype=np.int32)])
+            start = np.concatenate([start, np.ones(len(nodes))])
+        h.setSolution(start.size, index, start)
     # the constant part in the objective, so that the MIP gap is relative to the whole carbon
     h.changeObjectiveOffset(base_g + float(coef.sum() * fixed_w))
     h.run()
@@ -317,11 +359,13 @@ def solve(
             levels[forecast.function_ids[f]] = k
             sl += sl_fk
     bound = float(h.getInfo().mip_dual_bound)  # proven: within MIP_REL_GAP of the optimum when optimal
-    return MilpResult(bound, sl / max(active.size, 1), levels, status, optimal)
+    off = tuple(nodes[n].name for n in range(len(nodes)) if managed and sol[ON + n] < 0.5)
+    return MilpResult(bound, sl / max(active.size, 1), levels, status, optimal, off)
 
 
 class MilpPlanner(PlannerBase):
     name = "milp"
+    plans_node_power = True  # with power management its plans name the sleeping nodes
 
     def __init__(self, config: PlannerConfig) -> None:
         super().__init__(config)
@@ -330,11 +374,12 @@ class MilpPlanner(PlannerBase):
     def plan(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals) -> Plan:
         res = solve(snapshot, forecast, signals, self.config)
         self.last = res
-        room = free_units(snapshot.cluster, snapshot.params)
+        room = [0 if n.name in res.sleeping_nodes else units
+                for n, units in zip(snapshot.cluster.nodes, free_units(snapshot.cluster, snapshot.params), strict=True)]  # fmt: skip
         by_level = sorted(res.levels.items(), key=lambda kv: -kv[1])  # largest level first
         items = [(size, fid) for fid, k in by_level for size in split_units(k, snapshot.params)]
         layout: dict[str, list[tuple[int, int]]] = {}
         for fid, n, size in first_fit(items, room):
             layout.setdefault(fid, []).append((n, size))
         predicted = PredictedMetrics(res.carbon_bound_g, math.nan, math.nan, res.sl_ave, math.nan)
-        return to_plan(self.name, snapshot, forecast, signals, layout, predicted)
+        return to_plan(self.name, snapshot, forecast, signals, layout, predicted, res.sleeping_nodes)

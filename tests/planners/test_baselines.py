@@ -141,6 +141,38 @@ def test_milp_bound_is_below_every_plan_that_meets_cstr():
             assert bound.carbon_bound_g <= pred.carbon_g + 1e-6, name
 
 
+def test_milp_with_power_management_keeps_on_the_nodes_its_containers_need():
+    """Node on/off binaries: twelve functions each hold a container at once, more than one node's
+    8 units, so two nodes stay on (each paying P(0)) and one sleeps; the bound is below every plan
+    that meets Cstr, the MILP's own plan sleeps the node its bound sleeps, and without power
+    management no node sleeps."""
+    from dataclasses import replace
+
+    from casa_sched.planners.milp import MIP_REL_GAP, solve
+    from casa_sched.simulator.estimator import Estimator
+
+    fc = forecast([0.5] * 12)
+    config = PlannerConfig(cstr=0.05, time_budget_s=10)
+    managed = replace(cluster(3), sleep_empty_nodes=True, sleep_power_w=10.0)
+    snap = ClusterSnapshot(managed, SimParams())
+    bound = solve(snap, fc, SIG, config)
+    assert len(bound.sleeping_nodes) == 1
+    coef = SIG.ci_g_per_kwh * (1.0 + SIG.cooling_factor) * fc.minute_s / 3.6e6
+    fixed_w = managed.storage_power_w + managed.network_power_w
+    two_on_g = float((coef * (2 * CURVE.power_w(0.0) + 10.0 + fixed_w)).sum())
+    assert bound.carbon_bound_g >= two_on_g * (1.0 - MIP_REL_GAP)
+    for name in ("casa", "binpack", "milp"):
+        plan = create(name, config).plan(snap, fc, SIG)
+        pred = Estimator(managed, SimParams(), fc, SIG, plan).load(plan)
+        if pred.sl_ave <= 0.05:
+            assert bound.carbon_bound_g <= pred.carbon_g + 1e-6, name
+        if name == "milp":
+            assert plan.sleeping_nodes == bound.sleeping_nodes
+    always_on = solve(ClusterSnapshot(cluster(3), SimParams()), fc, SIG, config)
+    assert always_on.sleeping_nodes == ()
+    assert always_on.carbon_bound_g > bound.carbon_bound_g  # the third node's P(0) against P_sleep
+
+
 def test_milp_refuses_large_instances():
     from casa_sched.planners import PlannerError
 
@@ -292,14 +324,11 @@ def test_milp_power_interpolation_lies_below_the_curve_and_close_to_it():
     from casa_sched.planners.milp import pwl_below
 
     for curve in (CURVE, DEFAULT_NODE_CURVE):
-        for top, floor_w in ((float(curve.cores), None), (13.7, None), (40.0, curve.power_w(0.0) / 2)):
-            u, w = pwl_below(curve, top, floor_w)
+        for top in (float(curve.cores), 13.7, 40.0):
+            u, w = pwl_below(curve, top)
             grid = np.linspace(0.0, top, 10_007)  # a grid the breakpoints were not checked on
-            actual = curve.power_w_array(grid)
-            if floor_w is not None:
-                actual[0] = floor_w
-            gap = actual - np.interp(grid, u, w)
+            gap = curve.power_w_array(grid) - np.interp(grid, u, w)
             assert gap.min() >= -1e-9
             # tight: within half a watt of the curve (2-core segments, |P''| ≤ 0.23 W/core²:
-            # 0.23 · 2² / 8 ≈ 0.12 W per side), apart from the sleep point's first segment
-            assert gap[grid > u[1]].max() < 0.5
+            # 0.23 · 2² / 8 ≈ 0.12 W per side)
+            assert gap.max() < 0.5
