@@ -261,7 +261,7 @@ def _serve(port: int, pause_s: float) -> Callable[[str, int, Any, float], None]:
 @with_flags(ScenarioInputs, SCENARIO_SETTINGS)
 def experiment(
     name: Annotated[
-        str, typer.Argument(help=f"One of the paper's experiments: {', '.join(EXPERIMENTS)}.", show_default=False)
+        str, typer.Argument(help=f"One of the experiments: {', '.join(EXPERIMENTS)}.", show_default=False)
     ],
     policies: Annotated[str | None, typer.Option(help=with_default(_POLICIES_HELP, ",".join(PAPER_POLICIES)))] = None,
     *,
@@ -269,8 +269,9 @@ def experiment(
     overrides: Overrides,
     out: OutFlag = Path("out"),
 ) -> None:
-    """Run one of the paper's experiments, figures 8-11 of §VI.B: a sweep of runs and a markdown
-    report with the paper's ratios beside ours; each grid point's settings override the flags'."""
+    """Run one of the paper's experiments, figures 8-11 of §VI.B (or power-states-full, node power
+    management on and off): a sweep of runs and a markdown report with the paper's ratios beside
+    ours; each grid point's settings override the flags'."""
     _experiment(name, policies, out, inputs, overrides, command="experiment")
 
 

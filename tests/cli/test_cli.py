@@ -147,7 +147,7 @@ def test_bad_environment_value_names_the_variable(capsys, monkeypatch):
 def test_unknown_experiment_is_one_line(capsys):
     code, _, err = run_main(capsys, "experiment", "fig99")
     assert code == 2
-    assert err == "casa experiment: unknown experiment 'fig99'; known: paper-fig8, paper-fig9, paper-fig10, paper-fig11\n"
+    assert err == "casa experiment: unknown experiment 'fig99'; known: paper-fig8, paper-fig9, paper-fig10, paper-fig11, power-states-full\n"
 
 
 def test_models_power_and_config_views():

@@ -84,3 +84,22 @@ def test_every_claim_names_points_its_experiment_has() -> None:
         labels = {p.label for p in exp.points}
         for claim in exp.claims:
             assert set(claim.points) <= labels, (exp.name, claim)
+
+
+def test_every_grid_point_is_a_valid_settings_override() -> None:
+    from casa_sched.settings import load_settings
+
+    for exp in EXPERIMENTS.values():
+        for point in exp.points:
+            load_settings(None, dict(point.overrides))
+
+
+def test_power_states_full_runs_each_size_with_power_management_on_and_off() -> None:
+    points = EXPERIMENTS["power-states-full"].points
+    pairs: dict[tuple[int, float], set[bool]] = {}
+    for p in points:
+        assert p.overrides["cluster.nodes"] >= 8
+        pairs.setdefault((p.overrides["cluster.nodes"], p.overrides["workload.intensity"]), set()).add(
+            p.overrides["cluster.sleep_empty_nodes"]
+        )
+    assert all(v == {True, False} for v in pairs.values())
