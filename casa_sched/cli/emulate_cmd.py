@@ -152,6 +152,7 @@ def emulate_command(*, inputs: EmulateInputs, overrides: Overrides) -> None:
         emulation = Emulation(scenario, cluster)
     except (EmulationError, ValueError) as exc:
         raise _fail(str(exc)) from None
+    emulation.warm_up()
     exporter = Exporter(emulation, formats, inputs.namespace_label, settings.clock.factor)
     exporter.refresh()
     try:

@@ -21,7 +21,8 @@ approximate; the count above the deadline, the drops, is exact).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -121,6 +122,11 @@ class Emulation:
         }
         self.node_cpu_s: dict[str, float] = {n.name: 0.0 for n in cluster.nodes}  # core-seconds, emulated
         self.pod_cpu_s: dict[tuple[str, str, str, str], float] = {}  # (namespace, pod, container, node)
+        # a series is exported at 0 until a scrape has read it, and its CPU is added after: rate()
+        # and increase() count from a series' first sample, as for a container just started
+        self._cpu_carry: dict[tuple[str, str, str, str], float] = {}
+        self._read: set[tuple[str, str, str, str]] = set()
+        self._read_lock = threading.Lock()
         self.epoch_results: list[EpochResult] = []
         self._epoch_windows: list[EpochResult] = []
         self._requests: EpochRequests | None = None
@@ -227,18 +233,43 @@ class Emulation:
         pods_of_function: dict[str, int] = {}
         for p in pods:
             pods_of_function[p.function] = pods_of_function.get(p.function, 0) + 1
+        last = self.next_window + 1 >= self.n_windows
+        with self._read_lock:
+            read = set(self._read)
+        for key in [k for k in self._cpu_carry if k in read or last]:
+            self.pod_cpu_s[key] += self._cpu_carry.pop(key)
+
+        def add(key: tuple[str, str, str, str], core_s: float) -> None:
+            if key not in self.pod_cpu_s:
+                self.pod_cpu_s[key] = 0.0
+            if key in self._cpu_carry or (key not in read and not last):
+                self._cpu_carry[key] = self._cpu_carry.get(key, 0.0) + core_s
+            else:
+                self.pod_cpu_s[key] += core_s
+
         for node, cores in node_cores.items():
             core_s = cores * window
             self.node_cpu_s[node] += core_s
             here = by_node.get(node, [])
             if not here:
-                key = ("kube-system", f"casa-emulator-{node}", "overhead", node)  # containers shutting down
-                self.pod_cpu_s[key] = self.pod_cpu_s.get(key, 0.0) + core_s
+                add(("kube-system", f"casa-emulator-{node}", "overhead", node), core_s)  # containers shutting down
                 continue
             weights = np.array([1.0 + self._work(p.function) / max(pods_of_function[p.function], 1) for p in here])
             for p, share in zip(here, weights / weights.sum(), strict=True):
-                key = (p.namespace, p.name, p.container, node)
-                self.pod_cpu_s[key] = self.pod_cpu_s.get(key, 0.0) + core_s * float(share)
+                add((p.namespace, p.name, p.container, node), core_s * float(share))
+
+    def cpu_read(self, keys: Iterable[tuple[str, str, str, str]]) -> None:
+        """A scrape has read these CPU series (called by the exporter, from any thread)."""
+        with self._read_lock:
+            self._read.update(keys)
+
+    def warm_up(self) -> None:
+        """Load the simulator's compiled kernels before the trace starts (a throwaway step)."""
+        node = self.cluster.node_names[0]
+        sim = Simulator(self.cluster, self.params, 2 * self.window_s)
+        plan = Plan(epoch=0, containers={"warm-up": (Container(node, 1),)})
+        req = EpochRequests.build(0, 0.0, ["warm-up"], [1.0], [[0.5, 1.5]])
+        sim.step(plan, req, self._signals(0.0), 0.0, self.window_s, on_demand=False)
 
     def _work(self, function: str) -> float:
         c = self.counters.get(function)

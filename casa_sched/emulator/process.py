@@ -109,17 +109,21 @@ class Exporter:
     clock_factor: float = 1.0
     lock: threading.Lock = field(default_factory=threading.Lock)
     _text: str = ""
+    _keys: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     def refresh(self) -> None:
         e = self.emulation
         text = render(e.counters, e.pod_cpu_s, formats=self.formats, namespace=self.namespace,
                       clock_factor=self.clock_factor)  # fmt: skip
+        keys = list(e.pod_cpu_s)
         with self.lock:
-            self._text = text
+            self._text, self._keys = text, keys
 
     def text(self) -> str:
         with self.lock:
-            return self._text
+            text, keys = self._text, self._keys
+        self.emulation.cpu_read(keys)
+        return text
 
     def serve(self, host: str, port: int) -> ThreadingHTTPServer:
         exporter = self

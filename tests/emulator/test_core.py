@@ -77,7 +77,12 @@ def test_exposition_parses_and_counts_match():
     cluster = ClusterSpec.uniform(2, settings)
     emulation = Emulation(scenario, cluster)
     pods = _pods(scenario, cluster.node_names)
-    for _ in range(12):
+    emulation.step(pods)
+    first = render(emulation.counters, emulation.pod_cpu_s)
+    assert "container_cpu_usage_seconds_total" in first
+    assert sum(emulation.pod_cpu_s.values()) == 0.0  # new series start at 0 until a scrape reads them
+    emulation.cpu_read(emulation.pod_cpu_s)
+    for _ in range(11):
         emulation.step(pods)
     text = render(emulation.counters, emulation.pod_cpu_s, clock_factor=30.0)
     samples = [s for fam in text_string_to_metric_families(text) for s in fam.samples]
