@@ -41,10 +41,10 @@ pytestmark = [pytest.mark.k8s, pytest.mark.prometheus,
 
 FACTOR = 30.0
 FUNCTIONS = 4
-SCRAPE_S = 0.25  # 7.5 emulated s at this factor
+SCRAPE_S = 1.0  # 30 emulated s at this factor
 # a tight deadline and one request per container, so some requests are dropped (eq. 6)
 LAXITY = {"CASA_SLO__LAXITY": "1.05", "CASA_WORKLOAD__REQUEST_CPU_CORES": "2.0"}
-LAG_S = 20.0  # emulated: what Prometheus holds trails the emulator by a scrape and a window (7.5 + 10 s)
+LAG_S = 45.0  # emulated: what Prometheus holds trails the emulator by a scrape and a window (30 + 10 s)
 CASA = str(Path(sys.executable).parent / "casa")
 
 
@@ -147,15 +147,17 @@ def test_emulated_traffic_reaches_the_forecast_and_the_accounting(
             assert tick is not None
             n_req = sum(n for n, _ in tick.functions.values())
             n_viol = sum(v for _, v in tick.functions.values())
-            assert n_req == pytest.approx(truth.requests, abs=0.5 + 0.02 * truth.requests)
+            assert n_req == pytest.approx(truth.requests, abs=0.5 + 0.03 * truth.requests)  # measured +1.2 %
             assert truth.dropped > 0
-            assert n_viol == pytest.approx(truth.dropped, abs=0.5 + 0.02 * truth.requests)  # eq. (7)'s V
+            assert n_viol == pytest.approx(truth.dropped, abs=0.5 + 0.03 * truth.dropped)  # eq. (7)'s V, measured +2 %
             busy = reference.sim.mean_cores(0.0, settings.workload.epoch_s)
             for i, node in enumerate(cluster.node_names):
-                core_s = tick.busy_cores[node] * tick.window_s  # measured 0.4 % above (rate()'s extrapolation)
-                assert core_s == pytest.approx(float(busy[i]) * settings.workload.epoch_s, rel=0.02), node
-            # measured 2.2 % above: P(mean U) held over the window, plus LAG_S of idle tail
-            assert tick.accounting.carbon_g == pytest.approx(truth.carbon_g, rel=0.05)
+                core_s = tick.busy_cores[node] * tick.window_s  # measured 2 % above (rate()'s extrapolation)
+                assert core_s == pytest.approx(float(busy[i]) * settings.workload.epoch_s, rel=0.03), node
+            # the window is LAG_S longer than the epoch, its tail idle: measured 5.0 % above the epoch's
+            # carbon, 0.0 % above it scaled by the window's length (P(mean U) held over the window)
+            scaled = truth.carbon_g * tick.window_s / settings.workload.epoch_s
+            assert tick.accounting.carbon_g == pytest.approx(scaled, rel=0.02)
             text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
             assert "container_cpu_usage_seconds_total" in text
         finally:
@@ -178,4 +180,5 @@ def test_emulate_bad_input_is_one_line(k8s_control_plane: ControlPlane, tmp_path
         out = subprocess.run([CASA, "emulate", *args], capture_output=True, text=True, timeout=120, check=False)
         lines = out.stderr.strip().splitlines()
         assert out.returncode == code, (args, out.stderr)
-        assert len(lines) == 1 and needle in lines[0], (args, out.stderr)
+        assert len(lines) == 1, (args, out.stderr)
+        assert needle in lines[0], (args, out.stderr)
