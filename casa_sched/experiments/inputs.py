@@ -38,16 +38,20 @@ from casa_sched.signals.providers import SignalProvider
 from casa_sched.simulator import HourlySignals
 from casa_sched.traces import Workload, WorkloadError, load_azure2019
 from casa_sched.traces.synthetic import SyntheticParams, synthetic_workload
+from casa_sched.traces.workload import BLOCK_REQUESTS
 
 
 class ScenarioError(ValueError):
     """Flags or inputs that do not make a runnable scenario; the message says which."""
 
 
-#: Peak memory per request of an epoch's arrival draw, bytes: :meth:`Workload.arrivals` holds about
-#: seven int64 arrays of one element per request at once (cell, minute, function, offset, key and
-#: the shifted temporaries) and then a float64 time per request.
-ARRIVAL_BYTES_PER_REQUEST = 64
+#: Memory per request of an epoch's arrivals, bytes: a float64 time per request for the replay
+#: and another for CASA's validation draw (:meth:`Workload.arrivals_by_function` draws blocks of
+#: functions, so its temporaries are bounded: :data:`DRAW_BYTES_PER_BLOCK_REQUEST`).
+ARRIVAL_BYTES_PER_REQUEST = 16
+#: Temporaries of one block of the draw, bytes per request of the block: about seven int64 arrays
+#: of one element per request at once (cell, minute, function, offset, key and the shifted ones).
+DRAW_BYTES_PER_BLOCK_REQUEST = 64
 #: Start dates accepted: the signals' calendar arithmetic (hours after the start) must stay inside
 #: ``datetime``'s range, and a date outside it is a typo rather than a scenario.
 START_YEARS = (1970, 2200)
@@ -68,11 +72,11 @@ def available_memory_bytes() -> int:
 def check_memory(wl: Workload, epoch_min: int, n_epochs: int, intensity: float, available_b: int) -> None:
     """Refuse a run whose busiest epoch cannot be drawn in ``available_b`` bytes (pure)."""
     peak = int(wl.epoch_counts(epoch_min)[:, :n_epochs].sum(axis=0).max(initial=0))
-    need_b = peak * ARRIVAL_BYTES_PER_REQUEST
+    need_b = peak * ARRIVAL_BYTES_PER_REQUEST + min(peak, BLOCK_REQUESTS) * DRAW_BYTES_PER_BLOCK_REQUEST
     if need_b > available_b:
         raise ScenarioError(
             f"--intensity {intensity:g}: the busiest epoch has {peak:.3g} requests, needing ~{need_b / 2**30:.3g} GiB "
-            f"({ARRIVAL_BYTES_PER_REQUEST} B per request) but {available_b / 2**30:.3g} GiB are available: "
+            f"({ARRIVAL_BYTES_PER_REQUEST} B per request and the draw's temporaries) but {available_b / 2**30:.3g} GiB are available: "
             "lower --intensity or --functions"
         )
 

@@ -179,6 +179,7 @@ class Estimator:
             self._od_queue[row] = q
             self._od_grow[row] = extra / self.spu
         self._od_cache: dict[bytes, ScaleFromZero] = {}
+        self._containers_memo: dict[int, tuple[Layout, tuple[Container, ...]]] = {}
         self.bias_planned = np.zeros(n_fn)  # violations the simulator saw beyond this model's, per function
         self.bias_unplanned = np.zeros(n_fn)
         self._reset_state()
@@ -295,13 +296,20 @@ class Estimator:
         )
 
     def plan(self, epoch: int, base: Plan | None = None) -> Plan:
-        """The current layouts as a :class:`Plan`."""
+        """The current layouts as a :class:`Plan`.
+
+        The search asks for a plan at every new best, while a move changes one function: each
+        function's containers are built once per layout and reused (``_containers_memo``)."""
         names = self.cluster.node_names
-        containers = {
-            self.forecast.function_ids[f]: tuple(Container(names[n], k) for n, k in lay)
-            for f, lay in sorted(self.layout.items())
-            if lay
-        }
+        ids = self.forecast.function_ids
+        memo = self._containers_memo
+        containers: dict[str, tuple[Container, ...]] = {}
+        for f in sorted(self.layout):
+            lay = self.layout[f]
+            hit = memo.get(f)
+            if hit is None or (hit[0] is not lay and hit[0] != lay):
+                hit = memo[f] = (lay, tuple(Container(names[n], k) for n, k in lay))
+            containers[ids[f]] = hit[1]
         return Plan(
             epoch=epoch,
             containers=containers,

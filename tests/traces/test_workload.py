@@ -155,6 +155,25 @@ def test_arrivals_properties(counts: np.ndarray, factor: float, seed: int, epoch
 
 
 @settings(max_examples=40, deadline=None)
+@given(counts=count_matrices, seed=st.integers(0, 2**32), block=st.integers(1, 200))
+def test_arrivals_by_function_do_not_depend_on_the_block_size(counts: np.ndarray, seed: int, block: int) -> None:
+    """Large epochs are drawn in blocks of functions (bounded memory); the times are the same."""
+    from casa_sched.traces import workload as module
+
+    w = _w(counts)
+    whole = w.arrivals_by_function(0, seed=seed, epoch_min=w.n_minutes)
+    saved = module.BLOCK_REQUESTS
+    module.BLOCK_REQUESTS = block
+    try:
+        blocks = w.arrivals_by_function(0, seed=seed, epoch_min=w.n_minutes)
+    finally:
+        module.BLOCK_REQUESTS = saved
+    assert len(blocks) == len(whole)
+    for a, b in zip(whole, blocks, strict=True):
+        assert np.array_equal(a, b)
+
+
+@settings(max_examples=40, deadline=None)
 @given(counts=count_matrices, factor=st.floats(0, 50), seed=st.integers(0, 2**32))
 def test_scaling_properties(counts: np.ndarray, factor: float, seed: int) -> None:
     w = _w(counts)
