@@ -1,7 +1,9 @@
 """Every forecaster, registered by name (one explicit list, so the import arrows show what exists).
 
 Add a forecaster by writing its module and one line here; each factory takes the ``forecast``
-settings section. Out-of-tree forecasters can be added with :func:`register`.
+settings section. Out-of-tree forecasters can be added with :func:`register`. :func:`create`
+wraps every forecaster in the rule for unobserved functions (``unseen``); forecasters built from
+other forecasters (``seasonal``, ``care``) compose the bare ones, so the rule applies once.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from casa_sched.forecasting.ewma import Ewma
 from casa_sched.forecasting.last import LastValue
 from casa_sched.forecasting.regressor import LagRegressor
 from casa_sched.forecasting.seasonal import SeasonalNaive
+from casa_sched.forecasting.unseen import UnseenFloor
 from casa_sched.registry import Registry
 from casa_sched.settings import ForecastSettings
 
@@ -24,15 +27,15 @@ FORECASTERS: Registry[ForecasterFactory] = Registry("forecaster", ForecastError)
 def _seasonal(settings: ForecastSettings) -> Forecaster:
     if settings.seasonal_fallback in ("seasonal", "care"):
         raise ForecastError("forecast.seasonal_fallback must name a forecaster that is not seasonal itself")
-    return SeasonalNaive(fallback=create(settings.seasonal_fallback, settings))
+    return SeasonalNaive(fallback=_bare(settings.seasonal_fallback, settings))
 
 
 def _care(settings: ForecastSettings) -> Forecaster:
     if settings.care_fallback == "care":
         raise ForecastError("forecast.care_fallback must name another forecaster than 'care'")
     return PersistentWithAnomalyFallback(
-        persistent=create("seasonal", settings),
-        fallback=create(settings.care_fallback, settings),
+        persistent=_bare("seasonal", settings),
+        fallback=_bare(settings.care_fallback, settings),
         threshold=settings.care_threshold,
         window_epochs=settings.care_window_epochs,
     )
@@ -57,9 +60,16 @@ def register(name: str, factory: ForecasterFactory) -> ForecasterFactory:
     return FORECASTERS.add(name, factory)
 
 
+def _bare(name: str, settings: ForecastSettings) -> Forecaster:
+    """The registered forecaster itself, without the rule for unobserved functions."""
+    return FORECASTERS.get(name)(settings)
+
+
 def create(name: str, settings: ForecastSettings | None = None) -> Forecaster:
-    """A forecaster by registry name, configured by the ``forecast`` settings section."""
-    return FORECASTERS.get(name)(settings if settings is not None else ForecastSettings())
+    """A forecaster by registry name, configured by the ``forecast`` settings section, with the
+    rule for functions the history has not observed (:mod:`casa_sched.forecasting.unseen`)."""
+    s = settings if settings is not None else ForecastSettings()
+    return UnseenFloor(_bare(name, s), floor_per_min=s.unseen_floor_per_min, warmup_epochs=s.unseen_warmup_epochs)
 
 
 def forecaster_names() -> tuple[str, ...]:

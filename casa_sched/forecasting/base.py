@@ -10,10 +10,13 @@ Everything in this package is pure: a forecaster is a function of a frozen :clas
 (numbers only, no clock, no I/O). The simulator's runner builds the history from a trace, the
 autoscaler from Prometheus through ``casa_sched.metricsources``.
 
-Functions never seen before (a history of zeros, or no row at all) are forecast at zero
-requests by every forecaster: the planner then gives them no containers and the in-epoch
-autoscaler (paper §V.D) scales them from zero when requests arrive. The live path holds a
-function whose series is *absent* instead (its containers are kept), because absent is not zero.
+Functions without a request in the history: while the history is shorter than
+``forecast.unseen_warmup_epochs`` they are *unobserved*, and every forecaster built by name
+forecasts them at ``forecast.unseen_floor_per_min`` requests a minute (``unseen``); after that
+they are idle and forecast at zero: the planner gives them no containers and the in-epoch
+autoscaler (paper §V.D) scales them from zero when requests arrive. The forecasters themselves
+(``predict``) forecast zero for an all-zero row. The live path holds a function whose series is
+*absent* instead (its containers are kept), because absent is not zero.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ minutes in the last epoch's per-minute shape (uniformly when the last epoch was 
 
 Fallbacks, stated: with fewer than ``regressor_lags + 2`` whole epochs of history there is too
 little to fit, and the forecast is the last value; a function with no request in its whole
-history is forecast at zero (the package's rule for never-seen functions). scikit-learn is
+history is forecast at zero (before ``create``'s rule for unobserved functions, ``unseen``). scikit-learn is
 imported only when a model is fitted (``pip install 'casa-sched[forecast]'``).
 """
 

@@ -32,13 +32,41 @@ def test_an_unknown_forecaster_is_refused_naming_the_known_ones():
         create("psychic")
 
 
+NO_FLOOR = ForecastSettings(unseen_floor_per_min=0.0)
+
+
 @pytest.mark.parametrize("name", ["last", "ewma", "seasonal", "care", "regressor"])
-def test_an_empty_history_and_a_never_seen_function_forecast_zero(name):
+def test_without_the_floor_an_empty_history_and_a_never_seen_function_forecast_zero(name):
     empty = History(("a",), np.zeros((1, 0)), 0, np.ones(1), np.ones(1))
-    assert create(name).predict(empty, M).tolist() == [[0.0] * M]
+    assert create(name, NO_FLOOR).predict(empty, M).tolist() == [[0.0] * M]
     # twelve epochs: enough for the regressor to fit; f1 never had a request
     h = history([5.0] * 12, [0.0] * 12)
-    assert create(name).predict(h, M)[1].tolist() == [0.0] * M
+    assert create(name, NO_FLOOR).predict(h, M)[1].tolist() == [0.0] * M
+
+
+@pytest.mark.parametrize("name", ["last", "ewma", "seasonal", "care", "regressor"])
+def test_a_function_unobserved_during_the_warm_up_gets_the_floor_then_zero(name):
+    settings = ForecastSettings(unseen_floor_per_min=2.0, unseen_warmup_epochs=4)
+    empty = History(("a", "b"), np.zeros((2, 0)), 0, np.ones(2), np.ones(2))
+    assert create(name, settings).predict(empty, M).tolist() == [[2.0] * M] * 2  # nothing observed yet
+    # three epochs (< 4): f1 is still unobserved; f0's own forecast is untouched
+    short = history([5.0] * 3, [0.0] * 3)
+    got = create(name, settings).predict(short, M)
+    assert got[0].tolist() == create(name, NO_FLOOR).predict(short, M)[0].tolist()
+    assert got[1].tolist() == [2.0] * M
+    # a function seen once is observed: its own forecast (here 0 after a silent epoch for last)
+    seen = history([5.0] * 3, [1.0, 0.0, 0.0])
+    assert create(name, settings).predict(seen, M)[1].tolist() == create(name, NO_FLOOR).predict(seen, M)[1].tolist()
+    # four epochs: the warm-up is over and a function without a request is idle
+    assert create(name, settings).predict(history([5.0] * 4, [0.0] * 4), M)[1].tolist() == [0.0] * M
+
+
+def test_the_floor_keeps_the_forecasters_name_and_refuses_bad_settings():
+    assert create("ewma").name == "ewma"
+    from casa_sched.forecasting.unseen import UnseenFloor
+
+    with pytest.raises(ForecastError, match="unseen_floor_per_min must be >= 0"):
+        UnseenFloor(create("last"), floor_per_min=-1.0)
 
 
 def test_last_value_repeats_the_previous_epoch_minute_by_minute():
