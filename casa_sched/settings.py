@@ -381,7 +381,7 @@ class ForecastSettings(_Section):
         "last",
         description="Forecaster by registry name: last, ewma, seasonal, care, regressor (casa_sched.forecasting). "
         "Last value is the default (no parameters, no training); on the Azure sample's 80-function mix CASA planned best on ewma "
-        "(SL_ave 0.33 % against 0.68 % for last, oracle 0.14 %), on the full sample last value did "
+        "(SL_ave 0.16 % against 0.54 % for last, oracle 0.14 %), on the full sample last value did "
         "(docs/results/forecast-backtest.md).",
     )
     ewma_alpha: float = Field(
