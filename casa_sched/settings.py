@@ -192,6 +192,9 @@ class SignalSettings(_Section):
     api_token: str | None = Field(None, description="Token for Electricity Maps (auth-token header).")
     api_username: str | None = Field(None, description="WattTime user name.")
     api_password: str | None = Field(None, description="WattTime password.")
+    api_base_url: str | None = Field(
+        None, description="Base URL of the live provider's API (a proxy or a local stand-in); unset: its public address."
+    )
     http_timeout_s: float = Field(5.0, gt=0, description="Timeout of one live-provider request, s.")
     http_retries: int = Field(3, ge=0, description="Retries of a failed live-provider request (exponential backoff).")
     fallback: Literal["last", "profile", "fail"] = Field(

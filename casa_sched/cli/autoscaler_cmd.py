@@ -105,7 +105,7 @@ def autoscaler_command(
 
     stop = threading.Event()
     try:
-        runtime = _build(settings, kubeconfig, source, dry_run=dry_run, identity=identity, stop=stop)
+        runtime = build_autoscaler(settings, kubeconfig, source, dry_run=dry_run, identity=identity, stop=stop)
     except SignalError as exc:
         raise _fail(f"signals: {exc}", 2) from None
     except UnknownPlatformError as exc:
@@ -161,7 +161,7 @@ class _UnreachableError(Exception):
     pass
 
 
-def _build(
+def build_autoscaler(
     settings: Any,
     kubeconfig: Path | None,
     source: Any,

@@ -1,4 +1,4 @@
-"""``casa dev-cluster up|down|status|register``: a local control plane, the casa extender, KWOK
+"""``casa dev-cluster up|down|status|register|stop|start``: a local control plane, the casa extender, KWOK
 nodes and Prometheus on loopback (:mod:`casa_sched.devcluster.cluster`).
 
 Exit codes: 0 done; 1 runtime failure (a binary missing, a cluster already up, a component that
@@ -126,3 +126,32 @@ def register_command(
     with _errors("register"):
         path = cluster.register_target(_dir(directory), job, target)
     typer.echo(f"wrote {path}")
+
+
+@devcluster_app.command("stop")
+def stop_command(
+    name: Annotated[str, typer.Argument(help="Recorded process, e.g. casa-extender, kube-apiserver, prometheus.")],
+    directory: DirFlag = None,
+    kill: Annotated[bool, typer.Option("--kill", help="SIGKILL instead of SIGTERM.")] = False,
+) -> None:
+    """Stop one process of the cluster (a fault drill); `start NAME` brings it back."""
+    import signal
+
+    from casa_sched.devcluster import cluster
+
+    with _errors("stop"):
+        stopped = cluster.stop_process(_dir(directory), name, sig=signal.SIGKILL if kill else signal.SIGTERM)
+    typer.echo(f"{name}: {'stopped' if stopped else 'was down'}")
+
+
+@devcluster_app.command("start")
+def start_command(
+    name: Annotated[str, typer.Argument(help="Recorded process to start again with its recorded command line.")],
+    directory: DirFlag = None,
+) -> None:
+    """Start a stopped process of the cluster again (same ports, same data)."""
+    from casa_sched.devcluster import cluster
+
+    with _errors("start"):
+        record = cluster.start_process(_dir(directory), name)
+    typer.echo(f"{name}: started (pid {record.pid})")

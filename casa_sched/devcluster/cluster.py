@@ -29,19 +29,26 @@ import os
 import secrets
 import shutil
 import signal
+import ssl
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
 
 from casa_sched.conventions import POWER_MODEL_ANNOTATION
 from casa_sched.devcluster.controlplane import (
     ControlPlane,
     ExtenderSpec,
     HarnessError,
+    Pki,
     Process,
     find_binaries,
     free_port,
@@ -349,6 +356,96 @@ def status(directory: Path) -> tuple[DevClusterState, dict[str, bool]]:
     if state is None:
         raise DevClusterError(f"no dev cluster in {directory} (no {STATE_FILE})")
     return state, state.alive()
+
+
+def _record(state: DevClusterState, name: str) -> ProcessRecord:
+    for p in state.processes:
+        if p.name == name:
+            return p
+    raise DevClusterError(f"{name!r} is not a process of this cluster; its processes: "
+                          f"{', '.join(p.name for p in state.processes)}", 2)
+
+
+def stop_process(directory: Path, name: str, *, timeout_s: float = 15.0, sig: int = signal.SIGTERM) -> bool:
+    """Stop one recorded process (a fault drill: the extender, the API server, Prometheus ...),
+    by its pid only while its identity matches; ``sig`` SIGKILL kills it without a grace period.
+    Returns False when it was down already."""
+    state = status(directory)[0]
+    record = _record(state, name)
+    if not _signal_if_same(record, state.boot_id, sig):
+        return False
+    deadline = time.monotonic() + timeout_s
+    while record.alive(state.boot_id, boot_id()):
+        _reap(record.pid)
+        if time.monotonic() > deadline:
+            _signal_if_same(record, state.boot_id, signal.SIGKILL)
+            deadline = time.monotonic() + 5.0
+        time.sleep(0.05)
+    _reap(record.pid)
+    return True
+
+
+def _ready_url(state: DevClusterState, name: str) -> str | None:
+    return {"kube-apiserver": f"{state.api_server}/readyz", "casa-extender": f"{state.extender_url}/readyz",
+            "prometheus": f"{state.prometheus_url}/-/ready"}.get(name)
+
+
+def _probe(url: str) -> bool:
+    if not url.startswith("https://"):
+        return http_ok(url)
+    ctx = ssl.create_default_context()  # the apiserver's own certificate on loopback; /readyz is public
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(url, context=ctx, timeout=2) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+_DETACHED: list[Process] = []
+
+
+def start_process(directory: Path, name: str, *, timeout_s: float = 120.0) -> ProcessRecord:
+    """Start a stopped recorded process again with its recorded command line (same ports, same
+    data), wait until it answers where it has a readiness endpoint (the API server, the extender,
+    Prometheus), and record its new pid in the state file."""
+    state = status(directory)[0]
+    record = _record(state, name)
+    if record.alive(state.boot_id, boot_id()):
+        raise DevClusterError(f"{name} is running (pid {record.pid})")
+    env = dict(os.environ)
+    env["KUBECONFIG"] = state.kubeconfig
+    proc = Process(name, record.cmdline, Path(record.log).parent, env=env, detach=True)
+    url = _ready_url(state, name)
+    deadline = time.monotonic() + timeout_s
+    while url is not None and not _probe(url):
+        if not proc.alive() or time.monotonic() > deadline:
+            tail = proc.log_tail(1500)
+            proc.stop()
+            raise DevClusterError(f"{name} did not become ready at {url}:\n{tail}")
+        time.sleep(0.2)
+    new = ProcessRecord.of(proc)
+    _DETACHED.append(proc)  # it outlives this handle; down/stop_process end it by its record
+    fresh = status(directory)[0]
+    _save_state(replace(fresh, processes=tuple(new if p.name == name else p for p in fresh.processes)),
+                Path(fresh.dir))
+    return new
+
+
+def attach(directory: Path) -> ControlPlane:
+    """A :class:`ControlPlane` handle on the running cluster of ``directory`` for API calls,
+    kubectl and the object helpers; it owns no process (its :meth:`~ControlPlane.stop` stops
+    nothing)."""
+    state = status(directory)[0]
+    d = Path(state.dir)
+    pki = Pki(*(d / "pki" / f for f in ("ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "sa.key", "sa.pub")))
+    try:
+        token = str(yaml.safe_load(Path(state.kubeconfig).read_text())["users"][0]["user"]["token"])
+        bins = find_binaries(build=False)
+    except (OSError, KeyError, IndexError, TypeError, yaml.YAMLError) as exc:
+        raise DevClusterError(f"cannot attach to the cluster in {d}: {exc}") from None
+    return ControlPlane(workdir=d, bin_dir=bins, token=token, api_port=urlsplit(state.api_server).port or 0, pki=pki)
 
 
 def register_target(directory: Path, job: str, target: str, labels: dict[str, str] | None = None) -> Path:

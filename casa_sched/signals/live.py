@@ -46,7 +46,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 import requests
@@ -477,21 +477,32 @@ def _wrap(primary: SignalProvider, signals: SignalSettings, on_fallback: OnFallb
     return FallbackProvider(primary, signals.fallback, tampa_summer_carbon(signals.timezone), on_fallback)
 
 
+_P = TypeVar("_P", ElectricityMapsProvider, WattTimeProvider, UKCarbonIntensityProvider)
+
+
+def _at(provider: _P, signals: SignalSettings) -> _P:
+    """``provider`` at ``signals.api_base_url`` when it is set."""
+    if signals.api_base_url is not None:
+        provider.base_url = signals.api_base_url
+    return provider
+
+
 def _electricitymaps(signals: SignalSettings, on_fallback: OnFallback) -> CarbonProvider:
     if not signals.api_token:
         raise SignalError("Electricity Maps needs signals.api_token (CASA_SIGNALS__API_TOKEN)")
-    return _wrap(ElectricityMapsProvider(signals.zone, signals.api_token, http=_http(signals)), signals, on_fallback)
+    primary = ElectricityMapsProvider(signals.zone, signals.api_token, http=_http(signals))
+    return _wrap(_at(primary, signals), signals, on_fallback)
 
 
 def _watttime(signals: SignalSettings, on_fallback: OnFallback) -> CarbonProvider:
     if not (signals.api_username and signals.api_password):
         raise SignalError("WattTime needs signals.api_username and signals.api_password")
     primary = WattTimeProvider(signals.zone, signals.api_username, signals.api_password, http=_http(signals))
-    return _wrap(primary, signals, on_fallback)
+    return _wrap(_at(primary, signals), signals, on_fallback)
 
 
 def _ukci(signals: SignalSettings, on_fallback: OnFallback) -> CarbonProvider:
-    return _wrap(UKCarbonIntensityProvider(http=_http(signals)), signals, on_fallback)
+    return _wrap(_at(UKCarbonIntensityProvider(http=_http(signals)), signals), signals, on_fallback)
 
 
 register_carbon_provider("electricitymaps", _electricitymaps)
