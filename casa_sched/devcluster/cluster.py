@@ -324,6 +324,22 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+def _stop_record(record: ProcessRecord, boot: str, sig: int, timeout_s: float) -> bool:
+    """Signal ``record``'s process while it is still that process; SIGKILL after ``timeout_s``.
+    False when it was down already."""
+    if not _signal_if_same(record, boot, sig):
+        return False
+    deadline = time.monotonic() + timeout_s
+    while record.alive(boot, boot_id()):
+        _reap(record.pid)
+        if time.monotonic() > deadline:
+            _signal_if_same(record, boot, signal.SIGKILL)
+            deadline = time.monotonic() + 5.0
+        time.sleep(0.05)
+    _reap(record.pid)
+    return True
+
+
 def down(directory: Path, *, timeout_s: float = 15.0) -> list[tuple[str, str]]:
     """Stop every process the state file of ``directory`` records, newest first: SIGTERM, then
     SIGKILL after ``timeout_s``; only while its identity still matches. Returns ``[(name,
@@ -334,18 +350,8 @@ def down(directory: Path, *, timeout_s: float = 15.0) -> list[tuple[str, str]]:
         raise DevClusterError(f"no dev cluster in {directory} (no {STATE_FILE})")
     out: list[tuple[str, str]] = []
     for record in reversed(state.processes):
-        if not _signal_if_same(record, state.boot_id, signal.SIGTERM):
-            out.append((record.name, "was down"))
-            continue
-        deadline = time.monotonic() + timeout_s
-        while record.alive(state.boot_id, boot_id()):
-            _reap(record.pid)
-            if time.monotonic() > deadline:
-                _signal_if_same(record, state.boot_id, signal.SIGKILL)
-                deadline = time.monotonic() + 5.0
-            time.sleep(0.05)
-        _reap(record.pid)
-        out.append((record.name, "stopped"))
+        stopped = _stop_record(record, state.boot_id, signal.SIGTERM, timeout_s)
+        out.append((record.name, "stopped" if stopped else "was down"))
     return out
 
 
@@ -372,17 +378,7 @@ def stop_process(directory: Path, name: str, *, timeout_s: float = 15.0, sig: in
     Returns False when it was down already."""
     state = status(directory)[0]
     record = _record(state, name)
-    if not _signal_if_same(record, state.boot_id, sig):
-        return False
-    deadline = time.monotonic() + timeout_s
-    while record.alive(state.boot_id, boot_id()):
-        _reap(record.pid)
-        if time.monotonic() > deadline:
-            _signal_if_same(record, state.boot_id, signal.SIGKILL)
-            deadline = time.monotonic() + 5.0
-        time.sleep(0.05)
-    _reap(record.pid)
-    return True
+    return _stop_record(record, state.boot_id, sig, timeout_s)
 
 
 def _ready_url(state: DevClusterState, name: str) -> str | None:
