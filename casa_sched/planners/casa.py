@@ -57,6 +57,7 @@ from casa_sched.contract.plan import Plan, PredictedMetrics
 from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
 from casa_sched.planners._common import peak_concurrency, stamped_plan, units_for
 from casa_sched.planners.base import PlannerBase
+from casa_sched.planners.binpack import BinPackPlanner
 from casa_sched.simulator import EpochRequests, Simulator
 from casa_sched.simulator.estimator import Estimator, Layout, Prediction
 from casa_sched.traces import Workload
@@ -112,10 +113,11 @@ class CasaPlanner(PlannerBase):
         started = time.perf_counter()
         deadline = started + config.time_budget_s
         est = Estimator(snapshot.cluster, snapshot.params, forecast, signals, snapshot.previous, snapshot.water)
-        pred = est.load(_warm_start(snapshot.previous, forecast))
+        pred = self._safe_start(est, snapshot, forecast, signals)
         trace = SearchTrace()
         best = Candidate(_key_of(est, pred, config.cstr), est.plan(forecast.epoch, snapshot.previous), pred)
-        validator = _Validator(snapshot, forecast, signals, config.seed) if self.validate_rounds else None
+        validator: _Validator | None = None
+        validate_s = 0.0  # wall time of the last validation: the next one starts only if it fits
         checked: list[Candidate] = []
         for rnd in range(self.validate_rounds + 1):
             # Each round searches a share of what is left, then checks its best plan against the
@@ -127,9 +129,13 @@ class CasaPlanner(PlannerBase):
             until = time.perf_counter() + (deadline - time.perf_counter()) * share
             it_until = trace.iterations + math.ceil((config.gen - trace.iterations) * share)
             best = self._search(est, pred, best, snapshot, forecast, config, trace, min(until, deadline), it_until)
-            if validator is None or (time.perf_counter() >= deadline and rnd > 0):
-                break
+            if rnd == self.validate_rounds or time.perf_counter() + validate_s >= deadline:
+                break  # the budget covers validation too: no check that cannot finish in time
+            check_started = time.perf_counter()
+            if validator is None:
+                validator = _Validator(snapshot, forecast, signals, config.seed)
             simulated, violators, pred = validator.calibrate(est, best.plan, config.cstr)
+            validate_s = time.perf_counter() - check_started
             trace.validations.append((best.prediction.sl_ave, simulated))
             checked.append(
                 Candidate(_key(simulated, best.prediction.carbon_g, config.cstr, violators), best.plan, best.prediction)
@@ -137,9 +143,29 @@ class CasaPlanner(PlannerBase):
             best = Candidate(_key_of(est, pred, config.cstr), best.plan, pred)
             if time.perf_counter() >= deadline:
                 break
+        # A checked plan is preferred by its simulated outcome; the search's incumbent after the
+        # last round is never worse than the safe start in the estimator's ordering.
         chosen = min(checked, key=lambda c: c.key) if checked else best
         self._trace = trace
         return self._finish(chosen.plan, chosen.prediction, snapshot, forecast, signals)
+
+    def _safe_start(
+        self, est: Estimator, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals
+    ) -> Prediction:
+        """Load the best safe start the estimator sees: D_{e-1} restricted to the forecast
+        functions, or the bin-packing plan (peak-sized, FFD), by :func:`_key`. The search only
+        replaces its incumbent by a plan with a lower key, so a cut at any moment returns a plan
+        rated no worse than this start."""
+        cstr = self.config.cstr
+        starts = [_warm_start(snapshot.previous, forecast)]
+        starts.append(BinPackPlanner(self.config).plan(snapshot, forecast, signals))
+        best: tuple[tuple[int, float, float, float], int] | None = None
+        for i, start in enumerate(starts):
+            key = _key_of(est, est.load(start), cstr)
+            if best is None or key < best[0]:
+                best = (key, i)
+        assert best is not None
+        return est.load(starts[best[1]])
 
     def _search(
         self,

@@ -147,3 +147,31 @@ def test_a_search_cut_by_the_clock_says_so():
     planner.plan(ClusterSnapshot(cluster(2), PARAMS), _many_functions(), SIGNALS)
     assert planner.last_trace.time_bound
     assert planner.last_trace.stopped_by == "time"
+
+
+def test_a_cut_after_any_of_the_first_moves_is_no_worse_than_the_safe_start():
+    # Anytime: the incumbent starts at the best of D_{e-1} (here a poor one: everything on one
+    # small container) and the bin-packing plan, and is replaced only by a plan with a lower key,
+    # so cutting the search after its k-th iteration (k = 0: no search at all) returns a plan rated no worse than that start.
+    from casa_sched.planners.binpack import BinPackPlanner
+    from casa_sched.planners.casa import _key_of
+
+    fc = forecast([[30000.0] * 15, [6000.0] * 15, [600.0] * 15, [5.0] * 15], [0.2, 0.5, 1.0, 0.1])
+    prev = Plan(epoch=-1, containers={"f0": (Container("n0"),), "f3": (Container("n1", 4), Container("n2", 4))})
+    snap = ClusterSnapshot(cluster(3), PARAMS, prev)
+    config = PlannerConfig(cstr=0.05, time_budget_s=30)
+
+    def rated(plan: Plan) -> tuple[int, float, float, float]:
+        est = Estimator(snap.cluster, snap.params, fc, SIGNALS, snap.previous, snap.water)
+        return _key_of(est, est.load(plan), config.cstr)
+
+    start = min(rated(_warm_start(prev, fc)), rated(BinPackPlanner(config).plan(snap, fc, SIGNALS)))
+    assert start < rated(_warm_start(prev, fc))  # D_{e-1} misses Cstr: bin-packing is the safe start
+    accepted = []
+    for k in range(13):
+        planner = CasaPlanner(PlannerConfig(cstr=0.05, gen=k, time_budget_s=30), validate_rounds=0)
+        plan = planner.plan(snap, fc, SIGNALS)
+        assert planner.last_trace.iterations <= k
+        assert rated(plan) <= start, k
+        accepted.append(planner.last_trace.accepted)
+    assert accepted[-1] > 0  # the search did move, so the cuts above fell between real moves
