@@ -136,3 +136,24 @@ def fair_caps(wanted: list[int], capacity: int) -> list[int]:
             caps[i] += 1
             spare -= 1
     return caps
+
+
+PEAK_HEADROOM = 1.2  # bin-packing's capacity over the peak-minute concurrency (binpack's docstring says why)
+
+
+def binpack_layout(
+    snapshot: ClusterSnapshot, forecast: Forecast, headroom: float = PEAK_HEADROOM
+) -> dict[str, list[tuple[int, int]]]:
+    """Bin-packing's layout (the ``binpack`` policy, also CASA's safe start): every function
+    with forecast requests sized for ``headroom`` × its peak-minute concurrency, capped by
+    max-min fair water-filling when the cluster is short, packed first-fit decreasing."""
+    p = snapshot.params
+    conc = peak_concurrency(forecast)
+    active = [f for f in np.argsort(-conc, kind="stable").tolist() if forecast.totals[f] > 0]
+    room = free_units(snapshot.cluster, p)
+    caps = fair_caps([units_for(float(conc[f]), p, headroom) for f in active], sum(room))
+    items = [(size, f) for f, units in zip(active, caps, strict=True) if units for size in split_units(units, p)]
+    layout: dict[str, list[tuple[int, int]]] = {}
+    for f, n, size in first_fit_decreasing(items, room):
+        layout.setdefault(forecast.function_ids[f], []).append((n, size))
+    return layout

@@ -17,23 +17,13 @@ items it is in practice optimal in node count (tested on hand-checked instances)
 
 from __future__ import annotations
 
-import numpy as np
-
 from casa_sched.contract.forecast import EpochSignals, Forecast
 from casa_sched.contract.plan import Plan
 from casa_sched.contract.snapshot import ClusterSnapshot
-from casa_sched.planners._common import (
-    fair_caps,
-    first_fit_decreasing,
-    free_units,
-    peak_concurrency,
-    split_units,
-    to_plan,
-    units_for,
-)
+from casa_sched.planners._common import PEAK_HEADROOM, binpack_layout, to_plan
 from casa_sched.planners.base import PlannerBase
 
-HEADROOM = 1.2
+HEADROOM = PEAK_HEADROOM
 
 
 class BinPackPlanner(PlannerBase):
@@ -42,13 +32,4 @@ class BinPackPlanner(PlannerBase):
     name = "binpack"
 
     def plan(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals) -> Plan:
-        p = snapshot.params
-        conc = peak_concurrency(forecast)
-        active = [f for f in np.argsort(-conc, kind="stable").tolist() if forecast.totals[f] > 0]
-        room = free_units(snapshot.cluster, p)
-        caps = fair_caps([units_for(float(conc[f]), p, HEADROOM) for f in active], sum(room))
-        items = [(size, f) for f, units in zip(active, caps, strict=True) if units for size in split_units(units, p)]
-        layout: dict[str, list[tuple[int, int]]] = {}
-        for f, n, size in first_fit_decreasing(items, room):
-            layout.setdefault(forecast.function_ids[f], []).append((n, size))
-        return to_plan(self.name, snapshot, forecast, signals, layout)
+        return to_plan(self.name, snapshot, forecast, signals, binpack_layout(snapshot, forecast, HEADROOM))

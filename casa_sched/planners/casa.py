@@ -17,6 +17,12 @@ A function whose search fails to improve K times goes on that optimizer's blackl
 returned is the best one seen that meets Cstr (lowest carbon), else the lowest SL_ave.
 
 Choices where the paper is silent (documented and tested):
+- Anytime from a safe start: the search starts from the best, by the estimator and the order
+  of :func:`_key`, of D_{e-1} (restricted to the functions forecast to run) and the bin-packing
+  plan, and the incumbent is replaced only by a plan with a lower key, so a search cut at any
+  iteration returns a plan rated no worse than that start. The wall-clock budget covers the
+  estimator's set-up, the search and validation: a validation starts only if the last one's
+  wall time still fits before the deadline.
 - Candidates are scored with the fast :class:`~casa_sched.simulator.estimator.Estimator`, not
   the request-level simulator (which the paper's 3-minute budget allowed; ours is seconds).
 - Among carbon-lowering candidates the carbon optimizer prefers one that keeps SL_ave ≤ Cstr,
@@ -55,9 +61,8 @@ import numpy as np
 from casa_sched.contract.forecast import EpochSignals, Forecast
 from casa_sched.contract.plan import Plan, PredictedMetrics
 from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
-from casa_sched.planners._common import peak_concurrency, stamped_plan, units_for
+from casa_sched.planners._common import binpack_layout, peak_concurrency, stamped_plan, to_plan, units_for
 from casa_sched.planners.base import PlannerBase
-from casa_sched.planners.binpack import BinPackPlanner
 from casa_sched.simulator import EpochRequests, Simulator
 from casa_sched.simulator.estimator import Estimator, Layout, Prediction
 from casa_sched.traces import Workload
@@ -158,7 +163,7 @@ class CasaPlanner(PlannerBase):
         rated no worse than this start."""
         cstr = self.config.cstr
         starts = [_warm_start(snapshot.previous, forecast)]
-        starts.append(BinPackPlanner(self.config).plan(snapshot, forecast, signals))
+        starts.append(to_plan(self.name, snapshot, forecast, signals, binpack_layout(snapshot, forecast)))
         best: tuple[tuple[int, float, float, float], int] | None = None
         for i, start in enumerate(starts):
             key = _key_of(est, est.load(start), cstr)
