@@ -53,6 +53,7 @@ class EmulateInputs:
     port: int = flag(9110, "Port /metrics listens on.")
     formats: str = flag("openfaas,knative,cadvisor", "Comma-separated exposition formats to serve.")
     namespace_label: str = flag("default", "namespace_name of the Knative series.")
+    results: Path | None = flag(None, "Append one JSON line per replayed epoch (the simulator's figures) here.")
     config: Path | None = flag(None, "YAML settings file; unset: $CASA_CONFIG, if set.", exists=True)
     log_level: str = flag("INFO", "Python log level.")
 
@@ -78,6 +79,14 @@ def emulate_command(*, inputs: EmulateInputs, overrides: Overrides) -> None:
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         raise _fail(f"--formats: unknown format {', '.join(bad) or '(none given)'}; known: {', '.join(FORMATS)}")
+    if inputs.results is not None:
+        from casa_sched.outputs import check_output_file
+
+        try:
+            check_output_file("--results", inputs.results)
+            inputs.results.open("a").close()
+        except (OSError, ValueError) as exc:
+            raise _fail(f"--results {inputs.results}: {getattr(exc, 'strerror', None) or exc}") from None
     if not 0 <= inputs.port <= 65535:
         raise _fail(f"--port must be 0..65535, got {inputs.port}")
     values = dict(overrides.values)
@@ -144,7 +153,7 @@ def emulate_command(*, inputs: EmulateInputs, overrides: Overrides) -> None:
         raise _fail(f"the API server does not answer: {api_error(exc, 'GET /api/v1/nodes')}", 1) from None
 
     from casa_sched.contract.cluster import SimParams
-    from casa_sched.emulator.core import Emulation, EmulationError
+    from casa_sched.emulator.core import Emulation, EmulationError, epoch_record
     from casa_sched.emulator.process import Exporter, cluster_of, run, start_pod_watch
 
     try:
@@ -183,6 +192,11 @@ def emulate_command(*, inputs: EmulateInputs, overrides: Overrides) -> None:
             e = emulation.epoch_results[-1]
             log.info("epoch %d: %d requests, SL_ave %.4f, %.2f g CO2, %d containers", e.epoch, e.requests,
                      e.slo_violation_rate, e.carbon_g, e.containers)  # fmt: skip
+            if inputs.results is not None:
+                import json
+
+                with inputs.results.open("a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(epoch_record(e)) + "\n")
 
     try:
         run(emulation, store.running, clock, start_unix_s, stop, on_window)

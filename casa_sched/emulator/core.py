@@ -319,3 +319,12 @@ def _merge(epoch: int, windows: Sequence[EpochResult]) -> EpochResult:
         planned_containers=windows[-1].planned_containers if windows else 0,
     )
 
+
+
+def epoch_record(e: EpochResult) -> dict[str, float]:
+    """One replayed epoch's figures as a flat JSON object (``casa emulate --results``)."""
+    return {
+        "epoch": e.epoch, "requests": e.requests, "served": e.served, "dropped": e.dropped,
+        "slo_violation_rate": e.slo_violation_rate, "carbon_g": e.carbon_g, "energy_kwh": e.energy_kwh,
+        "cost_usd": e.cost_usd, "load": e.load, "cold_starts": e.cold_starts, "containers": e.containers,
+    }  # fmt: skip
