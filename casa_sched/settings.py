@@ -127,6 +127,14 @@ class OverheadSettings(_Section):
 class SLOSettings(_Section):
     laxity: float = Field(10.0, gt=0, description="Deadline laxity (eq. 6). Paper default 10, swept 10..20.")
     cstr: float = Field(0.05, ge=0, le=1, description="SLO constraint on SL_ave, a ratio. Paper baseline 5 %.")
+    max_drop_share: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="CASA: bound on the share of all requests a plan may drop (request-weighted), a ratio. SL_ave "
+        "is a mean over functions, so without it a plan can meet Cstr by abandoning the busiest function; the "
+        "default, equal to the paper's 5 % Cstr, reads the constraint per request as well as per function.",
+    )
 
 
 class SimulationSettings(_Section):

@@ -37,6 +37,7 @@ class PlannerConfig:
     ``planner`` sections), read from the field definitions, not restated."""
 
     cstr: float = setting_default(SLOSettings, "cstr")  # SLO constraint on SL_ave
+    max_drop_share: float = setting_default(SLOSettings, "max_drop_share")  # CASA: bound on requests dropped
     k: int = setting_default(PlannerSettings, "k")  # failed local searches before a function is blacklisted
     gen: int = setting_default(PlannerSettings, "gen")  # iteration ceiling
     time_budget_s: float = setting_default(PlannerSettings, "time_budget_s")  # wall-clock budget per epoch
@@ -45,4 +46,11 @@ class PlannerConfig:
     @classmethod
     def from_settings(cls, settings: CasaSettings) -> PlannerConfig:
         p = settings.planner
-        return cls(cstr=settings.slo.cstr, k=p.k, gen=p.gen, time_budget_s=p.time_budget_s, seed=p.seed)
+        return cls(
+            cstr=settings.slo.cstr,
+            max_drop_share=settings.slo.max_drop_share,
+            k=p.k,
+            gen=p.gen,
+            time_budget_s=p.time_budget_s,
+            seed=p.seed,
+        )

@@ -120,7 +120,7 @@ class CasaPlanner(PlannerBase):
         est = Estimator(snapshot.cluster, snapshot.params, forecast, signals, snapshot.previous, snapshot.water)
         pred = self._safe_start(est, snapshot, forecast, signals)
         trace = SearchTrace()
-        best = Candidate(_key_of(est, pred, config.cstr), est.plan(forecast.epoch, snapshot.previous), pred)
+        best = Candidate(_key_of(est, pred, config), est.plan(forecast.epoch, snapshot.previous), pred)
         validator: _Validator | None = None
         validate_s = 0.0  # wall time of the last validation: the next one starts only if it fits
         checked: list[Candidate] = []
@@ -139,13 +139,17 @@ class CasaPlanner(PlannerBase):
             check_started = time.perf_counter()
             if validator is None:
                 validator = _Validator(snapshot, forecast, signals, config.seed)
-            simulated, violators, pred = validator.calibrate(est, best.plan, config.cstr)
+            simulated, violators, dropped, pred = validator.calibrate(est, best.plan, config.cstr)
             validate_s = time.perf_counter() - check_started
             trace.validations.append((best.prediction.sl_ave, simulated))
             checked.append(
-                Candidate(_key(simulated, best.prediction.carbon_g, config.cstr, violators), best.plan, best.prediction)
+                Candidate(
+                    _key(simulated, best.prediction.carbon_g, config.cstr, violators, dropped, config.max_drop_share),
+                    best.plan,
+                    best.prediction,
+                )
             )
-            best = Candidate(_key_of(est, pred, config.cstr), best.plan, pred)
+            best = Candidate(_key_of(est, pred, config), best.plan, pred)
             if time.perf_counter() >= deadline:
                 break
         # A checked plan is preferred by its simulated outcome; the search's incumbent after the
@@ -161,12 +165,11 @@ class CasaPlanner(PlannerBase):
         functions, or the bin-packing plan (peak-sized, FFD), by :func:`_key`. The search only
         replaces its incumbent by a plan with a lower key, so a cut at any moment returns a plan
         rated no worse than this start."""
-        cstr = self.config.cstr
         starts = [_warm_start(snapshot.previous, forecast)]
         starts.append(to_plan(self.name, snapshot, forecast, signals, binpack_layout(snapshot, forecast)))
         best: tuple[tuple[int, float, float, float], int] | None = None
         for i, start in enumerate(starts):
-            key = _key_of(est, est.load(start), cstr)
+            key = _key_of(est, est.load(start), self.config)
             if best is None or key < best[0]:
                 best = (key, i)
         assert best is not None
@@ -210,7 +213,7 @@ class CasaPlanner(PlannerBase):
             pred = moved
             trace.accepted += 1
             trace.history.append((kind, pred.sl_ave, pred.carbon_g))
-            key = _key_of(est, pred, config.cstr)
+            key = _key_of(est, pred, config)
             if key < best.key:
                 best = Candidate(key, est.plan(forecast.epoch, snapshot.previous), pred)
         else:
@@ -234,17 +237,34 @@ class CasaPlanner(PlannerBase):
         )
 
 
-def _key(sl_ave: float, carbon_g: float, cstr: float, violators: int = 0) -> tuple[int, float, float, float]:
-    """Order plans: feasible ones (SL_ave ≤ Cstr) by how many functions still miss Cstr on
-    their own, then by carbon; infeasible ones by SL_ave."""
-    if sl_ave <= cstr + 1e-12:
+def _key(
+    sl_ave: float,
+    carbon_g: float,
+    cstr: float,
+    violators: int = 0,
+    drop_share: float = 0.0,
+    max_drop_share: float = 1.0,
+) -> tuple[int, float, float, float]:
+    """Order plans: feasible ones (SL_ave ≤ Cstr and the share of requests dropped within
+    ``max_drop_share``) by how many functions still miss Cstr on their own, then by carbon;
+    infeasible ones by SL_ave plus the drop share's excess over its bound."""
+    excess = max(0.0, drop_share - max_drop_share)
+    if sl_ave <= cstr + 1e-12 and excess <= 1e-12:
         return (0, float(violators), carbon_g, sl_ave)
-    return (1, sl_ave, carbon_g, 0.0)
+    return (1, sl_ave + excess, carbon_g, 0.0)
 
 
-def _key_of(est: Estimator, pred: Prediction, cstr: float) -> tuple[int, float, float, float]:
+def _key_of(est: Estimator, pred: Prediction, config: PlannerConfig) -> tuple[int, float, float, float]:
     """:func:`_key` of the estimator's current plan, predicted as ``pred``."""
-    return _key(pred.sl_ave, pred.carbon_g, cstr, _violators(est, cstr))
+    return _key(
+        pred.sl_ave, pred.carbon_g, config.cstr, _violators(est, config.cstr), _drop_share(est), config.max_drop_share
+    )
+
+
+def _drop_share(est: Estimator) -> float:
+    """Predicted share of all forecast requests that miss their deadline (request-weighted)."""
+    total = float(est.totals.sum())
+    return float(est.function_violations().sum()) / total if total > 0 else 0.0
 
 
 def _violators(est: Estimator, cstr: float) -> int:
@@ -278,9 +298,9 @@ class _Validator:
         self.requests = EpochRequests(0, 0.0, forecast.function_ids, forecast.t_ave_s, tuple(arrivals))
         self.signals = signals
 
-    def calibrate(self, est: Estimator, plan: Plan, cstr: float) -> tuple[float, int, Prediction]:
+    def calibrate(self, est: Estimator, plan: Plan, cstr: float) -> tuple[float, int, float, Prediction]:
         """Simulate ``plan``; returns its simulated SL_ave, how many functions missed Cstr there,
-        and the estimator's calibrated prediction."""
+        the share of requests dropped and the estimator's calibrated prediction."""
         epoch_s = self.forecast.minutes * self.forecast.minute_s
         sim = Simulator(self.snapshot.cluster, self.snapshot.params, epoch_s, self.snapshot.water)
         if self.snapshot.previous is not None:
@@ -288,7 +308,9 @@ class _Validator:
         result = sim.run_epoch(plan, self.requests, self.signals)
         calibrated = est.calibrate_from(result, plan)
         violators = sum(1 for st in result.functions.values() if st.requests and st.violation_rate > cstr + 1e-9)
-        return result.slo_violation_rate, violators, calibrated
+        requests = sum(st.requests for st in result.functions.values())
+        dropped = sum(st.dropped for st in result.functions.values())
+        return result.slo_violation_rate, violators, dropped / requests if requests else 0.0, calibrated
 
 
 def _known_nodes(plan: Plan, snapshot: ClusterSnapshot) -> Plan:
@@ -337,7 +359,7 @@ class _Search:
     def needs_slo(self, pred: Prediction) -> bool:
         """Fig. 7's switch: SL_ave above Cstr, or (the constraint read per request type, as the
         paper's introduction states it) a function not yet blacklisted misses Cstr on its own."""
-        if pred.sl_ave > self.config.cstr:
+        if pred.sl_ave > self.config.cstr or _drop_share(self.est) > self.config.max_drop_share + 1e-12:
             return True
         rates = self.est.function_rates()
         return any(rates[f] > self.config.cstr + 1e-9 and f not in self.b_sl for f in self.active.tolist())

@@ -163,7 +163,7 @@ def test_a_cut_after_any_of_the_first_moves_is_no_worse_than_the_safe_start():
 
     def rated(plan: Plan) -> tuple[int, float, float, float]:
         est = Estimator(snap.cluster, snap.params, fc, SIGNALS, snap.previous, snap.water)
-        return _key_of(est, est.load(plan), config.cstr)
+        return _key_of(est, est.load(plan), config)
 
     start = min(rated(_warm_start(prev, fc)), rated(BinPackPlanner(config).plan(snap, fc, SIGNALS)))
     assert start < rated(_warm_start(prev, fc))  # D_{e-1} misses Cstr: bin-packing is the safe start
@@ -175,3 +175,29 @@ def test_a_cut_after_any_of_the_first_moves_is_no_worse_than_the_safe_start():
         assert rated(plan) <= start, k
         accepted.append(planner.last_trace.accepted)
     assert accepted[-1] > 0  # the search did move, so the cuts above fell between real moves
+
+
+def test_the_drop_bound_refuses_meeting_sl_ave_by_abandoning_the_busiest_function():
+    # f0 carries 98 % of the requests and the cluster cannot hold all 20 functions at their peak.
+    # SL_ave is a mean over functions, so dropping all of f0 (1/20 of the mean) meets Cstr = 5 %
+    # exactly; with the drop bound on that plan is infeasible and CASA keeps f0 served.
+    from casa_sched.planners.casa import _drop_share
+
+    fc = forecast([[60000.0] * 15] + [[60.0] * 15] * 19, [0.2] + [0.1] * 19)
+    prev = Plan(epoch=-1, containers={f"f{i}": (Container(f"n{i % 3}"),) for i in range(1, 20)})
+    snap = ClusterSnapshot(cluster(3), PARAMS, prev)
+    shares = {}
+    for bound in (PlannerConfig().max_drop_share, 1.0):
+        planner = CasaPlanner(
+            PlannerConfig(cstr=0.05, max_drop_share=bound, gen=300, time_budget_s=30), validate_rounds=0
+        )
+        plan = planner.plan(snap, fc, SIGNALS)
+        est = Estimator(snap.cluster, snap.params, fc, SIGNALS, snap.previous, snap.water)
+        est.load(plan)
+        shares[bound] = _drop_share(est)
+    assert shares[1.0] > 0.9  # unbounded: f0 abandoned
+    assert shares[PlannerConfig().max_drop_share] < 0.5  # bounded: f0 keeps the room there is
+
+
+def test_a_plan_over_the_drop_bound_ranks_below_any_within_it():
+    assert _key(0.045, 99.0, 0.05, 0, 0.01, 0.05) < _key(0.03, 1.0, 0.05, 0, 0.60, 0.05)
