@@ -16,6 +16,7 @@ from casa_sched.cli.accounting_cmd import accounting_command
 from casa_sched.cli.autoscaler_cmd import autoscaler_command
 from casa_sched.cli.config_cmd import config_app
 from casa_sched.cli.dashboard_cmd import dashboard_app
+from casa_sched.cli.demo_cmd import demo_command
 from casa_sched.cli.devcluster_cmd import devcluster_app
 from casa_sched.cli.emulate_cmd import emulate_command
 from casa_sched.cli.entry import run
@@ -43,6 +44,7 @@ app.command("autoscaler")(autoscaler_command)
 app.add_typer(forecast_app, name="forecast")
 app.command("emulate")(emulate_command)
 app.add_typer(devcluster_app, name="dev-cluster")
+app.command("demo")(demo_command)
 
 
 @app.callback()

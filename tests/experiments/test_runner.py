@@ -10,9 +10,10 @@ from casa_sched.settings import load_settings
 from casa_sched.traces.synthetic import synthetic_workload
 
 
-def scenario(epochs: int, forecast: str = "oracle"):
+def scenario(epochs: int, forecast: str = "oracle", **overrides: float):
     settings = load_settings(
-        environ={}, overrides={"workload.intensity": 2.0, "cluster.nodes": 2, "planner.time_budget_s": 0.3}
+        environ={},
+        overrides={"workload.intensity": 2.0, "cluster.nodes": 2, "planner.time_budget_s": 0.3, **overrides},
     )
     wl = synthetic_workload(seed=0).top_k(30).scaled(2.0, seed=0)
     return build_scenario(settings, epochs=epochs, workload=wl, forecast=forecast)[0]
@@ -46,6 +47,15 @@ def test_without_held_out_epochs_training_replays_with_another_seed():
 
 
 def test_last_forecast_uses_the_previous_epoch_and_nothing_for_the_first():
-    sc = scenario(3, forecast="last")
+    sc = scenario(3, forecast="last", **{"forecast.unseen_floor_per_min": 0.0})
     assert sc.forecast_for(0).totals.sum() == 0
     np.testing.assert_array_equal(sc.forecast_for(2).counts, sc.workload.counts[:, 15:30])
+
+
+def test_functions_without_history_get_the_unseen_floor_during_the_warm_up():
+    sc = scenario(3, forecast="last")  # default floor: 2 requests per minute, warm-up 4 epochs
+    np.testing.assert_array_equal(sc.forecast_for(0).counts, np.full_like(sc.forecast_for(0).counts, 2))
+    seen = sc.workload.counts[:, :30].sum(axis=1) > 0
+    later = sc.forecast_for(2).counts
+    np.testing.assert_array_equal(later[seen], sc.workload.counts[seen, 15:30])
+    assert (later[~seen] == 2).all()
