@@ -1,0 +1,145 @@
+"""CASA against bin-packing, Hybrid and Score at cluster scale: N nodes × F synthetic functions.
+
+    nice .venv/bin/python -m benchmarks.planner_scale [--quick] [--sizes 32,128,512]
+        [--functions 500,2000,5000] [--epochs 2] [--out benchmarks/out/planner-scale.png]
+
+For every grid point the embedded synthetic workload is generated with F functions (their
+per-function statistics are the 500-function sample's, README "casa simulate") and replayed by
+``casa simulate``'s own runner (:func:`casa_sched.experiments.runner.run_policies`) on N default
+nodes with the default settings (planning budget included). The load is the paper's R = 10·N
+for the 500-function workload: F functions carry F/500 times its requests at one R, so each
+point runs at R = 10·N·500/F and every point offers the cluster the same share of its cores
+(``--per-function-r`` applies R = 10·N to every function instead, which overloads the cluster
+F/500-fold). Printed per policy: planning seconds (mean, max), SL_ave (the paper's eq. 7 mean
+over functions), the request-weighted violation rate (violated requests over all requests; a
+violation is a drop in the simulator), dropped requests, epochs meeting Cstr and carbon; the
+baseline of each ratio is bin-packing in the same process. The PNG plots plan time and carbon.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from casa_sched.experiments.inputs import build_scenario
+from casa_sched.experiments.runner import run_policies
+from casa_sched.settings import load_settings
+from casa_sched.traces.synthetic import SyntheticParams, synthetic_workload
+
+POLICIES = ("casa", "binpack", "hybrid", "score")
+DEFAULT_OUT = Path(__file__).resolve().parent / "out" / "planner-scale.png"
+
+
+def _ints(flag: str, text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        print(f"planner_scale: {flag} must be comma-separated positive integers, got {text!r}", file=sys.stderr)
+        raise SystemExit(2)
+    return values
+
+
+def run_point(nodes: int, functions: int, epochs: int, per_function_r: bool) -> list[dict[str, float | str | int]]:
+    intensity = 10.0 * nodes * (1.0 if per_function_r else 500.0 / functions)
+    settings = load_settings(None, {"cluster.nodes": nodes, "workload.intensity": intensity})
+    wl = synthetic_workload(SyntheticParams(n_functions=functions), seed=settings.planner.seed)
+    scenario, _ = build_scenario(settings, epochs=epochs, workload=wl.scaled(intensity, seed=settings.planner.seed))
+    runs = run_policies(scenario, POLICIES)
+    rows: list[dict[str, float | str | int]] = []
+    for name in POLICIES:
+        s = runs[name].summary()
+        rows.append({
+            "nodes": nodes, "functions": functions, "intensity": intensity, "policy": name,
+            "plan_s_mean": s["plan_seconds_mean"], "plan_s_max": s["plan_seconds_max"],
+            "sl_ave": s["slo_violation_rate"], "violations_weighted": s["dropped"] / max(s["requests"], 1.0),
+            "dropped": int(s["dropped"]), "requests": int(s["requests"]),
+            "epochs_meeting_cstr": int(s["epochs_meeting_cstr"]), "epochs": epochs, "carbon_g": s["carbon_g"],
+        })  # fmt: skip
+    return rows
+
+
+def table(rows: list[dict[str, float | str | int]]) -> str:
+    head = ("| N | F | R | policy | plan s mean | plan s max | SL_ave | viol. (req-weighted) | dropped "
+            "| ≤Cstr | carbon g | carbon / binpack |")  # fmt: skip
+    lines = [head, "|" + "---|" * 12]
+    base = {(r["nodes"], r["functions"]): float(r["carbon_g"]) for r in rows if r["policy"] == "binpack"}
+    for r in rows:
+        ratio = float(r["carbon_g"]) / base[(r["nodes"], r["functions"])]
+        lines.append(
+            f"| {r['nodes']} | {r['functions']} | {float(r['intensity']):g} | {r['policy']} "
+            f"| {float(r['plan_s_mean']):.2f} | {float(r['plan_s_max']):.2f} | {float(r['sl_ave']):.2%} "
+            f"| {float(r['violations_weighted']):.2%} | {int(r['dropped']):,} | {r['epochs_meeting_cstr']}/{r['epochs']} "
+            f"| {float(r['carbon_g']):,.0f} | {ratio:.3f} |"
+        )  # fmt: skip
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict[str, float | str | int]], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = sorted({(int(r["nodes"]), int(r["functions"])) for r in rows})
+    labels = [f"N={n}\nF={f}" for n, f in points]
+    fig, (ax_t, ax_c) = plt.subplots(1, 2, figsize=(11, 4))
+    width = 0.8 / len(POLICIES)
+    for i, name in enumerate(POLICIES):
+        mine = {(int(r["nodes"]), int(r["functions"])): r for r in rows if r["policy"] == name}
+        xs = [j + (i - (len(POLICIES) - 1) / 2) * width for j in range(len(points))]
+        ax_t.bar(xs, [float(mine[p]["plan_s_mean"]) for p in points], width, label=name)
+        ax_c.bar(xs, [float(mine[p]["carbon_g"]) / float(rows_of(rows, p)["carbon_g"]) for p in points], width, label=name)
+    ax_t.set_yscale("log")
+    ax_t.set_ylabel("plan time per epoch, s (mean)")
+    ax_c.set_ylabel("carbon / bin-packing's")
+    for ax in (ax_t, ax_c):
+        ax.set_xticks(range(len(points)), labels)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def rows_of(rows: list[dict[str, float | str | int]], point: tuple[int, int]) -> dict[str, float | str | int]:
+    """Bin-packing's row at ``point`` (the ratios' baseline)."""
+    return next(r for r in rows if r["policy"] == "binpack" and (r["nodes"], r["functions"]) == point)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="N = 4, 8 and F = 500, 1000, one epoch (a smoke run)")
+    ap.add_argument("--sizes", default="32,128,512", help="node counts N")
+    ap.add_argument("--functions", default="500,2000,5000", help="synthetic function counts F")
+    ap.add_argument("--epochs", type=int, default=2, help="epochs per point (the first plans from an empty cluster)")
+    ap.add_argument("--per-function-r", action="store_true", help="R = 10·N on every function (load grows with F)")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="PNG path; the table goes beside it as .md")
+    args = ap.parse_args()
+    sizes, functions = (([4, 8], [500, 1000]) if args.quick
+                        else (_ints("--sizes", args.sizes), _ints("--functions", args.functions)))  # fmt: skip
+    epochs = 1 if args.quick else args.epochs
+    if not 1 <= epochs <= 32:
+        print(f"planner_scale: --epochs must be in 1..32, got {epochs}", file=sys.stderr)
+        raise SystemExit(2)
+    if args.out.exists() and args.out.is_dir():
+        print(f"planner_scale: --out must be a file path, {args.out} is a directory", file=sys.stderr)
+        raise SystemExit(2)
+    rows: list[dict[str, float | str | int]] = []
+    for n in sizes:
+        for f in functions:
+            t = time.perf_counter()
+            rows.extend(run_point(n, f, epochs, args.per_function_r))
+            print(f"N={n} F={f}: {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
+    text = table(rows)
+    print(text)
+    plot(rows, args.out)
+    args.out.with_suffix(".md").write_text(text + "\n")
+    print(f"wrote {args.out} and {args.out.with_suffix('.md')}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
