@@ -96,7 +96,10 @@ def timestamp(text: str) -> datetime:
         t = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"expected an ISO 8601 time (e.g. 2026-12-03T06:00Z) or Unix seconds, got {text!r}") from None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    try:
+        return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{text!r} is out of the range of dates") from None
 
 
 @dataclass(frozen=True)

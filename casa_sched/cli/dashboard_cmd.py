@@ -58,7 +58,10 @@ def _window_bounds(start: str | None, end: str | None, range_: str | None) -> tu
         span_s = duration_s(range_ if range_ is not None else DEFAULT_RANGE)
     except ValueError as exc:
         raise ValueError(f"--range: {exc}") from None
-    return stop - timedelta(seconds=span_s), stop
+    try:
+        return stop - timedelta(seconds=span_s), stop
+    except OverflowError:
+        raise ValueError(f"--range {range_}: reaches back before the year 1") from None
 
 
 @dashboard_app.command("render")
@@ -89,8 +92,12 @@ def render(
     from casa_sched.metricsources.base import MetricsUnavailable, PromClient
     from casa_sched.outputs import OutputError, check_output_dir, check_output_file
 
-    url = urlsplit(prometheus)
-    if url.scheme not in ("http", "https") or not url.hostname:
+    try:
+        url = urlsplit(prometheus)
+        valid = url.scheme in ("http", "https") and bool(url.hostname) and (url.port is None or url.port > 0)
+    except ValueError:  # an unclosed IPv6 bracket, a port out of range
+        valid = False
+    if not valid:
         raise _fail(f"--prometheus must be an http(s) URL such as http://127.0.0.1:9090, got {prometheus!r}", 2)
     try:
         first, last = _window_bounds(start, end, range_)

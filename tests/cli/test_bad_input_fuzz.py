@@ -293,3 +293,31 @@ def test_casa_simulate_with_a_corrupted_carbon_csv_fails_in_one_line(data: bytes
         _one_line_failure(result, "casa simulate")
         if result.exit_code != 0:
             assert not (Path(d) / "out" / "summary.json").exists()
+
+
+# ---- casa dashboard render -------------------------------------------------------------------
+
+TIMES = st.sampled_from(["2026-12-03T06:00", "2026-12-03T06:00+01:00", "0001-01-01T00:00+01:00", "9999-12-31T23:59",
+                         "253402300799", "-62135596800", "1e308", "yesterday", "", "2026-13-40"])  # fmt: skip
+DURATIONS = st.sampled_from(["6h", "1h30m", "0s", "90", "1.5h", "-1h", "5000y", "99999999999999999999d", "6 h", ""])
+
+
+@fuzz(40)
+@given(
+    flag=st.sampled_from(["--start", "--end", "--range", "--step", "--prometheus"]),
+    value=st.one_of(NASTY_NUMBERS, TIMES, DURATIONS, st.sampled_from(["http://", "http://[::1", "https://h:99999"])),
+    extra=st.sampled_from([[], ["--range", "1h"], ["--start", "2026-12-03T06:00"]]),
+)
+def test_casa_dashboard_render_fails_in_one_line_and_writes_nothing(flag: str, value: str, extra: list[str]) -> None:
+    """Every value either is refused up front (exit 2) or reaches the unreachable Prometheus
+    (exit 1): one line, and --out keeps only what it held."""
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "out"
+        out.mkdir()
+        (out / "casa-sched.png").write_text("previous")
+        argv = ["dashboard", "render", "--prometheus", "http://127.0.0.1:9", "--out", str(out), *extra, flag, value]
+        result = invoke(casa_main, argv)
+        _one_line_failure(result, "casa dashboard render")
+        assert result.exit_code in (1, 2)
+        assert [p.name for p in out.iterdir()] == ["casa-sched.png"]
+        assert (out / "casa-sched.png").read_text() == "previous"
