@@ -74,7 +74,7 @@ def main() -> None:
         sim.preload(previous)
         r = sim.run_epoch(plan, requests, sig)
         print(f"  budget {budget:4.1f} s: simulated SL_ave {r.slo_violation_rate:.3f}, carbon {r.carbon_g:.1f} g, "
-              f"dropped {r.dropped / r.requests:.2%} of requests")  # fmt: skip
+              f"dropped {r.request_violation_rate:.2%} of requests")  # fmt: skip
     milp_gap(args.epoch)
     milp_gap(args.epoch, POWER_INSTANCES, power=True)
 

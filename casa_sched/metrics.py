@@ -87,6 +87,18 @@ class CasaMetrics:
             ["function"],
             registry=r,
         )
+        self.slo_sl_ave_ratio = Gauge(
+            "casa_slo_sl_ave_ratio",
+            "SL_ave (eq. 7): the unweighted mean of SL_f over the functions with requests in the last accounting "
+            "window (casa simulate --serve-metrics: the last epoch).",
+            registry=r,
+        )
+        self.slo_request_violation_ratio = Gauge(
+            "casa_slo_request_violation_ratio",
+            "Violated over received requests of all functions together in the same window as casa_slo_sl_ave_ratio: "
+            "the request-weighted rate beside SL_ave, so one busy function missing its deadlines shows.",
+            registry=r,
+        )
         self.function_requests_total = Counter(
             "casa_function_requests_total", "Requests a function received (N_f, eq. 7).", ["function"], registry=r
         )

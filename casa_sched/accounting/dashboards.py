@@ -66,6 +66,13 @@ PANELS: tuple[Panel, ...] = (
               " / sum by (function) (rate(casa_function_requests_total[15m])) >= 0",
               "{{function}}", "accounting", ("function",)),
     ), "SL_f over the last 15 minutes (eq. 7; functions without requests left out); the red line is Cstr.", threshold=CSTR_DEFAULT),
+    Panel("SLO: SL_ave and the request-weighted rate", "percentunit", (
+        Query("avg(sum by (function) (rate(casa_slo_violations_total[15m]))"
+              " / sum by (function) (rate(casa_function_requests_total[15m])) >= 0)", "SL_ave", "accounting"),
+        Query("sum(rate(casa_slo_violations_total[15m])) / sum(rate(casa_function_requests_total[15m])) >= 0",
+              "violated share of all requests", "accounting"),
+    ), "Over the last 15 minutes: SL_ave, the paper's objective (eq. 7, the mean over functions), beside the share "
+       "of all requests that missed their deadline; the red line is Cstr.", threshold=CSTR_DEFAULT),
     Panel("Planned containers per node", "short", (
         Query("sum by (node) (casa_plan_containers)", "{{node}}", "extender", ("node",)),
     ), "Containers of the plan in use, per node."),

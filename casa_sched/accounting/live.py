@@ -47,7 +47,7 @@ from casa_sched.metrics import CasaMetrics
 from casa_sched.models.accounting import J_PER_KWH, Accounting, WaterFactors, account_hours
 from casa_sched.models.cooling import it_power_w
 from casa_sched.models.power import DEFAULT_NODE_CURVE, PowerCurve
-from casa_sched.models.slo import count_above
+from casa_sched.models.slo import count_above, request_violation_rate, sl_ave
 from casa_sched.settings import CasaSettings
 
 log = logging.getLogger(__name__)
@@ -289,6 +289,11 @@ class LiveAccountant:
             m.slo_violations_total.labels(function=fn).inc(v)
             if n > 0:
                 m.slo_violation_ratio.labels(function=fn).set(v / n)  # eq. (7): V_f / N_f
+        requests = [n for n, _ in functions.values()]
+        violations = [v for _, v in functions.values()]
+        if sum(requests) > 0:  # SL_ave and the request-weighted rate over the window's functions
+            m.slo_sl_ave_ratio.set(sl_ave(violations, requests))
+            m.slo_request_violation_ratio.set(request_violation_rate(violations, requests))
         m.accounting_last_tick_seconds.set(now)
 
 

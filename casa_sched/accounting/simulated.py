@@ -30,5 +30,8 @@ def publish_epoch(metrics: CasaMetrics, result: EpochResult, solve_s: float) -> 
         metrics.slo_violations_total.labels(function=fn).inc(stats.dropped)
         if stats.requests:
             metrics.slo_violation_ratio.labels(function=fn).set(stats.violation_rate)  # eq. (7)
+    if result.requests:
+        metrics.slo_sl_ave_ratio.set(result.slo_violation_rate)
+        metrics.slo_request_violation_ratio.set(result.request_violation_rate)
     metrics.plan_solve_seconds.observe(solve_s)
     metrics.plan_epoch.set(result.epoch)

@@ -11,9 +11,10 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+from casa_sched.cli.entry import command_app
 from casa_sched.settings import CasaSettings, SettingsError, load_settings
 
-config_app = typer.Typer(help="Show or export the settings (YAML < CASA_* environment < flags).", no_args_is_help=True)
+config_app = command_app(help="Show or export the settings (YAML < CASA_* environment < flags).", no_args_is_help=True)
 
 
 def _rows(model: BaseModel, prefix: str = "") -> list[tuple[str, Any, str]]:

@@ -9,7 +9,9 @@ from typing import Annotated
 
 import typer
 
-dashboard_app = typer.Typer(help="The Grafana dashboard of casa-sched's metrics.", no_args_is_help=True)
+from casa_sched.cli.entry import command_app
+
+dashboard_app = command_app(help="The Grafana dashboard of casa-sched's metrics.", no_args_is_help=True)
 
 
 @dashboard_app.command("generate")

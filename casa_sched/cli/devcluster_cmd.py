@@ -16,7 +16,9 @@ from typing import Annotated
 
 import typer
 
-devcluster_app = typer.Typer(
+from casa_sched.cli.entry import command_app
+
+devcluster_app = command_app(
     help="A local Kubernetes control plane with the casa extender, KWOK nodes and Prometheus, on loopback.",
     no_args_is_help=True,
 )

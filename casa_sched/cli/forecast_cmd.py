@@ -11,11 +11,12 @@ from typing import Annotated
 
 import typer
 
+from casa_sched.cli.entry import command_app
 from casa_sched.cli.flags import Overrides, with_flags
 from casa_sched.cli.simulate_cmd import SCENARIO_SETTINGS, OutFlag, ScenarioInputs, _bad_input, _scenario_factory
 from casa_sched.settings import load_settings
 
-forecast_app = typer.Typer(help="Next-epoch load forecasters: measure them on a trace.", no_args_is_help=True)
+forecast_app = command_app(help="Next-epoch load forecasters: measure them on a trace.", no_args_is_help=True)
 
 ALL = "all"
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import typer
-
 from casa_sched.cli.accounting_cmd import accounting_command
 from casa_sched.cli.autoscaler_cmd import autoscaler_command
 from casa_sched.cli.config_cmd import config_app
@@ -19,19 +17,16 @@ from casa_sched.cli.dashboard_cmd import dashboard_app
 from casa_sched.cli.demo_cmd import demo_command
 from casa_sched.cli.devcluster_cmd import devcluster_app
 from casa_sched.cli.emulate_cmd import emulate_command
-from casa_sched.cli.entry import run
+from casa_sched.cli.entry import command_app, run
 from casa_sched.cli.extender_cmd import extender_command
 from casa_sched.cli.forecast_cmd import forecast_app
 from casa_sched.cli.models_cmd import models_app
 from casa_sched.cli.simulate_cmd import experiment, simulate
 
-app = typer.Typer(
+app = command_app(
     name="casa",
     help="Carbon- and SLO-aware scheduling and autoscaling for serverless functions (CASA).",
     no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    # Plain help: typer's rich panels show every flag with a value placeholder (`--json <bool>`).
-    rich_markup_mode=None,
 )
 app.command("simulate")(simulate)
 app.command("experiment")(experiment)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import typer
+from casa_sched.cli.entry import command_app
 
-models_app = typer.Typer(help="Inspect the physical models and their calibration.", no_args_is_help=True)
+models_app = command_app(help="Inspect the physical models and their calibration.", no_args_is_help=True)
 
 
 @models_app.command("power")

@@ -323,6 +323,7 @@ def _run_once(
     from casa_sched.experiments.report import (
         SUMMARY_KEYS,
         TABLE_UNITS,
+        comparison_lines,
         summary,
         summary_table,
         time_bound_notes,
@@ -358,6 +359,8 @@ def _run_once(
     for note in time_bound_notes(result, scenario.epochs, scenario.config.time_budget_s):
         console.print(note, highlight=False)
     console.print("wrote " + ", ".join(str(p) for p in paths), highlight=False)
+    for line in comparison_lines(result, scenario.epochs):
+        console.print(line, highlight=False)
 
 
 def _slug(label: str) -> str:

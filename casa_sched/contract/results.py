@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from casa_sched.models.accounting import Accounting
-from casa_sched.models.slo import sl_ave
+from casa_sched.models.slo import request_violation_rate, sl_ave
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,11 @@ class EpochResult:
     planned_containers: int
 
     @property
+    def request_violation_rate(self) -> float:
+        """Violated over all the epoch's requests (request-weighted, beside SL_ave)."""
+        return request_violation_rate(self.dropped, self.requests)
+
+    @property
     def carbon_g(self) -> float:
         return self.accounting.carbon_g
 
@@ -63,6 +68,7 @@ class EpochResult:
             "requests": self.requests,
             "dropped": self.dropped,
             "slo_violation_rate": self.slo_violation_rate,
+            "request_violation_rate": self.request_violation_rate,
             "carbon_g": self.carbon_g,
             "energy_kwh": self.energy_kwh,
             "cost_usd": self.cost_usd,

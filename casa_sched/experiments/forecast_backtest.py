@@ -132,7 +132,7 @@ def markdown(rows: Sequence[BacktestRow], meta: Mapping[str, Any], policy: str) 
         )  # fmt: skip
         lines.append(
             f"| {r.forecaster} | {' | '.join(errors)} | {o['slo_violation_rate']:.2%} | "
-            f"{o['dropped'] / max(o['requests'], 1.0):.2%} | {o['carbon_g']:.1f} | {' | '.join(ratios)} |"
+            f"{o['request_violation_rate']:.2%} | {o['carbon_g']:.1f} | {' | '.join(ratios)} |"
         )
     best = best_forecaster(rows)
     if best is not None and oracle is not None:

@@ -253,14 +253,13 @@ def markdown_report(experiment: Experiment, results: Sequence[tuple[GridPoint, M
         base = casa.summary() if casa else None
         for name, run in runs.items():
             s = run.summary()
-            dropped = s["dropped"] / s["requests"] if s["requests"] else 0.0
 
             def ratio(key: str, s: dict[str, float] = s, base: dict[str, float] | None = base) -> str:
                 return f"{s[key] / base[key]:.2f}x" if base and base[key] > 0 else "n/a"
 
             lines.append(
                 f"| {name} | {s['carbon_g']:.1f} | {s['energy_kwh']:.3f} | {s['cost_usd']:.4f} | "
-                f"{s['slo_violation_rate']:.2%} | {dropped:.2%} | {s['load']:.1%} | {s['plan_seconds_mean']:.2f} | "
+                f"{s['slo_violation_rate']:.2%} | {s['request_violation_rate']:.2%} | {s['load']:.1%} | {s['plan_seconds_mean']:.2f} | "
                 f"{ratio('carbon_g')} | {ratio('cost_usd')} | {ratio('load')} |"
             )
         lines += ["", *target_check(runs), ""]

@@ -129,6 +129,7 @@ class PolicyRun:
             "cost_usd": r.accounting.cost_usd,
             "water_l": r.accounting.water_l,
             "slo_violation_rate": r.slo_violation_rate,
+            "request_violation_rate": r.request_violation_rate,
             "load": r.load,
             "requests": float(r.requests),
             "dropped": float(r.dropped),

@@ -16,7 +16,14 @@ from casa_sched.models.power import (
     fit_power_curve,
     node_power_w,
 )
-from casa_sched.models.slo import deadline_s, sl_ave, t_deadline_s, violation_rate, wait_budget_s
+from casa_sched.models.slo import (
+    deadline_s,
+    request_violation_rate,
+    sl_ave,
+    t_deadline_s,
+    violation_rate,
+    wait_budget_s,
+)
 
 __all__ = [
     "DEFAULT_NODE_CURVE",
@@ -34,6 +41,7 @@ __all__ = [
     "fit_power_curve",
     "it_power_w",
     "node_power_w",
+    "request_violation_rate",
     "sl_ave",
     "t_cold_s",
     "t_deadline_s",

@@ -2,7 +2,10 @@
 
 ``deadline = arrival + laxity · T_ave(f)``; a request not finished by its deadline is dropped
 and counts as a violation. ``SL_f,e = V_f,e / N_f,e``; the objective ``SL_ave`` is the
-unweighted mean over the functions active (N > 0) in the epoch.
+unweighted mean over the functions active (N > 0) in the epoch. Reported beside it, the
+request-weighted rate ``ΣV / ΣN`` (:func:`request_violation_rate`): SL_ave weighs a function with
+one request like one with a million, so a policy can keep SL_ave low while the busiest function
+misses most of its requests; the request-weighted rate shows that.
 
 ``t_deadline_s`` and ``wait_budget_s`` are eq. (6) itself: plain arithmetic, element-wise over
 arrays, compiled as is into the simulator's kernel (numba); ``deadline_s`` checks its inputs
@@ -56,6 +59,19 @@ def sl_ave(violations: npt.ArrayLike, requests: npt.ArrayLike) -> float:
     if not np.any(active):
         return 0.0
     return float(np.mean(v[active] / n[active]))
+
+
+def request_violation_rate(violations: npt.ArrayLike, requests: npt.ArrayLike) -> float:
+    """``ΣV_f / ΣN_f``: the share of all requests that violated, every request weighted alike
+    (eq. 7 pooled over functions, and over epochs when given totals); 0.0 without requests."""
+    v = np.asarray(violations, dtype=np.float64)
+    n = np.asarray(requests, dtype=np.float64)
+    if v.shape != n.shape:
+        raise ValueError(f"violations and requests differ in shape: {v.shape} vs {n.shape}")
+    if np.any(v < 0) or np.any(v > n):
+        raise ValueError("need 0 <= violations <= requests for every function")
+    total = float(n.sum())
+    return float(v.sum()) / total if total > 0 else 0.0
 
 
 def count_above(upper_bounds_s: npt.ArrayLike, cumulative_counts: npt.ArrayLike, threshold_s: float) -> float:

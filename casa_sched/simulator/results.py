@@ -7,6 +7,7 @@ from typing import Any
 
 from casa_sched.contract.results import EpochResult
 from casa_sched.models.accounting import ZERO, Accounting
+from casa_sched.models.slo import request_violation_rate
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,11 @@ class SimulationResult:
         return sum(e.slo_violation_rate for e in self.epochs) / len(self.epochs) if self.epochs else 0.0
 
     @property
+    def request_violation_rate(self) -> float:
+        """Violated over all requests of all epochs (request-weighted, beside SL_ave)."""
+        return request_violation_rate(self.dropped, self.requests)
+
+    @property
     def load(self) -> float:
         return sum(e.load for e in self.epochs) / len(self.epochs) if self.epochs else 0.0
 
@@ -46,6 +52,7 @@ class SimulationResult:
             "cost_usd": self.accounting.cost_usd,
             "water_l": self.accounting.water_l,
             "slo_violation_rate": self.slo_violation_rate,
+            "request_violation_rate": self.request_violation_rate,
             "load": self.load,
             "requests": self.requests,
             "dropped": self.dropped,

@@ -30,7 +30,7 @@ from casa_profiler.meters.powercap import MAX_PLAUSIBLE_POWER_W
 from casa_profiler.meters.prometheus import DEFAULT_COUNTER
 from casa_profiler.profile import LevelSample, default_levels, parse_levels, profile, write_samples
 from casa_profiler.publish import PublishError, publish, show
-from casa_sched.cli.entry import run
+from casa_sched.cli.entry import command_app, run
 from casa_sched.models.power import PowerModelError
 from casa_sched.outputs import (
     InputError,
@@ -44,7 +44,7 @@ from casa_sched.outputs import (
 )
 from casa_sched.settings import SettingsError, load_settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = command_app(add_completion=False, no_args_is_help=True,
                   help="Measure a node's power curve P(U), fit it (paper eq. 2) and publish it on the Node.")  # fmt: skip
 
 

@@ -13,10 +13,10 @@ from typing import Annotated
 
 import typer
 
-from casa_sched.cli.entry import run
+from casa_sched.cli.entry import command_app, run
 from casa_stress.burner import BACKENDS, MAX_DURATION_S, PERIOD_S, Stress, StressError, available_cores
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+app = command_app(add_completion=False)
 
 
 @app.command()

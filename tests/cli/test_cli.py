@@ -14,11 +14,14 @@ from typer.testing import CliRunner
 
 from casa_sched.cli.main import app, main
 from casa_sched.cli.simulate_cmd import SCENARIO_SETTINGS
-from casa_sched.experiments.report import TABLE_UNITS, summary_table
+from casa_sched.experiments.report import TABLE_UNITS, comparison_lines, summary_table
 from casa_sched.settings import CasaSettings
 
 runner = CliRunner()
-SUMMARY_KEYS = {"carbon_g", "energy_kwh", "cost_usd", "slo_violation_rate", "load", "plan_seconds_mean"}
+SUMMARY_KEYS = {
+    "carbon_g", "energy_kwh", "cost_usd", "slo_violation_rate", "request_violation_rate", "epochs_meeting_cstr", "load",
+    "plan_seconds_mean",
+}  # fmt: skip
 # Small and quick: one epoch, light load, a short planning budget.
 QUICK = ["--epochs", "1", "--intensity", "2", "--time-budget", "0.5"]
 
@@ -40,6 +43,9 @@ def test_simulate_json_summary_and_files(tmp_path):
     assert set(summary["casa"]) == SUMMARY_KEYS
     assert summary["casa"]["carbon_g"] > 0
     assert 0.0 <= summary["casa"]["slo_violation_rate"] <= 1.0
+    full = json.loads((out / "summary.json").read_text())["policies"]["casa"]
+    # the request-weighted rate: every violation is a drop, so it is the run's dropped share
+    assert summary["casa"]["request_violation_rate"] == pytest.approx(full["dropped"] / full["requests"])
     for name in ("summary.json", "epochs.csv", "carbon_by_epoch.png", "slo_by_epoch.png"):
         assert (out / name).stat().st_size > 0
     meta = json.loads((out / "summary.json").read_text())["meta"]
@@ -53,27 +59,51 @@ def test_simulate_table_fits_80_columns(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     header = next(line for line in lines if "policy" in line)
-    assert header.split() == ["policy", "carbon", "energy", "cost", "SL_ave", "≤Cstr", "dropped", "load", "plan"]
+    assert header.split() == ["policy", "carbon", "energy", "cost", "SL_ave", "SL_req", "≤Cstr", "load", "plan"]
     assert any(line.lstrip().startswith("binpack") for line in lines)
     assert "units: carbon g CO2eq" in result.stdout  # the units below the table
+    assert max(len(line) for line in lines) <= 80
+    assert re.fullmatch(r"casa met Cstr in \d/1 epochs; binpack \d/1; carbon \d+\.\d\dx (less|more) than binpack",
+                        lines[-1]), lines[-1]  # fmt: skip
 
 
 def test_summary_table_keeps_whole_headers_at_80_columns_with_wide_values():
     # Widest plausible cells: 6-digit carbon, 2-digit kWh, 100 % rates, 32/32 epochs, 10 s plans.
     row = {
         "carbon_g": 123456.7, "energy_kwh": 99.999, "cost_usd": 12.3456, "slo_violation_rate": 1.0,
-        "epochs_meeting_cstr": 32.0, "dropped": 1.0, "requests": 1.0, "load": 1.0, "plan_seconds_mean": 10.0,
+        "request_violation_rate": 1.0, "epochs_meeting_cstr": 32.0, "dropped": 1.0, "requests": 1.0, "load": 1.0, "plan_seconds_mean": 10.0,
     }  # fmt: skip
     meta = {"workload": "Azure Functions 2019 sample (500 functions)", "nodes": 32, "intensity": 320.0, "cstr": 0.05}
     console = Console(width=80, record=True)
     console.print(summary_table({"hybrid": row, "binpack": row}, meta, 32))
-    for line in TABLE_UNITS:
+    for line in (*TABLE_UNITS, *comparison_lines({"hybrid": row, "binpack": row}, 32)):
         console.print(line)
     text = console.export_text()
     assert max(len(line) for line in text.splitlines()) <= 80
     assert "…" not in text
     assert "123456.7" in text
     assert "32/32" in text
+
+
+def _row(carbon_g: float, met: int) -> dict[str, float]:
+    return {"carbon_g": carbon_g, "epochs_meeting_cstr": float(met)}
+
+
+def test_comparison_lines_one_per_baseline_against_casa():
+    result = {"score": _row(2000.0, 15), "casa": _row(1418.4, 16), "rl": _row(1000.0, 16), "hybrid": _row(1418.4, 9)}
+    assert comparison_lines(result, 16) == [
+        "casa met Cstr in 16/16 epochs; score 15/16; carbon 1.41x less than score",
+        "casa met Cstr in 16/16 epochs; rl 16/16; carbon 1.42x more than rl",
+        "casa met Cstr in 16/16 epochs; hybrid 9/16; carbon equal to hybrid",
+    ]
+    # without casa the first policy is the reference; a single policy has nothing to compare
+    assert comparison_lines({"binpack": _row(10.0, 1), "score": _row(20.0, 0)}, 1) == [
+        "binpack met Cstr in 1/1 epochs; score 0/1; carbon 2.00x less than score"
+    ]
+    assert comparison_lines({"casa": _row(10.0, 1)}, 1) == []
+    assert comparison_lines({"casa": _row(0.0, 1), "rl": _row(5.0, 1)}, 1) == [
+        "casa met Cstr in 1/1 epochs; rl 1/1; carbon 0.0 g against rl's 5.0 g"
+    ]
 
 
 def test_experiment_writes_the_report_and_the_deprecated_flag_still_works(tmp_path, capsys):
@@ -173,3 +203,32 @@ def test_starting_casa_loads_no_heavy_module():
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
     assert result.stdout.strip() == "[]"
+
+
+def _commands(command, path):
+    """Every command under a click group, with its path of names."""
+    yield path, command
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        yield from _commands(sub, (*path, name))
+
+
+@pytest.mark.parametrize("module", ["casa_sched.cli.main", "casa_profiler.cli", "casa_stress.cli"])
+def test_every_boolean_flag_of_every_command_shows_as_a_flag(module):
+    import importlib
+
+    import typer
+    from typer._click import Context
+
+    app_ = importlib.import_module(module).app
+    flags_seen = 0
+    for path, command in _commands(typer.main.get_command(app_), ()):
+        result = runner.invoke(app_, [*path, "--help"], terminal_width=300)
+        assert result.exit_code == 0, (path, result.output)
+        assert "<bool>" not in result.output, (path, result.output)
+        lines = [" ".join(line.split()) for line in result.output.splitlines()]
+        for param in command.get_params(Context(command)):  # --help included
+            if getattr(param, "is_flag", False) and not param.hidden:
+                shown = " / ".join(", ".join(o) for o in (param.opts, param.secondary_opts) if o)
+                assert any(line.startswith(shown + " ") or line == shown for line in lines), (path, shown)
+                flags_seen += 1
+    assert flags_seen >= 1  # --help at least

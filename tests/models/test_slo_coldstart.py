@@ -13,6 +13,7 @@ from casa_sched.models import (
     cold_start_s,
     deadline_s,
     finish_time_s,
+    request_violation_rate,
     sl_ave,
     t_cold_s,
     t_deadline_s,
@@ -44,11 +45,29 @@ def test_violation_rates_average_over_active_functions_only():
         violation_rate(5, 4)
 
 
+def test_request_weighted_rate_pools_the_requests_where_sl_ave_averages_the_functions():
+    # the busy function misses 600 of 1000, nine quiet ones none of their 10 each:
+    # SL_ave = 0.6 / 10 = 6 %, the request-weighted rate 600 / 1090 = 55 %
+    v, n = [600] + [0] * 9, [1000] + [10] * 9
+    assert sl_ave(v, n) == pytest.approx(0.06)
+    assert request_violation_rate(v, n) == pytest.approx(600 / 1090)
+    assert request_violation_rate(7, 20) == pytest.approx(0.35)  # run totals, as scalars
+    assert request_violation_rate([0, 0], [0, 0]) == 0.0
+    with pytest.raises(ValueError, match="violations <= requests"):
+        request_violation_rate([5], [4])
+    with pytest.raises(ValueError, match="differ in shape"):
+        request_violation_rate([1, 2], [3])
+
+
 @given(st.lists(st.tuples(st.integers(0, 100), st.integers(0, 100)), max_size=20))
 def test_sl_ave_is_a_ratio(pairs):
     v = [min(a, b) for a, b in pairs]
     n = [max(a, b) for a, b in pairs]
     assert 0.0 <= sl_ave(v, n) <= 1.0
+    assert 0.0 <= request_violation_rate(v, n) <= 1.0
+    # both are the same when every active function has as many requests
+    if len({b for b in n if b}) == 1:
+        assert request_violation_rate(v, n) == pytest.approx(sl_ave(v, n))
 
 
 @pytest.mark.parametrize(

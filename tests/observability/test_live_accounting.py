@@ -140,6 +140,9 @@ def test_one_window_accounts_power_energy_carbon_cost_and_slo(prom_url: str) -> 
     assert metrics.registry.get_sample_value("casa_carbon_grams_total") == pytest.approx(CI_G_PER_KWH * total_kwh)
     assert 'casa_slo_violation_ratio{function="f"} 0.375' in text  # 15 / 40
     assert 'casa_slo_violations_total{function="g"} 20.0' in text
+    # beside the per-function ratios: SL_ave = (15/40 + 20/40) / 2 and the request-weighted (15 + 20) / 80
+    assert metrics.registry.get_sample_value("casa_slo_sl_ave_ratio") == pytest.approx(0.4375)
+    assert metrics.registry.get_sample_value("casa_slo_request_violation_ratio") == pytest.approx(35.0 / 80.0)
     assert metrics.registry.get_sample_value("casa_accounting_last_tick_timestamp_seconds") == T1
 
 

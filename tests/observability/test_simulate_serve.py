@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -46,6 +47,7 @@ def test_served_totals_equal_the_run_summary(tmp_path: Path) -> None:
                 break
             time.sleep(0.1)
         summary = json.loads((out / "summary.json").read_text())["policies"]["binpack"]
+        last_epoch = list(csv.DictReader((out / "epochs.csv").read_text().splitlines()))[-1]
     finally:
         proc.terminate()
         proc.wait(10)
@@ -58,6 +60,11 @@ def test_served_totals_equal_the_run_summary(tmp_path: Path) -> None:
     assert requests_total == summary["requests"]
     assert violations == summary["dropped"]  # a dropped request is a violation (eq. 6)
     assert samples[("casa_plan_solve_seconds_count", ())] == 3.0  # one solve per epoch
+    # the last epoch's SL_ave and request-weighted rate, as epochs.csv has them
+    assert samples[("casa_slo_sl_ave_ratio", ())] == pytest.approx(float(last_epoch["slo_violation_rate"]), abs=1e-6)
+    assert samples[("casa_slo_request_violation_ratio", ())] == pytest.approx(
+        float(last_epoch["request_violation_rate"]), abs=1e-6
+    )
 
 
 @pytest.mark.parametrize(
