@@ -70,3 +70,19 @@ def test_demo_runs_the_loop_and_stops_everything(tmp_path: Path) -> None:
     state = load_state(tmp_path / "cluster")
     if state is not None:  # the state file may stay; none of its processes may
         assert not any(state.alive().values()), state.alive()
+
+
+def test_the_table_is_casa_simulates_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from casa_sched.cli.demo_cmd import _report
+    from casa_sched.emulator.loop import EpochLive, LoopConfig
+
+    rec = {"epoch": 0, "requests": 100, "served": 90, "dropped": 10, "slo_violation_rate": 0.1, "carbon_g": 5.0,
+           "energy_kwh": 0.01, "cost_usd": 0.001, "load": 0.2, "cold_starts": 1, "containers": 2}  # fmt: skip
+    lives = [EpochLive(0, rec, None), EpochLive(1, {**rec, "epoch": 1, "slo_violation_rate": 0.0}, None)]
+    _report((lives, [0.5]), LoopConfig(workdir=tmp_path, epochs=2), json_out=False)
+    out = capsys.readouterr().out
+    assert " casa " in out
+    assert "10.0" in out  # carbon, summed over the epochs
+    assert "1/2" in out  # one epoch meeting Cstr
+    assert "epoch 1: 5.00 / n/a" in out
+    assert max(len(line) for line in out.splitlines()) <= 80
