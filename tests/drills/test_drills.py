@@ -213,6 +213,10 @@ def test_extender_killed_pods_still_schedule(dev: Dev) -> None:
         assert 'casa_extender_requests_total{code="200",verb="filter"}' in r.read().decode()  # asked again
     for name in ("while-down", "after"):
         dev.cp.request("DELETE", f"/api/v1/namespaces/{NS}/pods/{name}?gracePeriodSeconds=0")
+    # gone before the next drill: a function pod still terminating is part of that drill's D_{e-1}
+    dev.cp.wait_for("the drill's pods deleted", lambda: not [
+        p for p in dev.cp.request("GET", f"/api/v1/namespaces/{NS}/pods")["items"]
+        if p["metadata"]["labels"].get(FUNCTION_LABEL) == "fz"], 60, 0.2)  # fmt: skip
 
 
 def _restart_apiserver(directory: Path, done: threading.Event) -> None:
