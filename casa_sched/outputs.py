@@ -18,7 +18,10 @@ import contextlib
 import json
 import math
 import os
+import signal
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -77,6 +80,37 @@ def read_text(flag: str, path: Path) -> str:
     return text
 
 
+def _not_json(token: str) -> float:
+    raise ValueError(f"{token} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of the range of a number")
+    return value
+
+
+def parse_json(where: str, text: str | bytes) -> Any:
+    """Strict JSON (no NaN, Infinity or numbers that overflow to them); InputError naming
+    ``where`` for text that is not JSON or nests too deeply to parse."""
+    try:
+        return json.loads(text, parse_constant=_not_json, parse_float=_finite_float)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:
+        raise InputError(f"{where}: not JSON this parser accepts (nested too deeply)") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{where}: not UTF-8 text (byte {exc.start})") from None
+    except ValueError as exc:  # from _not_json / _finite_float
+        raise InputError(f"{where}: {exc}") from None
+
+
+def read_json(flag: str, path: Path) -> Any:
+    """The strict JSON document in ``path`` (:func:`read_text`, :func:`parse_json`); InputError."""
+    return parse_json(f"{flag} {path}", read_text(flag, path))
+
+
 def _probe_dir(flag: str, directory: Path) -> None:
     """Create and remove a file in ``directory``: the only writability test that is true for root too."""
     try:
@@ -115,9 +149,46 @@ def check_output_file(flag: str, path: Path, suffixes: tuple[str, ...] | None = 
     return path
 
 
+def http_url(text: str) -> bool:
+    """True when ``text`` is an http(s) URL with a host (``http://`` alone or ``http://[::1`` is not)."""
+    from urllib.parse import urlsplit
+
+    try:
+        url = urlsplit(text)
+        return url.scheme in ("http", "https") and bool(url.hostname) and (url.port is None or url.port > 0)
+    except ValueError:  # an unclosed IPv6 bracket, a port that is not a number or out of range
+        return False
+
+
+def one_line(text: object) -> str:
+    """``text`` (an exception's message, say) on one line: newlines and runs of blanks become one space."""
+    return " ".join(str(text).split())
+
+
 def json_text(obj: Any, **kwargs: Any) -> str:
     """Strict JSON (no NaN/Infinity), newline-terminated; ValueError names the offending value."""
     return json.dumps(obj, allow_nan=False, **kwargs) + "\n"
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM received inside the block are delivered when it ends (main thread only:
+    Python runs signal handlers there; elsewhere this does nothing)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum)) for sig in _DEFERRED}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for signum in received:
+            signal.raise_signal(signum)
+
+
+_DEFERRED = (signal.SIGINT, signal.SIGTERM)
 
 
 class OutputSet:
@@ -167,9 +238,10 @@ class OutputSet:
                 os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the outputs from other users
                 if final.is_dir() and not final.is_symlink():
                     raise OutputError(f"{final}: is a directory, expected a file path")
-            for tmp, final in self._pending:
-                os.replace(tmp, final)
-                self.paths.append(final)
+            with _signals_deferred():  # a Ctrl-C between two replaces would leave half a set
+                for tmp, final in self._pending:
+                    os.replace(tmp, final)
+                    self.paths.append(final)
         except OSError as exc:
             raise OutputError(f"cannot write {exc.filename or 'the outputs'}: {exc.strerror or exc}") from None
         finally:

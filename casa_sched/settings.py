@@ -220,6 +220,10 @@ class PlannerSettings(_Section):
     seed: int = Field(0, ge=0, description="Seed of every random choice; set once at the entry point.")
 
 
+#: A verb of the extender's URL: one path segment of unreserved characters (RFC 3986).
+_URL_SEGMENT = r"^[A-Za-z0-9._~-]+$"
+
+
 class ExtenderSettings(_Section):
     host: str = Field(
         "0.0.0.0",
@@ -227,16 +231,22 @@ class ExtenderSettings(_Section):
         "NetworkPolicy in manifests/ admits only kube-scheduler. Outside a cluster use 127.0.0.1.",
     )
     port: int = Field(8888, ge=1, le=65535, description="Listen port.")
-    url_prefix: str = Field("", description="Path prefix before /filter and /prioritize.")
+    url_prefix: str = Field(
+        "", pattern=r"^[A-Za-z0-9._~/-]*$", description="Path prefix before /filter and /prioritize."
+    )
     plan_file: Path | None = Field(None, description="Read the plan from a file instead of the ConfigMap.")
     plan_stale_after_s: float = Field(
         1800.0, gt=0, description="A plan older than this (two 15-min epochs) is stale: fail open."
     )
     filter_verb: str = Field(
-        "filter", description="filterVerb of the scheduler's extender configuration (manifests/scheduler/)."
+        "filter",
+        pattern=_URL_SEGMENT,
+        description="filterVerb of the scheduler's extender configuration (manifests/scheduler/).",
     )
     prioritize_verb: str = Field(
-        "prioritize", description="prioritizeVerb of the scheduler's extender configuration (manifests/scheduler/)."
+        "prioritize",
+        pattern=_URL_SEGMENT,
+        description="prioritizeVerb of the scheduler's extender configuration (manifests/scheduler/).",
     )
     assume_ttl_s: float = Field(
         30.0,
@@ -258,6 +268,12 @@ class ExtenderSettings(_Section):
         None, description="Serve HTTPS with this PEM certificate (chain); needs tls_key_file. Unset: plain HTTP."
     )
     tls_key_file: Path | None = Field(None, description="PEM private key of tls_cert_file.")
+
+    @model_validator(mode="after")
+    def _verbs_differ(self) -> ExtenderSettings:
+        if self.filter_verb == self.prioritize_verb:
+            raise ValueError(f"filter_verb and prioritize_verb must differ, both are {self.filter_verb!r}")
+        return self
 
     @model_validator(mode="after")
     def _tls_files_together(self) -> ExtenderSettings:
@@ -613,14 +629,21 @@ def load_settings(
     named = f"{CONFIG_ENV}={path}" if config_path is None else str(path)  # how the user gave the file
     data: dict[str, Any] = {}
     if path is not None:
+        if path.exists() and not (path.is_file() or path.is_dir()):  # a FIFO would block the read
+            raise SettingsError(f"config file {named} is not a regular file: expected YAML")
         try:
             loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except RecursionError:
+            raise SettingsError(f"config file {named} nests too deeply to be settings: expected YAML") from None
         except OSError as exc:
             raise SettingsError(f"cannot read config file {named}: {exc.strerror}") from exc
         except UnicodeDecodeError as exc:
             raise SettingsError(f"config file {named} is not UTF-8 text (byte {exc.start}): expected YAML") from None
         except yaml.YAMLError as exc:
-            raise SettingsError(f"config file {named} is not valid YAML: {exc}") from exc
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or exc
+            raise SettingsError(f"config file {named} is not valid YAML: {' '.join(str(problem).split())}{where}") from exc
         if loaded is not None and not isinstance(loaded, dict):
             raise SettingsError(f"config file {named} must hold a mapping at the top level")
         data = loaded or {}

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from casa_sched.outputs import OutputSet
+
 Filler = Literal["accounting", "signals", "extender", "autoscaler"]
 
 DASHBOARD_UID = "casa-sched"
@@ -163,10 +165,15 @@ def configmap_yaml() -> str:
     )
 
 
+#: What ``casa dashboard generate`` writes: the dashboard and its provisioning ConfigMap.
+FILES = ("casa-sched.json", "dashboard-configmap.yaml")
+
+
 def write(out: Path) -> list[Path]:
-    """Write ``casa-sched.json`` and ``dashboard-configmap.yaml`` into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    files = {out / "casa-sched.json": dashboard_json(), out / "dashboard-configmap.yaml": configmap_yaml()}
-    for path, text in files.items():
-        path.write_text(text)
+    """Write ``casa-sched.json`` and ``dashboard-configmap.yaml`` into ``out``, as one set
+    (:class:`~casa_sched.outputs.OutputSet`: both replace their previous versions or neither)."""
+    files = dict(zip((out / name for name in FILES), (dashboard_json(), configmap_yaml()), strict=True))
+    with OutputSet() as files_out:
+        for path, text in files.items():
+            files_out.write_text(path, text)
     return list(files)

@@ -20,9 +20,9 @@ static forecast) and the tests.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,6 +39,7 @@ from casa_sched.forecasting import History
 from casa_sched.forecasting import forecast as forecast_with
 from casa_sched.forecasting.last import LastValue
 from casa_sched.metricsources import MetricsUnavailable
+from casa_sched.outputs import InputError, parse_json
 
 log = logging.getLogger(__name__)
 
@@ -301,13 +302,13 @@ class FileMetricsSource:
             sig = (st.st_mtime_ns, st.st_size)
             if sig == self._signature:
                 return
-            text = self.path.read_text(encoding="utf-8")
+            if not stat.S_ISREG(st.st_mode):  # a directory fails the read; a FIFO would block it
+                raise MetricsError(f"metrics file {self.path}: not a regular file")
+            data = parse_json(f"metrics file {self.path}", self.path.read_bytes())
         except OSError as exc:
             raise MetricsError(f"metrics file {self.path}: {exc.strerror or exc}") from exc
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise MetricsError(f"metrics file {self.path}: not JSON ({exc.msg} at char {exc.pos})") from exc
+        except InputError as exc:
+            raise MetricsError(str(exc)) from None
         self._functions, self._pods = parse_metrics_document(data, f"metrics file {self.path}")
         self._signature = sig
 

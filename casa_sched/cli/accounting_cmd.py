@@ -8,15 +8,13 @@ command runs.
 
 from __future__ import annotations
 
-import json
-import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import typer
 
-from casa_sched.cli.flags import Overrides, SettingFlag, flag, with_flags
+from casa_sched.cli.flags import Overrides, SettingFlag, configure_logging, flag, with_flags
 
 ACCOUNTING_SETTINGS = (
     SettingFlag("autoscaler.prometheus_url", "--prometheus"),
@@ -42,6 +40,12 @@ class AccountingInputs:
     log_level: str = flag("INFO", "Python log level.")
 
 
+#: Longest accounting tick, s: a day (a tick covers the time since the last one).
+MAX_INTERVAL_S = 86_400.0
+#: Longest T_ave accepted from --t-ave, s: a day, far beyond any function's execution time.
+MAX_T_AVE_S = 86_400.0
+
+
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"casa accounting: {message}", err=True)
     return typer.Exit(2)
@@ -51,37 +55,41 @@ def _fail(message: str) -> typer.Exit:
 def accounting_command(*, inputs: AccountingInputs, overrides: Overrides) -> None:
     """Account node power, energy, carbon, cost and SLO violations live from Prometheus."""
     from casa_sched.models.power import PowerCurve, PowerModelError
+    from casa_sched.outputs import InputError, finite, http_url, read_json
     from casa_sched.settings import SettingsError, load_settings
 
-    logging.basicConfig(level=inputs.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging("casa accounting", inputs.log_level)
     try:
         settings = load_settings(inputs.config, overrides.values, flag_names=overrides.flag_names)
     except SettingsError as exc:
         raise _fail(str(exc)) from None
     if not 1 <= inputs.port <= 65535:
         raise _fail(f"--port must be 1..65535, got {inputs.port}")
-    if not inputs.interval_s > 0:
-        raise _fail(f"--interval-s must be > 0, got {inputs.interval_s}")
-    if not settings.autoscaler.prometheus_url.startswith(("http://", "https://")):
-        raise _fail(f"--prometheus must be an http(s) URL, got {settings.autoscaler.prometheus_url!r}")
+    try:
+        finite("--interval-s", inputs.interval_s, low=0, high=MAX_INTERVAL_S, low_open=True)
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+    if not http_url(settings.autoscaler.prometheus_url):
+        raise _fail(f"--prometheus must be an http(s) URL with a host, got {settings.autoscaler.prometheus_url!r}")
     curves: dict[str, PowerCurve] = {}
     t_ave_s: dict[str, float] = {}
     try:
         if inputs.power_models is not None:
-            doc = json.loads(inputs.power_models.read_text())
-            if not isinstance(doc, dict):
-                raise ValueError("expected a JSON object {node: power model}")
+            doc = read_json("--power-models", inputs.power_models)
+            if not isinstance(doc, dict) or not all(isinstance(m, dict) for m in doc.values()):
+                raise InputError(f"--power-models {inputs.power_models}: expected a JSON object {{node: power model}}")
             curves = {str(n): PowerCurve.from_dict(m) for n, m in doc.items()}
-    except (OSError, ValueError, PowerModelError, AttributeError) as exc:
-        raise _fail(f"--power-models {inputs.power_models}: {exc}") from None
-    try:
         if inputs.t_ave is not None:
-            doc = json.loads(inputs.t_ave.read_text())
-            if not isinstance(doc, dict) or not all(isinstance(v, int | float) and v > 0 for v in doc.values()):
-                raise ValueError("expected a JSON object {function: seconds > 0}")
+            doc = read_json("--t-ave", inputs.t_ave)
+            if not isinstance(doc, dict) or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= MAX_T_AVE_S for v in doc.values()
+            ):
+                raise InputError(f"--t-ave {inputs.t_ave}: expected a JSON object {{function: seconds in (0, {MAX_T_AVE_S:g}]}}")
             t_ave_s = {str(f): float(v) for f, v in doc.items()}
-    except (OSError, ValueError) as exc:
-        raise _fail(f"--t-ave {inputs.t_ave}: {exc}") from None
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+    except PowerModelError as exc:
+        raise _fail(f"--power-models {inputs.power_models}: {exc}") from None
 
     from prometheus_client import start_http_server
 
@@ -98,7 +106,7 @@ def accounting_command(*, inputs: AccountingInputs, overrides: Overrides) -> Non
     )  # fmt: skip
     try:
         start_http_server(inputs.port, addr=inputs.host, registry=metrics.registry)
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:  # UnicodeError: a host name longer than DNS allows
         typer.echo(f"casa accounting: cannot listen on {inputs.host}:{inputs.port}: {exc}", err=True)
         raise typer.Exit(1) from None
     stop = threading.Event()

@@ -17,7 +17,18 @@ from typing import Annotated, Any
 
 import typer
 
+from casa_sched.cli.flags import configure_logging
+
 _NAME = "casa autoscaler"
+
+
+# The flag each settings override comes from, so an invalid value names what the user typed.
+_FLAG_NAMES = {
+    "workload.epoch_s": "--epoch-s", "autoscaler.intra_interval_s": "--intra-interval-s", "planner.policy": "--policy",
+    "planner.time_budget_s": "--time-budget", "autoscaler.platforms": "--platforms",
+    "autoscaler.metrics_file": "--metrics-file", "autoscaler.metrics_port": "--metrics-port",
+    "autoscaler.dry_run": "--dry-run",
+}  # fmt: skip
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -55,8 +66,7 @@ def autoscaler_command(
     """Run the CASA epoch loop: snapshot, forecast, plan, store the plan, scale and resize."""
     from casa_sched.settings import SettingsError, load_settings
 
-    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    configure_logging(_NAME, log_level, stream=sys.stderr)
     # urllib3 logs each of its own connection retries; the autoscaler reports the outcome once
     logging.getLogger("urllib3").setLevel(logging.ERROR)
     try:
@@ -69,7 +79,7 @@ def autoscaler_command(
             "autoscaler.metrics_file": str(metrics_file) if metrics_file is not None else None,
             "autoscaler.metrics_port": metrics_port,
             "autoscaler.dry_run": dry_run or None,
-        })  # fmt: skip
+        }, flag_names=_FLAG_NAMES)  # fmt: skip
     except SettingsError as exc:
         raise _fail(str(exc), 2) from None
     a = settings.autoscaler
@@ -85,7 +95,8 @@ def autoscaler_command(
     known = adapter_names()
     bad = [p for p in a.platforms if p not in known]
     if bad or not a.platforms:
-        raise _fail(f"--platforms: unknown platform {', '.join(bad) or '(none given)'}; known: {', '.join(known)}", 2)
+        given = ", ".join(map(repr, bad)) or "(none given)"
+        raise _fail(f"--platforms: unknown platform {given}; known: {', '.join(known)}", 2)
 
     from casa_sched.autoscaler.forecast import FileMetricsSource, MetricsError, MetricsSource, NoMetrics
 
@@ -180,6 +191,7 @@ def build_autoscaler(
     from casa_sched.autoscaler.store import PlanStore
     from casa_sched.forecasting import create as create_forecaster
     from casa_sched.metrics import CasaMetrics
+    from casa_sched.outputs import one_line
 
     metrics = CasaMetrics()
     from casa_sched.metricsources.base import PrometheusSource
@@ -192,17 +204,26 @@ def build_autoscaler(
     def on_write(verb: str, url: str) -> None:
         metrics.autoscaler_api_writes_total.labels(verb=verb).inc()
 
+    from casa_sched.outputs import InputError, input_file
+
+    try:
+        if kubeconfig is not None:
+            input_file("--kubeconfig", kubeconfig)  # a FIFO would block the client's read
+    except InputError as exc:
+        raise _KubeconfigError(str(exc)) from None
     try:
         api = counting_api_client(kubeconfig, read_only=dry_run, on_write=on_write)
     except Exception as exc:  # kubernetes.config.ConfigException, OSError, YAML errors
-        raise _KubeconfigError(f"--kubeconfig {kubeconfig}: cannot load it ({type(exc).__name__}: {exc})") from None
+        raise _KubeconfigError(f"--kubeconfig {kubeconfig}: cannot load it ({type(exc).__name__}: {one_line(exc)})"
+                               ) from None  # fmt: skip
     if api is None:
         raise _KubeconfigError("no cluster: pass --kubeconfig, or run inside a pod with a service account")
     try:
         request_json(api, "GET", "/version")
     except Exception as exc:
-        raise _UnreachableError(f"the API server {api.configuration.host} does not answer: {api_error(exc, 'GET /version')}"
-                           ) from None  # fmt: skip
+        raise _UnreachableError(
+            f"the API server {api.configuration.host} does not answer: {one_line(api_error(exc, 'GET /version'))}"
+        ) from None
     import logging
     import os
     import socket

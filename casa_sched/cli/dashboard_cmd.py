@@ -21,11 +21,16 @@ def generate(
     ),
 ) -> None:
     """Write the dashboard (Grafana JSON) and a ConfigMap labelled grafana_dashboard: "1"."""
-    from casa_sched.accounting.dashboards import write
+    from casa_sched.accounting.dashboards import FILES, write
+    from casa_sched.outputs import OutputError, check_output_dir, check_output_file
 
-    if out.exists() and not out.is_dir():
-        typer.echo(f"casa dashboard generate: --out {out} is not a directory", err=True)
-        raise typer.Exit(2)
+    try:
+        check_output_dir("--out", out)
+        for name in FILES:
+            check_output_file("--out", out / name)
+    except OutputError as exc:
+        typer.echo(f"casa dashboard generate: {exc}", err=True)
+        raise typer.Exit(2) from None
     try:
         paths = write(out)
     except OSError as exc:
@@ -86,20 +91,13 @@ def render(
     ] = None,
 ) -> None:
     """Draw every panel of the Grafana dashboard to PNG from Prometheus range queries (no Grafana needed)."""
-    from urllib.parse import urlsplit
-
     from casa_sched.accounting.dashboards import PANELS
     from casa_sched.accounting.render import Window, empty_panels, fetch, output_names
     from casa_sched.accounting.render import render as draw_all
     from casa_sched.metricsources.base import MetricsUnavailable, PromClient
-    from casa_sched.outputs import OutputError, check_output_dir, check_output_file
+    from casa_sched.outputs import OutputError, check_output_dir, check_output_file, http_url
 
-    try:
-        url = urlsplit(prometheus)
-        valid = url.scheme in ("http", "https") and bool(url.hostname) and (url.port is None or url.port > 0)
-    except ValueError:  # an unclosed IPv6 bracket, a port out of range
-        valid = False
-    if not valid:
+    if not http_url(prometheus):
         raise _fail(f"--prometheus must be an http(s) URL such as http://127.0.0.1:9090, got {prometheus!r}", 2)
     try:
         first, last = _window_bounds(start, end, range_)

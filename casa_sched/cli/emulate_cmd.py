@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import typer
 
-from casa_sched.cli.flags import Overrides, SettingFlag, flag, with_flags
+from casa_sched.cli.flags import Overrides, SettingFlag, configure_logging, flag, with_flags
 
 _NAME = "casa emulate"
 
@@ -72,8 +72,7 @@ def emulate_command(*, inputs: EmulateInputs, overrides: Overrides) -> None:
     from casa_sched.emulator.exposition import FORMATS
     from casa_sched.settings import SettingsError, load_settings
 
-    logging.basicConfig(level=inputs.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    configure_logging(_NAME, inputs.log_level, stream=sys.stderr)
     logging.getLogger("urllib3").setLevel(logging.ERROR)
     formats = tuple(f.strip() for f in inputs.formats.split(",") if f.strip())
     bad = [f for f in formats if f not in FORMATS]
@@ -166,8 +165,9 @@ def emulate_command(*, inputs: EmulateInputs, overrides: Overrides) -> None:
     exporter.refresh()
     try:
         server = exporter.serve(inputs.host, inputs.port)
-    except OSError as exc:
-        raise _fail(f"--port {inputs.port}: cannot listen on {inputs.host}: {exc.strerror or exc}", 1) from None
+    except (OSError, UnicodeError) as exc:  # UnicodeError: a host name longer than DNS allows
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise _fail(f"--port {inputs.port}: cannot listen on {inputs.host}: {why}", 1) from None
     store, reflector = start_pod_watch(api)
     log = logging.getLogger(__name__)
     c = settings.clock

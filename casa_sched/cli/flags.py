@@ -129,3 +129,17 @@ def with_flags(inputs: type[Any], settings: Sequence[SettingFlag]) -> Callable[[
         return wrapper
 
     return decorate
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def configure_logging(command: str, level: str, **basic_config: Any) -> None:
+    """``logging.basicConfig`` at ``--log-level``; an unknown level is one line on stderr, exit 2."""
+    import logging
+
+    name = level.strip().upper()
+    if name not in LOG_LEVELS:
+        typer.echo(f"{command}: --log-level must be one of {', '.join(LOG_LEVELS)}, got {level!r}", err=True)
+        raise typer.Exit(2)
+    logging.basicConfig(level=name, format="%(asctime)s %(levelname)s %(name)s: %(message)s", **basic_config)

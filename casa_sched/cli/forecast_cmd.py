@@ -13,7 +13,16 @@ import typer
 
 from casa_sched.cli.entry import command_app
 from casa_sched.cli.flags import Overrides, with_flags
-from casa_sched.cli.simulate_cmd import SCENARIO_SETTINGS, OutFlag, ScenarioInputs, _bad_input, _scenario_factory
+from casa_sched.cli.simulate_cmd import (
+    SCENARIO_SETTINGS,
+    OutFlag,
+    ScenarioInputs,
+    _bad_input,
+    _check_out,
+    _interruptible,
+    _scenario_factory,
+    _write_failure,
+)
 from casa_sched.settings import load_settings
 
 forecast_app = command_app(help="Next-epoch load forecasters: measure them on a trace.", no_args_is_help=True)
@@ -36,7 +45,7 @@ def backtest(
     """Each forecaster's error on the trace, and SL_ave / drops / carbon of the policy planning on it."""
     from rich.console import Console
 
-    from casa_sched.experiments.forecast_backtest import run_backtest, write_backtest
+    from casa_sched.experiments.forecast_backtest import BACKTEST_FILES, run_backtest, write_backtest
     from casa_sched.experiments.inputs import ScenarioError
     from casa_sched.experiments.runner import ORACLE
     from casa_sched.forecasting import ForecastError, forecaster_names
@@ -56,9 +65,12 @@ def backtest(
             create(policy, scenario.config)
         except (PlannerError, ForecastError) as exc:
             raise ScenarioError(f"--policy: {exc}") from None
+        _check_out(out, BACKTEST_FILES)
     console = Console(stderr=True)
-    rows = run_backtest(scenario, names, settings.forecast, policy,
-                        on_forecaster=lambda n: console.print(f"[bold]{n}[/bold]: planning and simulating"))  # fmt: skip
-    paths = write_backtest(rows, meta, policy, out)
+    with _interruptible("forecast backtest"):
+        rows = run_backtest(scenario, names, settings.forecast, policy,
+                            on_forecaster=lambda n: console.print(f"[bold]{n}[/bold]: planning and simulating"))  # fmt: skip
+        with _write_failure("forecast backtest"):
+            paths = write_backtest(rows, meta, policy, out)
     typer.echo(paths[0].read_text(), nl=False)
     console.print("wrote " + ", ".join(str(p) for p in paths), highlight=False)

@@ -206,6 +206,8 @@ class Plan:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise PlanError(f"plan is not valid JSON: {exc.msg} at char {exc.pos}") from exc
+        except RecursionError:
+            raise PlanError("plan JSON is nested too deeply to be a plan") from None
         if not isinstance(data, dict):
             raise PlanError("plan JSON must be an object")
         return cls.from_dict(data)

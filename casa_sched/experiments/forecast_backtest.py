@@ -17,7 +17,6 @@ Two measurements per forecaster, on the same scenario (trace, R, N, signals, see
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 
 from casa_sched.experiments.runner import ORACLE, Scenario, run_policies
 from casa_sched.forecasting import create as create_forecaster
+from casa_sched.outputs import OutputSet, json_text
 from casa_sched.settings import ForecastSettings
 
 # a forecaster keeps CASA "close to the oracle" when SL_ave is at most this multiple of the oracle's ...
@@ -148,17 +148,21 @@ def markdown(rows: Sequence[BacktestRow], meta: Mapping[str, Any], policy: str) 
     return "\n".join(lines) + "\n"
 
 
+#: The files of one backtest, written as one set into the output directory.
+BACKTEST_FILES = ("forecast-backtest.md", "forecast-backtest.json", "forecast-backtest.png")
+
+
 def write_backtest(rows: Sequence[BacktestRow], meta: Mapping[str, Any], policy: str, out_dir: Path) -> list[Path]:
-    """``forecast-backtest.md``, ``forecast-backtest.json`` and ``forecast-backtest.png`` in ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    md = out_dir / "forecast-backtest.md"
-    md.write_text(markdown(rows, meta, policy))
-    js = out_dir / "forecast-backtest.json"
-    js.write_text(json.dumps({"meta": dict(meta), "policy": policy, "rows": [
+    """``forecast-backtest.md``, ``.json`` and ``.png`` in ``out_dir``, as one set
+    (:class:`~casa_sched.outputs.OutputSet`: a failed write leaves the previous set); strict JSON."""
+    md, js, png = (out_dir / name for name in BACKTEST_FILES)
+    doc = {"meta": dict(meta), "policy": policy, "rows": [
         {"forecaster": r.forecaster, "accuracy": dataclasses.asdict(r.accuracy), "outcome": r.outcome} for r in rows
-    ]}, indent=2, sort_keys=True) + "\n")  # fmt: skip
-    png = out_dir / "forecast-backtest.png"
-    _plot(rows, policy, png)
+    ]}  # fmt: skip
+    with OutputSet() as out:
+        out.write_text(md, markdown(rows, meta, policy))
+        out.write_text(js, json_text(doc, indent=2, sort_keys=True))
+        _plot(rows, policy, out.temp_path(png))
     return [md, js, png]
 
 

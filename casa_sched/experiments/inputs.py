@@ -45,10 +45,12 @@ class ScenarioError(ValueError):
     """Flags or inputs that do not make a runnable scenario; the message says which."""
 
 
-#: Memory per request of an epoch's arrivals, bytes: a float64 time per request for the replay
-#: and another for CASA's validation draw (:meth:`Workload.arrivals_by_function` draws blocks of
-#: functions, so its temporaries are bounded: :data:`DRAW_BYTES_PER_BLOCK_REQUEST`).
-ARRIVAL_BYTES_PER_REQUEST = 16
+#: Memory per request of an epoch, bytes: the replay's arrival times and per-request work (peak
+#: RSS of one epoch grows by ~21 B per request under bin-packing and ~28 B under CASA, whose
+#: validation draws the epoch again, between R = 200 and R = 600 of the synthetic default), rounded
+#: up. :meth:`Workload.arrivals_by_function` draws blocks of functions, so its temporaries are
+#: bounded: :data:`DRAW_BYTES_PER_BLOCK_REQUEST`.
+ARRIVAL_BYTES_PER_REQUEST = 32
 #: Temporaries of one block of the draw, bytes per request of the block: about seven int64 arrays
 #: of one element per request at once (cell, minute, function, offset, key and the shifted ones).
 DRAW_BYTES_PER_BLOCK_REQUEST = 64
@@ -77,7 +79,7 @@ def check_memory(wl: Workload, epoch_min: int, n_epochs: int, intensity: float, 
         raise ScenarioError(
             f"--intensity {intensity:g}: the busiest epoch has {peak:.3g} requests, needing ~{need_b / 2**30:.3g} GiB "
             f"({ARRIVAL_BYTES_PER_REQUEST} B per request and the draw's temporaries) but {available_b / 2**30:.3g} GiB are available: "
-            "lower --intensity or --functions"
+            "lower --intensity, --functions or --synthetic-functions"
         )
 
 

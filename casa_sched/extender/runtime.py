@@ -14,6 +14,7 @@ then come only from the extender's own assumed placements, which expire after th
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,6 +48,19 @@ def readiness_checks(reflectors: list[Reflector], plan_file: FilePlanSource | No
     return checks
 
 
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (IPv6 when ``host`` has a colon), bound before anything
+    starts so an address in use or a host that does not resolve is reported at once; OSError."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class TLSConfigError(ValueError):
     """``tls_cert_file`` / ``tls_key_file`` unusable; the message names the setting."""
 
@@ -64,7 +78,8 @@ class TLSFiles:
             return None
         for name, path in (("tls_cert_file", cert), ("tls_key_file", key)):
             if not path.is_file():
-                raise TLSConfigError(f"extender.{name} {path}: no such file")
+                what = "not a regular file" if path.exists() else "no such file"
+                raise TLSConfigError(f"extender.{name} {path}: {what}")
         try:
             ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
         except (ssl.SSLError, OSError) as exc:
@@ -91,9 +106,12 @@ class Runtime:
             options.update(ssl_certfile=str(self.tls.cert_file), ssl_keyfile=str(self.tls.key_file))
         return options
 
-    def serve(self, host: str, port: int) -> None:
-        """Serve the verbs (through :class:`HotPathApp`) and the probes until interrupted."""
-        uvicorn.run(HotPathApp(self.app), host=host, port=port, **self.uvicorn_options())
+    def serve(self, sock: socket.socket) -> None:
+        """Serve the verbs (through :class:`HotPathApp`) and the probes on ``sock``
+        (:func:`listen_socket`) until interrupted."""
+        host, port = sock.getsockname()[:2]
+        config = uvicorn.Config(HotPathApp(self.app), host=host, port=port, **self.uvicorn_options())
+        uvicorn.Server(config).run(sockets=[sock])
 
     def start(self) -> None:
         if self.plan_file is not None:

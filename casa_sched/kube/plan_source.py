@@ -8,6 +8,7 @@ plan). The sink decides what to do; the extender fails open on anything but ``ok
 from __future__ import annotations
 
 import logging
+import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -103,6 +104,8 @@ class FilePlanSource:
         where = f"plan file {self.path}"
         if sig is None:
             self._sink(None, "missing", f"{where}: not found")
+        elif not stat.S_ISREG(st.st_mode):  # a FIFO or device would block the read
+            self._sink(None, "invalid", f"{where}: not a regular file")
         else:
             try:
                 text: str | None = self.path.read_text(encoding="utf-8")

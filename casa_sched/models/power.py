@@ -144,6 +144,8 @@ class PowerCurve:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise PowerModelError(f"power model is not valid JSON: {exc.msg} at char {exc.pos}") from exc
+        except RecursionError:
+            raise PowerModelError("power model JSON is nested too deeply to be one") from None
         if not isinstance(data, dict):
             raise PowerModelError("power model JSON must be an object")
         return cls.from_dict(data)

@@ -69,7 +69,7 @@ CASA = str(Path(sys.executable).parent / "casa")
 
 @pytest.mark.parametrize(("args", "code", "message"), [
     pytest.param(["--policy", "nope"], 2, "--policy: unknown policy 'nope'", id="policy"),
-    pytest.param(["--platforms", "lambda"], 2, "--platforms: unknown platform lambda", id="platform"),
+    pytest.param(["--platforms", "lambda"], 2, "--platforms: unknown platform 'lambda'", id="platform"),
     pytest.param(["--epoch-s", "-1"], 2, "workload.epoch_s", id="epoch"),
     pytest.param(["--kubeconfig", "/nonexistent/kubeconfig"], 2, "--kubeconfig /nonexistent/kubeconfig", id="kubeconfig"),
     pytest.param(["--metrics-file", "/nonexistent/m.json"], 2, "--metrics-file", id="metrics-file"),

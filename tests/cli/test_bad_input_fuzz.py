@@ -12,11 +12,15 @@ strict JSON.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import io
 import json
 import math
 import os
+import re
+import socket
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,8 +35,9 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from casa_sched.cli.main import main as casa_main
+from casa_sched.experiments.forecast_backtest import BACKTEST_FILES
 from casa_sched.experiments.report import OUTPUT_FILES
-from casa_sched.outputs import OutputSet, json_text
+from casa_sched.outputs import InputError, OutputSet, json_text, parse_json
 from casa_sched.signals.files import SignalFileError, load_carbon_csv, load_price_csv
 
 FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True, database=None)
@@ -321,3 +326,276 @@ def test_casa_dashboard_render_fails_in_one_line_and_writes_nothing(flag: str, v
         assert result.exit_code in (1, 2)
         assert [p.name for p in out.iterdir()] == ["casa-sched.png"]
         assert (out / "casa-sched.png").read_text() == "previous"
+
+
+# ---- the long-running commands: casa accounting, casa autoscaler, casa extender ------------------
+#
+# A case whose flags are all valid must still end: the commands' ports are taken (a socket of this
+# module listens on 0.0.0.0 there, so every IPv4 bind fails: exit 1) and the autoscaler's cluster
+# does not answer (127.0.0.1:1: exit 1). Hosts are drawn from a list without IPv6 or `localhost`
+# (which could bind beside the taken IPv4 port).
+
+
+@functools.cache
+def _taken_port() -> int:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("0.0.0.0", 0))
+    sock.listen()
+    atexit.register(sock.close)
+    return int(sock.getsockname()[1])
+
+
+HOSTS = st.sampled_from(["", "999.1.1.1", "nosuch.invalid", "0.0.0.0", "127.0.0.1", "a b", "x" * 300, "127.0.0.1:80"])
+LOG_LEVELS = st.one_of(st.sampled_from(["info", "DEBUG", "nosuch", "", "10", " warning "]), st.text(max_size=12))
+WORDS = st.one_of(st.sampled_from(["", ",", "casa", "deployment,knative", "nosuch", "a/b", "a b", "é", "\x00"]),
+                  st.text(max_size=20))  # fmt: skip
+
+
+UNREACHABLE_KUBECONFIG = b"""apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "http://127.0.0.1:1"}}]
+users: [{name: u, user: {}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+"""
+
+
+@functools.cache
+def _unreachable_kubeconfig() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="casa-fuzz-")) / "unreachable.kubeconfig"
+    path.write_bytes(UNREACHABLE_KUBECONFIG)
+    return path
+
+
+def _port_or_taken(value: str) -> str:
+    """A port that would bind (a valid number) becomes the taken one, so the case ends."""
+    with contextlib.suppress(ValidationError):
+        if 1 <= TypeAdapter(int).validate_python(value) <= 65535:
+            return str(_taken_port())
+    return value
+
+
+ACCOUNTING_FLAGS = {"--port": NASTY_NUMBERS, "--interval-s": NASTY_NUMBERS, "--laxity": NASTY_NUMBERS,
+                    "--utilisation": WORDS, "--prometheus": st.sampled_from(["http://", "ftp://x", "http://[::1",
+                    "http://127.0.0.1:99999", "http://127.0.0.1:1", "nosuch", ""]), "--host": HOSTS,
+                    "--log-level": LOG_LEVELS}  # fmt: skip
+
+
+AUTOSCALER_FLAGS = {"--epoch-s": NASTY_NUMBERS, "--intra-interval-s": NASTY_NUMBERS, "--time-budget": NASTY_NUMBERS,
+                    "--metrics-port": NASTY_NUMBERS, "--policy": WORDS, "--platforms": WORDS, "--identity": WORDS,
+                    "--log-level": LOG_LEVELS}  # fmt: skip
+
+
+@fuzz(150)
+@given(data=st.data(), flag=st.sampled_from(sorted(AUTOSCALER_FLAGS)))
+def test_casa_autoscaler_refuses_bad_flags_in_one_line(data: st.DataObject, flag: str) -> None:
+    value = data.draw(AUTOSCALER_FLAGS[flag], label=flag)
+    argv = ["autoscaler", "--dry-run", "--once", "--kubeconfig", str(_unreachable_kubeconfig()), flag, value]
+    result = invoke(casa_main, argv)
+    assert result.exit_code != 0, (flag, value)  # the cluster never answers
+    _one_line_failure(result, "casa autoscaler")
+
+
+EXTENDER_FLAGS = {"--port": NASTY_NUMBERS, "--host": HOSTS, "--assume-ttl-s": NASTY_NUMBERS,
+                  "--max-body-bytes": NASTY_NUMBERS, "--max-nodes": NASTY_NUMBERS, "--url-prefix": WORDS,
+                  "--filter-verb": WORDS, "--prioritize-verb": WORDS, "--log-level": LOG_LEVELS}  # fmt: skip
+
+
+SERVER_FLAGS = {"accounting": ACCOUNTING_FLAGS, "extender": EXTENDER_FLAGS}
+
+
+@pytest.mark.parametrize("command", sorted(SERVER_FLAGS))
+@fuzz(150)
+@given(data=st.data())
+def test_casa_accounting_and_extender_refuse_bad_flags_in_one_line(command: str, data: st.DataObject) -> None:
+    flag = data.draw(st.sampled_from(sorted(SERVER_FLAGS[command])), label="flag")
+    value = data.draw(SERVER_FLAGS[command][flag], label=flag)
+    value = _port_or_taken(value) if flag == "--port" else value
+    result = invoke(casa_main, [command, "--host", "127.0.0.1", "--port", str(_taken_port()), flag, value])
+    assert result.exit_code != 0, (flag, value)  # never serves: the port is taken
+    _one_line_failure(result, f"casa {command}")
+
+
+# ---- corrupted input files of every command that reads one -------------------------------------
+
+
+def _power_model() -> dict[str, Any]:
+    from casa_sched.models.power import default_node_fit
+
+    return default_node_fit().curve.to_dict()
+
+
+#: A valid document per kind of input file, which the strategy below corrupts.
+FILE_BASES: dict[str, Callable[[], bytes]] = {
+    "power-models": lambda: json.dumps({"node-1": _power_model()}).encode(),
+    "power-model": lambda: json.dumps(_power_model()).encode(),
+    "t-ave": lambda: b'{"fn-a": 0.25, "fn-b": 1.5}',
+    "metrics": lambda: b'{"functions": {"fn-a": {"requests_per_minute": [120, 130.5], "t_ave_s": 0.2, "in_flight": 3}},'
+    b' "pods": {"default/fn-a-1": {"cpu_cores": 0.5}}}',
+    "settings": lambda: b"slo:\n  laxity: 12\n  cstr: 0.05\ncluster:\n  nodes: 4\n",
+    "kubeconfig": lambda: UNREACHABLE_KUBECONFIG,
+    "pem": lambda: b"-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUe\n-----END CERTIFICATE-----\n",
+}
+
+MUTATIONS = ["none", "empty", "truncate", "binary", "nan", "infinity", "huge", "negative", "list", "deep", "nul",
+             "latin1", "bom", "crlf", "duplicate-key", "string"]  # fmt: skip
+
+
+@st.composite
+def corrupted(draw: st.DrawFn, base: bytes) -> bytes:
+    """``base`` as written, or corrupted in one of the ways files get corrupted."""
+    mutation = draw(st.sampled_from(MUTATIONS))
+    numbers = [m.span() for m in re.finditer(rb"(?<![\w.])\d+(\.\d+)?(?![\w.])", base)]
+    if mutation in ("nan", "infinity", "huge", "negative") and numbers:
+        lo, hi = numbers[draw(st.integers(0, len(numbers) - 1))]
+        token = {"nan": b"NaN", "infinity": b"Infinity", "huge": b"1e999", "negative": b"-1"}[mutation]
+        return base[:lo] + token + base[hi:]
+    return {
+        "empty": b"",
+        "truncate": base[: draw(st.integers(0, max(0, len(base) - 1)))],
+        "binary": draw(st.binary(min_size=1, max_size=300)),
+        "list": b"[" + base + b"]",
+        "deep": b"[" * draw(st.sampled_from([100, 5_000, 200_000])),
+        "nul": base[: len(base) // 2] + b"\x00" + base[len(base) // 2 :],
+        "latin1": base.replace(b"a", b"\xe9", 1),
+        "bom": b"\xef\xbb\xbf" + base,
+        "crlf": base.replace(b"\n", b"\r\n"),
+        "duplicate-key": base.replace(b"{", b'{"x": 1, "x": [], ', 1),
+        "string": b'"' + base.replace(b'"', b"'").replace(b"\n", b" ") + b'"',
+    }.get(mutation, base)
+
+
+PATH_KINDS = ["file"] * 6 + ["directory", "fifo", "dangling-symlink", "missing", "symlink"]
+
+
+def _materialize(tmp: Path, kind: str, data: bytes) -> Path:
+    """An input path of ``kind`` holding ``data`` where it is a file."""
+    path = tmp / "input"
+    if kind in ("file", "symlink"):
+        target = tmp / "target" if kind == "symlink" else path
+        target.write_bytes(data)
+        if kind == "symlink":
+            path.symlink_to(target)
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dangling-symlink":
+        path.symlink_to(tmp / "nowhere")
+    return path
+
+
+def _taken() -> list[str]:
+    return ["--host", "127.0.0.1", "--port", str(_taken_port())]
+
+
+def _unreachable() -> list[str]:
+    return ["--kubeconfig", str(_unreachable_kubeconfig())]
+
+
+# (base document, console script, argv for the input path, the stderr prefix)
+FILE_TARGETS: dict[str, tuple[str, Callable[[Sequence[str] | None], None], Callable[[str], list[str]], str]] = {
+    "accounting --power-models": ("power-models", casa_main, lambda p: ["accounting", *_taken(), "--power-models", p],
+                                  "casa accounting"),
+    "accounting --t-ave": ("t-ave", casa_main, lambda p: ["accounting", *_taken(), "--t-ave", p], "casa accounting"),
+    "accounting --config": ("settings", casa_main, lambda p: ["accounting", *_taken(), "--config", p],
+                            "casa accounting"),
+    "autoscaler --metrics-file": ("metrics", casa_main, lambda p: ["autoscaler", "--dry-run", "--once",
+                                  *_unreachable(), "--metrics-file", p], "casa autoscaler"),
+    "autoscaler --config": ("settings", casa_main, lambda p: ["autoscaler", "--dry-run", "--once", *_unreachable(),
+                            "--config", p], "casa autoscaler"),
+    "autoscaler --kubeconfig": ("kubeconfig", casa_main, lambda p: ["autoscaler", "--dry-run", "--once",
+                                "--kubeconfig", p], "casa autoscaler"),
+    "extender --config": ("settings", casa_main, lambda p: ["extender", *_taken(), "--config", p], "casa extender"),
+    "extender --kubeconfig": ("kubeconfig", casa_main, lambda p: ["extender", *_taken(), "--kubeconfig", p],
+                              "casa extender"),
+    "extender --plan-file": ("power-model", casa_main, lambda p: ["extender", *_taken(), "--plan-file", p],
+                             "casa extender"),
+    "extender --tls-cert-file": ("pem", casa_main, lambda p: ["extender", *_taken(), "--tls-cert-file", p,
+                                 "--tls-key-file", p], "casa extender"),
+    "config show --config": ("settings", casa_main, lambda p: ["config", "show", "--config", p], "casa config show"),
+    "casa-profiler publish --model": ("power-model", profiler_main, lambda p: ["publish", "--node", "n1", "--model", p,
+                                      *_unreachable()], "casa-profiler"),
+    "casa-profiler show --kubeconfig": ("kubeconfig", profiler_main, lambda p: ["show", "--node", "n1",
+                                        "--kubeconfig", p], "casa-profiler"),
+}  # fmt: skip
+
+
+@pytest.mark.timeout(300)  # a FIFO read by mistake would block: fail rather than hang
+@fuzz(300)
+@given(data=st.data(), target=st.sampled_from(sorted(FILE_TARGETS)), kind=st.sampled_from(PATH_KINDS))
+def test_every_input_file_is_read_or_refused_in_one_line(data: st.DataObject, target: str, kind: str) -> None:
+    base, main, argv, prefix = FILE_TARGETS[target]
+    content = data.draw(corrupted(FILE_BASES[base]()), label="content")
+    with tempfile.TemporaryDirectory() as d:
+        path = _materialize(Path(d), kind, content)
+        result = invoke(main, argv(str(path)))
+    if not target.startswith("config show"):  # the others end at a taken port or a cluster that never answers
+        assert result.exit_code != 0, (target, kind)
+    _one_line_failure(result, prefix)
+
+
+@fuzz(300)
+@given(text=st.one_of(st.text(max_size=200), st.binary(max_size=200), st.sampled_from(
+    ["NaN", "[Infinity]", '{"a": -Infinity}', "1e999", "[-1e400]", "[" * 100_000, '{"a": 1e308}', "0", '"x"'])))  # fmt: skip
+def test_strict_json_parses_finite_documents_or_says_why_in_one_line(text: str | bytes) -> None:
+    try:
+        doc = parse_json("--x f.json", text)
+    except InputError as exc:
+        message = str(exc)
+    else:
+        assert json.loads(json_text(doc)) == doc  # strict JSON round-trips: no NaN or infinity inside
+        return
+    assert message.startswith("--x f.json: ")
+    assert "\n" not in message
+
+
+# ---- casa dashboard generate ------------------------------------------------------------------
+
+@pytest.mark.parametrize("where", ["a-file", "under-a-file", "name-taken-by-a-directory", "symlinked-name"])
+def test_casa_dashboard_generate_checks_out_and_writes_one_set(tmp_path: Path, where: str) -> None:
+    out = tmp_path / "out"
+    if where == "a-file":
+        out.write_text("not a directory")
+    elif where == "under-a-file":
+        (tmp_path / "file").write_text("x")
+        out = tmp_path / "file" / "out"
+    elif where == "name-taken-by-a-directory":
+        (out / "dashboard-configmap.yaml").mkdir(parents=True)
+    else:
+        out.mkdir()
+        (tmp_path / "precious").write_text("keep me")
+        (out / "casa-sched.json").symlink_to(tmp_path / "precious")
+    result = invoke(casa_main, ["dashboard", "generate", "--out", str(out)])
+    _one_line_failure(result, "casa dashboard generate")
+    if where == "symlinked-name":
+        assert result.exit_code == 0
+        assert (tmp_path / "precious").read_text() == "keep me"
+        assert json.loads((out / "casa-sched.json").read_text())["title"]
+    else:
+        assert result.exit_code == 2
+        assert not (out / "casa-sched.json").exists()
+
+
+# ---- casa forecast backtest --------------------------------------------------------------------
+
+
+@fuzz(25)
+@given(
+    flag=st.sampled_from(SIM_FLAGS), value=st.one_of(NASTY_NUMBERS, st.sampled_from(["9999-12-31T23:00", "garbage"]))
+)
+def test_casa_forecast_backtest_refuses_bad_flags_up_front_leaving_the_previous_outputs(flag: str, value: str) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "out"
+        out.mkdir()
+        for name in BACKTEST_FILES:
+            (out / name).write_text("previous")
+        argv = ["forecast", "backtest", "--forecasters", "oracle,last", "--policy", "binpack", "--out", str(out),
+                "--epochs", "1", flag, value]  # fmt: skip
+        result = invoke(casa_main, argv)
+        _one_line_failure(result, "casa forecast backtest")
+        if result.exit_code != 0:
+            assert all((out / name).read_text() == "previous" for name in BACKTEST_FILES)
+        else:
+            assert json.loads((out / "forecast-backtest.json").read_text())["policy"] == "binpack"
+        assert sorted(p.name for p in out.iterdir()) == sorted(BACKTEST_FILES)  # no temporary file left
