@@ -106,6 +106,18 @@ def backfill(data_dir: Path, samples: Iterable[Sample] | SeriesMap) -> Path:
     return data_dir
 
 
+def duration(seconds: float) -> str:
+    """``seconds`` as a Prometheus duration: whole seconds (``5s``), else whole milliseconds
+    (``500ms``, ``1500ms``); Prometheus refuses fractions such as ``0.5s``. Raises
+    ValueError for anything that is not a positive whole number of milliseconds."""
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"a Prometheus duration must be a positive number of seconds, got {seconds!r}")
+    ms = round(seconds * 1000.0)
+    if ms < 1 or abs(ms - seconds * 1000.0) > 1e-6 * max(1.0, ms):
+        raise ValueError(f"a Prometheus duration is a whole number of milliseconds, got {seconds!r} s")
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+
+
 def _get(url: str, timeout_s: float = 2.0) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as resp:
@@ -175,7 +187,7 @@ class PrometheusServer:
         return self.work / "prometheus.yml"
 
     def write_config(self) -> Path:
-        interval = f"{self.scrape_interval_s:g}s"
+        interval = duration(self.scrape_interval_s)
         jobs: list[dict[str, Any]] = [
             {"job_name": job, "static_configs": [{"targets": [target]}]} for job, target in self.scrape_targets.items()
         ]
