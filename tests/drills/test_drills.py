@@ -225,8 +225,19 @@ def _restart_apiserver(directory: Path, done: threading.Event) -> None:
     done.set()
 
 
+def _scale(cp: ControlPlane, name: str, replicas: int) -> None:
+    cp.request("PATCH", f"/apis/apps/v1/namespaces/{NS}/deployments/{name}/scale", {"spec": {"replicas": replicas}},
+               "application/merge-patch+json")  # fmt: skip
+    cp.wait_for(f"{name} at {replicas} pod(s)", lambda: len([
+        p for p in cp.request("GET", f"/api/v1/namespaces/{NS}/pods")["items"]
+        if p["metadata"]["labels"].get(FUNCTION_LABEL) == name]) == replicas, 60, 0.2)  # fmt: skip
+
+
 def test_api_server_restarted_mid_apply_the_epochs_actions_complete_afterwards(dev: Dev) -> None:
     (epoch,) = dev.epochs(1)
+    # fa carries load and has no container: whatever the signals of the hour, the plan scales it up,
+    # so the epoch has an apply for the API server to vanish under (a plan equal to D_{e-1} has none)
+    _scale(dev.cp, "fa", 0)
     restarted = threading.Event()
     restarts: list[threading.Thread] = []
     with _autoscaler(dev) as scaler:
