@@ -14,6 +14,11 @@ F/500-fold). Printed per policy: planning seconds (mean, max), SL_ave (the paper
 over functions), the request-weighted violation rate (violated requests over all requests; a
 violation is a drop in the simulator), dropped requests, epochs meeting Cstr and carbon; the
 baseline of each ratio is bin-packing in the same process. The PNG plots plan time and carbon.
+
+``--budget`` runs the planners only (no replay): CASA's plan wall time per epoch against its
+budget, the overrun ratio (target ≤ 10 % at every size), the time per phase (estimator set-up,
+safe start, search, validation), the longest completed search step and the validations run and
+skipped, beside bin-packing's plan time in the same process.
 """
 
 from __future__ import annotations
@@ -23,13 +28,18 @@ import sys
 import time
 from pathlib import Path
 
+from casa_sched.contract.plan import Plan
+from casa_sched.contract.snapshot import ClusterSnapshot
 from casa_sched.experiments.inputs import build_scenario
-from casa_sched.experiments.runner import run_policies
+from casa_sched.experiments.runner import Scenario, run_policies
+from casa_sched.planners import create
+from casa_sched.planners.casa import CasaPlanner
 from casa_sched.settings import load_settings
 from casa_sched.traces.synthetic import SyntheticParams, synthetic_workload
 
 POLICIES = ("casa", "binpack", "hybrid", "score")
 DEFAULT_OUT = Path(__file__).resolve().parent / "out" / "planner-scale.png"
+BUDGET_TARGET = 0.10  # plan wall time at most 10 % over planner.time_budget_s
 
 
 def _ints(flag: str, text: str) -> list[int]:
@@ -43,11 +53,69 @@ def _ints(flag: str, text: str) -> list[int]:
     return values
 
 
-def run_point(nodes: int, functions: int, epochs: int, per_function_r: bool) -> list[dict[str, float | str | int]]:
+def scenario_of(nodes: int, functions: int, epochs: int, per_function_r: bool) -> tuple[Scenario, float]:
+    """The grid point's scenario (default settings, synthetic workload of ``functions``) and its R."""
     intensity = 10.0 * nodes * (1.0 if per_function_r else 500.0 / functions)
     settings = load_settings(None, {"cluster.nodes": nodes, "workload.intensity": intensity})
     wl = synthetic_workload(SyntheticParams(n_functions=functions), seed=settings.planner.seed)
     scenario, _ = build_scenario(settings, epochs=epochs, workload=wl.scaled(intensity, seed=settings.planner.seed))
+    return scenario, intensity
+
+
+def budget_point(nodes: int, functions: int, epochs: int, per_function_r: bool) -> list[dict[str, float | str | int]]:
+    """CASA's plan wall time against its budget, epoch by epoch (each plans from its own previous
+    plan; the first from an empty cluster), with the planner's phases; bin-packing's plan time in
+    the same process is the baseline. No replay: only the planner runs."""
+    scenario, intensity = scenario_of(nodes, functions, epochs, per_function_r)
+    casa, binpack = CasaPlanner(scenario.config), create("binpack", scenario.config)
+    previous: dict[str, Plan | None] = {"casa": None, "binpack": None}
+    rows: list[dict[str, float | str | int]] = []
+    for epoch in range(epochs):
+        forecast, signals = scenario.forecast_for(epoch), scenario.signals_for(epoch)
+        took: dict[str, float] = {}
+        for name, planner in (("casa", casa), ("binpack", binpack)):
+            snapshot = ClusterSnapshot(scenario.cluster, scenario.params, previous[name], scenario.water)
+            t = time.perf_counter()
+            previous[name] = planner.plan(snapshot, forecast, signals)
+            took[name] = time.perf_counter() - t
+        tr = casa.last_trace
+        budget = scenario.config.time_budget_s
+        rows.append({
+            "nodes": nodes, "functions": functions, "intensity": intensity, "epoch": epoch, "budget_s": budget,
+            "plan_s": took["casa"], "overrun": took["casa"] / budget - 1.0, "binpack_s": took["binpack"],
+            "iterations": tr.iterations, "longest_step_s": tr.longest_step_s, "stopped_by": tr.stopped_by, "validations": len(tr.validations),
+            "skipped": tr.validations_skipped,
+            **{f"{k}_s": v for k, v in tr.phase_s.items()},
+        })  # fmt: skip
+        print(
+            f"  N={nodes} F={functions} epoch {epoch}: {took['casa']:.2f} s of {budget:g} s",
+            file=sys.stderr,
+            flush=True,
+        )
+    return rows
+
+
+def budget_table(rows: list[dict[str, float | str | int]]) -> str:
+    head = ("| N | F | R | epoch | budget s | plan s | overrun | set-up s | start s | search s | validate s "
+            "| iterations (stopped by) | longest step s | validations (skipped) | binpack s |")  # fmt: skip
+    lines = [head, "|" + "---|" * 15]
+    for r in rows:
+        lines.append(
+            f"| {r['nodes']} | {r['functions']} | {float(r['intensity']):g} | {r['epoch']} | {float(r['budget_s']):g} "
+            f"| {float(r['plan_s']):.2f} | {float(r['overrun']):+.1%} | {float(r['setup_s']):.2f} "
+            f"| {float(r['start_s']):.2f} | {float(r['search_s']):.2f} | {float(r['validate_s']):.2f} "
+            f"| {r['iterations']} ({r['stopped_by']}) | {float(r['longest_step_s']):.3f} | {r['validations']} ({r['skipped']}) | {float(r['binpack_s']):.3f} |"
+        )  # fmt: skip
+    worst = max(float(r["overrun"]) for r in rows)
+    lines.append("")
+    lines.append(
+        f"worst overrun {worst:+.1%} (target ≤ {BUDGET_TARGET:.0%}): {'met' if worst <= BUDGET_TARGET else 'NOT met'}"
+    )
+    return "\n".join(lines)
+
+
+def run_point(nodes: int, functions: int, epochs: int, per_function_r: bool) -> list[dict[str, float | str | int]]:
+    scenario, intensity = scenario_of(nodes, functions, epochs, per_function_r)
     runs = run_policies(scenario, POLICIES)
     rows: list[dict[str, float | str | int]] = []
     for name in POLICIES:
@@ -92,7 +160,9 @@ def plot(rows: list[dict[str, float | str | int]], out: Path) -> None:
         mine = {(int(r["nodes"]), int(r["functions"])): r for r in rows if r["policy"] == name}
         xs = [j + (i - (len(POLICIES) - 1) / 2) * width for j in range(len(points))]
         ax_t.bar(xs, [float(mine[p]["plan_s_mean"]) for p in points], width, label=name)
-        ax_c.bar(xs, [float(mine[p]["carbon_g"]) / float(rows_of(rows, p)["carbon_g"]) for p in points], width, label=name)
+        ax_c.bar(
+            xs, [float(mine[p]["carbon_g"]) / float(rows_of(rows, p)["carbon_g"]) for p in points], width, label=name
+        )
     ax_t.set_yscale("log")
     ax_t.set_ylabel("plan time per epoch, s (mean)")
     ax_c.set_ylabel("carbon / bin-packing's")
@@ -117,6 +187,11 @@ def main() -> None:
     ap.add_argument("--functions", default="500,2000,5000", help="synthetic function counts F")
     ap.add_argument("--epochs", type=int, default=2, help="epochs per point (the first plans from an empty cluster)")
     ap.add_argument("--per-function-r", action="store_true", help="R = 10·N on every function (load grows with F)")
+    ap.add_argument(
+        "--budget",
+        action="store_true",
+        help="only CASA's plan wall time against its budget, per epoch and phase (no replay)",
+    )
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="PNG path; the table goes beside it as .md")
     args = ap.parse_args()
     sizes, functions = (([4, 8], [500, 1000]) if args.quick
@@ -129,6 +204,12 @@ def main() -> None:
         print(f"planner_scale: --out must be a file path, {args.out} is a directory", file=sys.stderr)
         raise SystemExit(2)
     rows: list[dict[str, float | str | int]] = []
+    if args.budget:
+        for n in sizes:
+            for f in functions:
+                rows.extend(budget_point(n, f, epochs, args.per_function_r))
+        print(budget_table(rows))
+        return
     for n in sizes:
         for f in functions:
             t = time.perf_counter()

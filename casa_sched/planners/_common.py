@@ -149,7 +149,8 @@ def binpack_layout(
     max-min fair water-filling when the cluster is short, packed first-fit decreasing."""
     p = snapshot.params
     conc = peak_concurrency(forecast)
-    active = [f for f in np.argsort(-conc, kind="stable").tolist() if forecast.totals[f] > 0]
+    totals = forecast.totals  # a property that sums the counts: once, not per function
+    active = [f for f in np.argsort(-conc, kind="stable").tolist() if totals[f] > 0]
     room = free_units(snapshot.cluster, p)
     caps = fair_caps([units_for(float(conc[f]), p, headroom) for f in active], sum(room))
     items = [(size, f) for f, units in zip(active, caps, strict=True) if units for size in split_units(units, p)]

@@ -21,8 +21,13 @@ Choices where the paper is silent (documented and tested):
   of :func:`_key`, of D_{e-1} (restricted to the functions forecast to run) and the bin-packing
   plan, and the incumbent is replaced only by a plan with a lower key, so a search cut at any
   iteration returns a plan rated no worse than that start. The wall-clock budget covers the
-  estimator's set-up, the search and validation: a validation starts only if the last one's
-  wall time still fits before the deadline.
+  estimator's set-up, the safe start, the search and validation. A validation replays every
+  forecast request, so its wall time is predicted from the request count (seconds per request
+  as this planner last measured, else :data:`VALIDATION_S_PER_REQUEST`); validations take at
+  most half the budget left after the safe start, one that cannot fit is skipped and its time
+  searched. A search step still evaluating candidates at the deadline is abandoned whole
+  (nothing committed, no failure counted), so a step's cost bounds the overrun to one
+  candidate evaluation (``benchmarks/planner_scale.py --budget`` measures it).
 - Candidates are scored with the fast :class:`~casa_sched.simulator.estimator.Estimator`, not
   the request-level simulator (which the paper's 3-minute budget allowed; ours is seconds).
 - Among carbon-lowering candidates the carbon optimizer prefers one that keeps SL_ave ≤ Cstr,
@@ -68,6 +73,11 @@ from casa_sched.simulator.estimator import Estimator, Layout, Prediction
 from casa_sched.traces import Workload
 
 _NEIGHBOURS = 4  # nodes tried per move on large clusters (emptiest / fullest)
+#: Prior wall time of one validation per forecast request, s (arrival sampling and replay), used
+#: until the planner has timed one: 0.25 µs was measured at N = 32 and 128 (R = 10·N) on the
+#: 2-core reference machine (``benchmarks/planner_scale.py --budget``); twice that as a margin.
+VALIDATION_S_PER_REQUEST = 0.5e-6
+VALIDATION_SHARE = 0.5  # validations take at most this share of the budget left after the safe start
 
 
 @dataclass
@@ -83,6 +93,9 @@ class SearchTrace:
     stopped_by: str = "gen"
     time_bound: bool = False  # the clock, not gen, ended a search round: the plan depends on machine speed
     validations: list[tuple[float, float]] = field(default_factory=list)  # (predicted, simulated) SL_ave
+    validations_skipped: int = 0  # checks left out because their predicted wall time did not fit the budget
+    longest_step_s: float = 0.0  # the longest completed search iteration, s (a step the clock cuts is abandoned)
+    phase_s: dict[str, float] = field(default_factory=dict)  # wall time per phase: setup, start, search, validate
     history: list[tuple[str, float, float]] = field(default_factory=list)  # (optimizer, SL_ave, carbon_g)
 
 
@@ -104,10 +117,17 @@ class CasaPlanner(PlannerBase):
     name = "casa"
     plans_node_power = True
 
-    def __init__(self, config: PlannerConfig, validate_rounds: int = 2) -> None:
+    def __init__(
+        self,
+        config: PlannerConfig,
+        validate_rounds: int = 2,
+        validation_s_per_request: float = VALIDATION_S_PER_REQUEST,
+    ) -> None:
         super().__init__(config)
         self.validate_rounds = validate_rounds
         self._trace = SearchTrace()
+        # wall time of one validation per forecast request: the prior until the planner has timed one
+        self.validation_s_per_request = validation_s_per_request
 
     @property
     def last_trace(self) -> SearchTrace:
@@ -117,30 +137,53 @@ class CasaPlanner(PlannerBase):
         config = self.config
         started = time.perf_counter()
         deadline = started + config.time_budget_s
-        est = Estimator(snapshot.cluster, snapshot.params, forecast, signals, snapshot.previous, snapshot.water)
-        pred = self._safe_start(est, snapshot, forecast, signals)
         trace = SearchTrace()
+        phase = trace.phase_s
+        est = Estimator(snapshot.cluster, snapshot.params, forecast, signals, snapshot.previous, snapshot.water)
+        phase["setup"] = time.perf_counter() - started
+        mark = time.perf_counter()
+        pred = self._safe_start(est, snapshot, forecast, signals)
         best = Candidate(_key_of(est, pred, config), est.plan(forecast.epoch, snapshot.previous), pred)
+        phase["start"] = time.perf_counter() - mark
+        phase["search"] = phase["validate"] = 0.0
         validator: _Validator | None = None
-        validate_s = 0.0  # wall time of the last validation: the next one starts only if it fits
+        # The budget covers validation too. A check replays every forecast request, so its wall
+        # time is predicted from the request count (seconds per request measured on this
+        # planner's last validation, else the prior) and checks take at most half of what is
+        # left: those that cannot fit are skipped up front and their search time kept.
+        requests = float(forecast.totals.sum())
+        per_check_s = self.validation_s_per_request * requests
+        rounds = self.validate_rounds
+        while rounds > 0 and rounds * per_check_s > VALIDATION_SHARE * (deadline - time.perf_counter()):
+            rounds -= 1
+        trace.validations_skipped = self.validate_rounds - rounds
         checked: list[Candidate] = []
-        for rnd in range(self.validate_rounds + 1):
+        for rnd in range(rounds + 1):
             # Each round searches a share of what is left, then checks its best plan against the
             # request-level simulator on arrivals sampled from the forecast and calibrates.
             # Rounds share both budgets alike: iterations (``gen``, which makes a run reproducible
             # when it binds first) and wall-clock time (the deadline, which always holds).
-            rounds_left = self.validate_rounds + 1 - rnd
+            rounds_left = rounds + 1 - rnd
             share = (0.6 if rounds_left > 1 else 1.0) / rounds_left
-            until = time.perf_counter() + (deadline - time.perf_counter()) * share
+            mark = time.perf_counter()
+            until = mark + (deadline - mark) * share
             it_until = trace.iterations + math.ceil((config.gen - trace.iterations) * share)
             best = self._search(est, pred, best, snapshot, forecast, config, trace, min(until, deadline), it_until)
-            if rnd == self.validate_rounds or time.perf_counter() + validate_s >= deadline:
-                break  # the budget covers validation too: no check that cannot finish in time
+            phase["search"] += time.perf_counter() - mark
+            if rnd == rounds:
+                break
+            if time.perf_counter() + per_check_s >= deadline:
+                trace.validations_skipped += 1  # no check that cannot finish in time; search on
+                continue
             check_started = time.perf_counter()
             if validator is None:
                 validator = _Validator(snapshot, forecast, signals, config.seed)
             simulated, violators, dropped, pred = validator.calibrate(est, best.plan, config.cstr)
             validate_s = time.perf_counter() - check_started
+            if not checked and requests > 0:  # the first check of a plan samples the arrivals too
+                self.validation_s_per_request = validate_s / requests
+            per_check_s = validate_s
+            phase["validate"] += validate_s
             trace.validations.append((best.prediction.sl_ave, simulated))
             checked.append(
                 Candidate(
@@ -150,13 +193,14 @@ class CasaPlanner(PlannerBase):
                 )
             )
             best = Candidate(_key_of(est, pred, config), best.plan, pred)
-            if time.perf_counter() >= deadline:
-                break
         # A checked plan is preferred by its simulated outcome; the search's incumbent after the
         # last round is never worse than the safe start in the estimator's ordering.
         chosen = min(checked, key=lambda c: c.key) if checked else best
         self._trace = trace
-        return self._finish(chosen.plan, chosen.prediction, snapshot, forecast, signals)
+        mark = time.perf_counter()
+        out = self._finish(chosen.plan, chosen.prediction, snapshot, forecast, signals)
+        phase["finish"] = time.perf_counter() - mark
+        return out
 
     def _safe_start(
         self, est: Estimator, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals
@@ -167,13 +211,14 @@ class CasaPlanner(PlannerBase):
         rated no worse than this start."""
         starts = [_warm_start(snapshot.previous, forecast)]
         starts.append(to_plan(self.name, snapshot, forecast, signals, binpack_layout(snapshot, forecast)))
-        best: tuple[tuple[int, float, float, float], int] | None = None
+        best: tuple[tuple[int, float, float, float], int, Prediction] | None = None
         for i, start in enumerate(starts):
-            key = _key_of(est, est.load(start), self.config)
+            pred = est.load(start)
+            key = _key_of(est, pred, self.config)
             if best is None or key < best[0]:
-                best = (key, i)
+                best = (key, i, pred)
         assert best is not None
-        return est.load(starts[best[1]])
+        return best[2] if best[1] == len(starts) - 1 else est.load(starts[best[1]])  # the last one is loaded
 
     def _search(
         self,
@@ -189,9 +234,10 @@ class CasaPlanner(PlannerBase):
     ) -> Candidate:
         """Fig. 7's loop from the estimator's current plan until ``it_until`` iterations or the
         ``until`` clock; returns the best plan seen."""
-        search = _Search(est, snapshot, forecast, config)
+        search = _Search(est, snapshot, forecast, config, until)
         while trace.iterations < it_until:
-            if time.perf_counter() >= until:
+            step_started = time.perf_counter()
+            if step_started >= until:
                 trace.stopped_by = "time"
                 trace.time_bound = True
                 break
@@ -204,7 +250,12 @@ class CasaPlanner(PlannerBase):
                 moved = search.carbon_step(pred)
                 trace.carbon_searches += 1
                 kind = "carbon"
+            if search.cut:  # the clock ended this step: abandoned, the incumbent stands
+                trace.stopped_by = "time"
+                trace.time_bound = True
+                break
             trace.iterations += 1
+            trace.longest_step_s = max(trace.longest_step_s, time.perf_counter() - step_started)
             if moved is None:
                 if search.exhausted(slo_mode):
                     trace.stopped_by = "blacklists"
@@ -338,8 +389,17 @@ def _warm_start(previous: Plan | None, forecast: Forecast) -> Plan:
 class _Search:
     """State of one planning run: blacklists, failure counts, the carbon optimizer's cursor."""
 
-    def __init__(self, est: Estimator, snapshot: ClusterSnapshot, forecast: Forecast, config: PlannerConfig) -> None:
+    def __init__(
+        self,
+        est: Estimator,
+        snapshot: ClusterSnapshot,
+        forecast: Forecast,
+        config: PlannerConfig,
+        until: float = math.inf,
+    ) -> None:
         self.est = est
+        self.until = until  # perf_counter() clock: a step still evaluating candidates then is abandoned
+        self.cut = False
         self.params = snapshot.params
         self.config = config
         self.n_nodes = len(snapshot.cluster.nodes)
@@ -378,10 +438,14 @@ class _Search:
         f = int(max(candidates, key=lambda g: (violations[g], -g)))
         best: tuple[float, float, Layout, int | None] | None = None
         for layout in self._slo_moves(f):
+            if self._out_of_time():
+                return None
             p = self.est.try_move(f, layout)
             if p.sl_ave < pred.sl_ave - 1e-12 and (best is None or (p.sl_ave, p.carbon_g) < best[:2]):
                 best = (p.sl_ave, p.carbon_g, layout, None)
         for node, layout in self._wake_moves(f) if best is None else []:  # waking: the last resort
+            if self._out_of_time():
+                return None
             p, _ = self.est.try_nodes([(f, layout)], wake=(node,))
             if p.sl_ave < pred.sl_ave - 1e-12 and (best is None or (p.sl_ave, p.carbon_g) < best[:2]):
                 best = (p.sl_ave, p.carbon_g, layout, node)
@@ -444,10 +508,14 @@ class _Search:
         cap = max(self.config.cstr, float(rates_now[f]))
         scored: list[tuple[Prediction, _CarbonMove]] = []
         for layout in self._carbon_moves(f):
+            if self._out_of_time():
+                return None
             p, rate = self.est.try_move_rate(f, layout)
             if rate <= cap + 1e-9:
                 scored.append((p, ((f, layout),)))
         for node, changes in self._sleep_moves(f):
+            if self._out_of_time():
+                return None
             if self.sleep_tried.get(node) == self.commits:
                 continue  # tried on this very plan already
             self.sleep_tried[node] = self.commits
@@ -529,6 +597,12 @@ class _Search:
         return moves
 
     # -- helpers ---------------------------------------------------------------------------------
+    def _out_of_time(self) -> bool:
+        """Past the clock: the step in progress is abandoned (nothing committed, no failure
+        counted), so every accepted move is one the uncut search makes too."""
+        self.cut = self.cut or time.perf_counter() >= self.until
+        return self.cut
+
     def _fail(self, f: int, fails: dict[int, int], blacklist: set[int]) -> None:
         fails[f] = fails.get(f, 0) + 1
         if fails[f] >= self.config.k:

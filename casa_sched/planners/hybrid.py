@@ -96,7 +96,8 @@ class HybridPlanner(PlannerBase):
         self.max_limit = p.slots_per_unit
         peak = peak_concurrency(forecast)
         mean = mean_concurrency(forecast)
-        active = [f for f in np.argsort(-peak, kind="stable").tolist() if forecast.totals[f] > 0]
+        totals = forecast.totals  # sums the counts: once, not per function
+        active = [f for f in np.argsort(-peak, kind="stable").tolist() if totals[f] > 0]
         wanted: list[int] = []
         for f in active:
             fid = forecast.function_ids[f]

@@ -161,7 +161,8 @@ class RLPlanner(PlannerBase):
         p = snapshot.params
         peak = peak_concurrency(forecast)
         mean = mean_concurrency(forecast)
-        order = [f for f in np.argsort(-peak, kind="stable").tolist() if forecast.totals[f] > 0]
+        totals = forecast.totals  # sums the counts: once, not per function
+        order = [f for f in np.argsort(-peak, kind="stable").tolist() if totals[f] > 0]
         replicas: list[int] = []
         for f in order:
             agent = self.agents.setdefault(forecast.function_ids[f], _Agent())

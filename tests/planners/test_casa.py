@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -201,3 +203,55 @@ def test_the_drop_bound_refuses_meeting_sl_ave_by_abandoning_the_busiest_functio
 
 def test_a_plan_over_the_drop_bound_ranks_below_any_within_it():
     assert _key(0.045, 99.0, 0.05, 0, 0.01, 0.05) < _key(0.03, 1.0, 0.05, 0, 0.60, 0.05)
+
+
+def test_a_validation_that_cannot_fit_the_budget_is_skipped_and_its_time_searched():
+    # The budget covers validation: a check predicted (from the request count) to take longer
+    # than its share of the budget is not started; the search keeps the time and the plan is
+    # still no worse than the safe start.
+    from casa_sched.planners.binpack import BinPackPlanner
+    from casa_sched.planners.casa import _key_of
+
+    fc, snap = _many_functions(), ClusterSnapshot(cluster(2), PARAMS)
+    config = PlannerConfig(cstr=0.05, gen=60, time_budget_s=30.0)
+    slow = CasaPlanner(config, validation_s_per_request=1.0)  # ~10^4 requests: hours per check
+    plan = slow.plan(snap, fc, SIGNALS)
+    assert slow.last_trace.validations == []
+    assert slow.last_trace.validations_skipped == slow.validate_rounds
+    assert slow.last_trace.iterations == 60  # gen, not a validation round, ended the search
+    est = Estimator(snap.cluster, snap.params, fc, SIGNALS, snap.previous, snap.water)
+    binpack = BinPackPlanner(config).plan(snap, fc, SIGNALS)
+    start = min(_key_of(est, est.load(_warm_start(None, fc)), config), _key_of(est, est.load(binpack), config))
+    assert _key_of(est, est.load(plan), config) <= start
+
+
+def test_a_validation_that_fits_runs_and_times_itself():
+    fc, snap = _many_functions(), ClusterSnapshot(cluster(2), PARAMS)
+    planner = CasaPlanner(PlannerConfig(cstr=0.05, gen=60, time_budget_s=30.0), validation_s_per_request=1e-12)
+    planner.plan(snap, fc, SIGNALS)
+    assert len(planner.last_trace.validations) == planner.validate_rounds
+    assert planner.last_trace.validations_skipped == 0
+    assert planner.validation_s_per_request > 1e-12  # the prior gave way to the measured rate
+
+
+@pytest.mark.parametrize("slo_mode", [True, False], ids=["slo-step", "carbon-step"])
+def test_a_step_the_clock_cuts_is_abandoned_whole(slo_mode):
+    # A step on a big function evaluates many candidates; one still evaluating at the deadline
+    # commits nothing and counts no failure, so every accepted move is one the uncut search makes.
+    if slo_mode:  # f0 needs ~50 slots and has one 20-slot container: the SLO optimizer has moves
+        fc = forecast([[6000.0] * 15, [60.0] * 15], [0.5, 0.2])
+        prev = Plan(epoch=-1, containers={"f0": (Container("n0"),), "f1": (Container("n1"),)})
+    else:  # f0 needs one unit and holds eight: the carbon optimizer has moves
+        fc = forecast([[120.0] * 15, [60.0] * 15], [0.5, 0.2])
+        prev = Plan(epoch=-1, containers={"f0": (Container("n0", 4), Container("n1", 4)), "f1": (Container("n1"),)})
+    est = Estimator(cluster(2), PARAMS, fc, SIGNALS, prev)
+    pred = est.load(prev)
+    before = dict(est.layout)
+    search = _Search(est, ClusterSnapshot(cluster(2), PARAMS, prev), fc, PlannerConfig(), until=-math.inf)
+    moved = search.slo_step(pred) if slo_mode else search.carbon_step(pred)
+    assert moved is None
+    assert search.cut
+    assert est.layout == before
+    assert (search.fail_sl, search.fail_ca, search.b_sl, search.b_ca) == ({}, {}, set(), set())
+    uncut = _Search(est, ClusterSnapshot(cluster(2), PARAMS, prev), fc, PlannerConfig())
+    assert (uncut.slo_step(pred) if slo_mode else uncut.carbon_step(pred)) is not None  # there was a move to cut
