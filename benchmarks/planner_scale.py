@@ -24,6 +24,7 @@ skipped, beside bin-packing's plan time in the same process.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -40,6 +41,21 @@ from casa_sched.traces.synthetic import SyntheticParams, synthetic_workload
 POLICIES = ("casa", "binpack", "hybrid", "score")
 DEFAULT_OUT = Path(__file__).resolve().parent / "out" / "planner-scale.png"
 BUDGET_TARGET = 0.10  # plan wall time at most 10 % over planner.time_budget_s
+SAME = 1e-4  # rates within 0.01 percentage point count as no worse (the same plan replayed)
+
+
+def _per_size(flag: str, text: str, sizes: list[int], kind: type[float] | type[int]) -> dict[int, float]:
+    """``--flag a`` or ``--flag a,b,c`` (one per size) as {size: value}; bad input exits 2."""
+    try:
+        values = [kind(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        values = []
+    if len(values) == 1:
+        values *= len(sizes)
+    if len(values) != len(sizes):
+        print(f"planner_scale: {flag} takes one number or one per size ({len(sizes)}), got {text!r}", file=sys.stderr)
+        raise SystemExit(2)
+    return dict(zip(sizes, values, strict=True))
 
 
 def _ints(flag: str, text: str) -> list[int]:
@@ -53,20 +69,27 @@ def _ints(flag: str, text: str) -> list[int]:
     return values
 
 
-def scenario_of(nodes: int, functions: int, epochs: int, per_function_r: bool) -> tuple[Scenario, float]:
-    """The grid point's scenario (default settings, synthetic workload of ``functions``) and its R."""
-    intensity = 10.0 * nodes * (1.0 if per_function_r else 500.0 / functions)
-    settings = load_settings(None, {"cluster.nodes": nodes, "workload.intensity": intensity})
+def scenario_of(
+    nodes: int, functions: int, epochs: int, per_function_r: bool, budget_s: float | None = None, r_factor: float = 1.0
+) -> tuple[Scenario, float]:
+    """The grid point's scenario (default settings, synthetic workload of ``functions``; the
+    planning budget derived unless ``budget_s``) and its R."""
+    intensity = r_factor * 10.0 * nodes * (1.0 if per_function_r else 500.0 / functions)
+    settings = load_settings(
+        None, {"cluster.nodes": nodes, "workload.intensity": intensity, "planner.time_budget_s": budget_s}
+    )
     wl = synthetic_workload(SyntheticParams(n_functions=functions), seed=settings.planner.seed)
     scenario, _ = build_scenario(settings, epochs=epochs, workload=wl.scaled(intensity, seed=settings.planner.seed))
     return scenario, intensity
 
 
-def budget_point(nodes: int, functions: int, epochs: int, per_function_r: bool) -> list[dict[str, float | str | int]]:
+def budget_point(
+    nodes: int, functions: int, epochs: int, per_function_r: bool, budget_s: float | None, r_factor: float = 1.0
+) -> list[dict[str, float | str | int]]:
     """CASA's plan wall time against its budget, epoch by epoch (each plans from its own previous
     plan; the first from an empty cluster), with the planner's phases; bin-packing's plan time in
     the same process is the baseline. No replay: only the planner runs."""
-    scenario, intensity = scenario_of(nodes, functions, epochs, per_function_r)
+    scenario, intensity = scenario_of(nodes, functions, epochs, per_function_r, budget_s, r_factor)
     casa, binpack = CasaPlanner(scenario.config), create("binpack", scenario.config)
     previous: dict[str, Plan | None] = {"casa": None, "binpack": None}
     rows: list[dict[str, float | str | int]] = []
@@ -79,7 +102,7 @@ def budget_point(nodes: int, functions: int, epochs: int, per_function_r: bool) 
             previous[name] = planner.plan(snapshot, forecast, signals)
             took[name] = time.perf_counter() - t
         tr = casa.last_trace
-        budget = scenario.config.time_budget_s
+        budget = tr.budget_s
         rows.append({
             "nodes": nodes, "functions": functions, "intensity": intensity, "epoch": epoch, "budget_s": budget,
             "plan_s": took["casa"], "overrun": took["casa"] / budget - 1.0, "binpack_s": took["binpack"],
@@ -114,13 +137,21 @@ def budget_table(rows: list[dict[str, float | str | int]]) -> str:
     return "\n".join(lines)
 
 
-def run_point(nodes: int, functions: int, epochs: int, per_function_r: bool) -> list[dict[str, float | str | int]]:
-    scenario, intensity = scenario_of(nodes, functions, epochs, per_function_r)
+def run_point(
+    nodes: int, functions: int, epochs: int, per_function_r: bool, budget_s: float | None, r_factor: float = 1.0
+) -> list[dict[str, float | str | int]]:
+    scenario, intensity = scenario_of(nodes, functions, epochs, per_function_r, budget_s, r_factor)
     runs = run_policies(scenario, POLICIES)
+    empty = ClusterSnapshot(scenario.cluster, scenario.params)
+    budgets = [scenario.config.budget_s(empty, scenario.forecast_for(e)) for e in range(epochs)]
     rows: list[dict[str, float | str | int]] = []
     for name in POLICIES:
         s = runs[name].summary()
+        result = runs[name].result
+        assert result is not None
+        met = "".join("1" if e.slo_violation_rate <= scenario.config.cstr else "0" for e in result.epochs)
         rows.append({
+            "budget_s_mean": sum(budgets) / len(budgets), "cstr_by_epoch": met,
             "nodes": nodes, "functions": functions, "intensity": intensity, "policy": name,
             "plan_s_mean": s["plan_seconds_mean"], "plan_s_max": s["plan_seconds_max"],
             "sl_ave": s["slo_violation_rate"], "violations_weighted": s["dropped"] / max(s["requests"], 1.0),
@@ -143,7 +174,33 @@ def table(rows: list[dict[str, float | str | int]]) -> str:
             f"| {float(r['violations_weighted']):.2%} | {int(r['dropped']):,} | {r['epochs_meeting_cstr']}/{r['epochs']} "
             f"| {float(r['carbon_g']):,.0f} | {ratio:.3f} |"
         )  # fmt: skip
-    return "\n".join(lines)
+    return "\n".join([*lines, "", *targets(rows)])
+
+
+def targets(rows: list[dict[str, float | str | int]]) -> list[str]:
+    """Per point: CASA's SL_ave and share of requests dropped against the best baseline's, and
+    whether CASA meets Cstr in every epoch in which any policy does."""
+    out = []
+    for point in sorted({(int(r["nodes"]), int(r["functions"])) for r in rows}):
+        mine = {str(r["policy"]): r for r in rows if (r["nodes"], r["functions"]) == point}
+        casa, others = mine["casa"], [r for name, r in mine.items() if name != "casa"]
+        best_sl = min(float(r["sl_ave"]) for r in others)
+        best_drop = min(float(r["violations_weighted"]) for r in others)
+        met = str(casa["cstr_by_epoch"])
+        anyone = [
+            "1" if any(str(r["cstr_by_epoch"])[e] == "1" for r in mine.values()) else "0" for e in range(len(met))
+        ]
+        wherever = all(m == "1" for m, a in zip(met, anyone, strict=True) if a == "1")
+        sl_ok = float(casa["sl_ave"]) <= best_sl + SAME
+        drop_ok = float(casa["violations_weighted"]) <= best_drop + SAME
+        out.append(
+            f"- N={point[0]} F={point[1]} (budget {float(casa['budget_s_mean']):.1f} s, plan {float(casa['plan_s_mean']):.1f} s "
+            f"mean / {float(casa['plan_s_max']):.1f} s max): SL_ave {float(casa['sl_ave']):.2%} vs best baseline "
+            f"{best_sl:.2%} ({'ok' if sl_ok else 'WORSE'}); dropped {float(casa['violations_weighted']):.2%} vs "
+            f"{best_drop:.2%} ({'ok' if drop_ok else 'WORSE'}); Cstr met in epochs {met}, some policy in "
+            f"{''.join(anyone)} ({'ok' if wherever else 'MISSED'})"
+        )  # fmt: skip
+    return out
 
 
 def plot(rows: list[dict[str, float | str | int]], out: Path) -> None:
@@ -185,7 +242,22 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="N = 4, 8 and F = 500, 1000, one epoch (a smoke run)")
     ap.add_argument("--sizes", default="32,128,512", help="node counts N")
     ap.add_argument("--functions", default="500,2000,5000", help="synthetic function counts F")
-    ap.add_argument("--epochs", type=int, default=2, help="epochs per point (the first plans from an empty cluster)")
+    ap.add_argument(
+        "--epochs",
+        default="2",
+        help="epochs per point (the first plans from an empty cluster); one value, or one per size",
+    )
+    ap.add_argument(
+        "--r-factor",
+        default="1",
+        help="R = factor · 10·N (·500/F); one value, or one per size (a smaller R shortens the replay)",
+    )
+    ap.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        help="planner.time_budget_s for every policy, s (default: unset, the budget derived per epoch)",
+    )
     ap.add_argument("--per-function-r", action="store_true", help="R = 10·N on every function (load grows with F)")
     ap.add_argument(
         "--budget",
@@ -196,9 +268,16 @@ def main() -> None:
     args = ap.parse_args()
     sizes, functions = (([4, 8], [500, 1000]) if args.quick
                         else (_ints("--sizes", args.sizes), _ints("--functions", args.functions)))  # fmt: skip
-    epochs = 1 if args.quick else args.epochs
-    if not 1 <= epochs <= 32:
-        print(f"planner_scale: --epochs must be in 1..32, got {epochs}", file=sys.stderr)
+    epochs = {n: int(e) for n, e in _per_size("--epochs", "1" if args.quick else args.epochs, sizes, int).items()}
+    factors = _per_size("--r-factor", args.r_factor, sizes, float)
+    if not all(1 <= e <= 32 for e in epochs.values()):
+        print(f"planner_scale: --epochs must be in 1..32, got {args.epochs}", file=sys.stderr)
+        raise SystemExit(2)
+    if not all(0 < r <= 1e3 for r in factors.values()):
+        print(f"planner_scale: --r-factor must be in (0, 1000], got {args.r_factor}", file=sys.stderr)
+        raise SystemExit(2)
+    if args.time_budget is not None and not args.time_budget > 0:
+        print(f"planner_scale: --time-budget must be > 0 s, got {args.time_budget}", file=sys.stderr)
         raise SystemExit(2)
     if args.out.exists() and args.out.is_dir():
         print(f"planner_scale: --out must be a file path, {args.out} is a directory", file=sys.stderr)
@@ -207,14 +286,16 @@ def main() -> None:
     if args.budget:
         for n in sizes:
             for f in functions:
-                rows.extend(budget_point(n, f, epochs, args.per_function_r))
+                rows.extend(budget_point(n, f, epochs[n], args.per_function_r, args.time_budget, factors[n]))
         print(budget_table(rows))
         return
     for n in sizes:
         for f in functions:
             t = time.perf_counter()
-            rows.extend(run_point(n, f, epochs, args.per_function_r))
+            rows.extend(run_point(n, f, epochs[n], args.per_function_r, args.time_budget, factors[n]))
             print(f"N={n} F={f}: {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")  # the points so far
     text = table(rows)
     print(text)
     plot(rows, args.out)

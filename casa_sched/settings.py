@@ -216,7 +216,13 @@ class PlannerSettings(_Section):
     policy: str = Field("casa", description="Planner policy by registry name (casa, score, hybrid, rl, binpack, milp).")
     k: int = Field(5, ge=1, description="K, failed searches before a function is blacklisted. Paper: 5.")
     gen: int = Field(2000, ge=1, description="Iteration ceiling of the dual local search.")
-    time_budget_s: float = Field(2.0, gt=0, description="Wall-clock budget per epoch, s. Paper allowed 180 s.")
+    time_budget_s: float | None = Field(
+        None,
+        gt=0,
+        description="Wall-clock budget per epoch, s. Unset: derived each epoch from the problem size, 2 s per 32 "
+        "nodes plus 2 s per 1000 functions forecast to run, at least 2 s and at most 10 % of the epoch (README, "
+        "'The planning budget'). Paper allowed 180 s.",
+    )
     seed: int = Field(0, ge=0, description="Seed of every random choice; set once at the entry point.")
 
 

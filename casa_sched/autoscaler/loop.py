@@ -305,11 +305,11 @@ class Autoscaler:
         t0 = self.monotonic()
         self._planning = threading.Thread(target=work, name="casa-planner", daemon=True)
         self._planning.start()
-        self._planning.join(self.config.time_budget_s + self.planner_grace_s)
+        limit_s = self.config.budget_s(snapshot, forecast) + self.planner_grace_s
+        self._planning.join(limit_s)
         self.metrics.plan_solve_seconds.observe(self.monotonic() - t0)
         if self._planning.is_alive():
-            log.warning("planner %s overran its %.1f s deadline: keeping D_{e-1}", self.planner.name,
-                        self.config.time_budget_s + self.planner_grace_s)  # fmt: skip
+            log.warning("planner %s overran its %.1f s deadline: keeping D_{e-1}", self.planner.name, limit_s)
             self.metrics.autoscaler_plan_fallback_total.labels(reason="overrun").inc()
             return fallback
         if "error" in result:
@@ -483,7 +483,7 @@ def warm_up_planner(settings: CasaSettings, config: PlannerConfig, params: SimPa
     """
     t0 = time.monotonic()
     minutes = max(1, round(params.epoch_s / 60.0))
-    quick = replace(config, time_budget_s=min(config.time_budget_s, 0.5))
+    quick = replace(config, time_budget_s=min(config.time_budget_s or 0.5, 0.5))
     snapshot = ClusterSnapshot(cluster=ClusterSpec.uniform(1, settings), params=params)
     forecast = Forecast(epoch=0, start_s=0.0, function_ids=("warm-up",), counts=np.ones((1, minutes)),
                         t_ave_s=np.ones(1), memory_mb=np.full(1, params.base_memory_mb))  # fmt: skip

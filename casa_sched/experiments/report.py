@@ -81,10 +81,12 @@ def comparison_lines(result: Mapping[str, Mapping[str, float]], epochs: int) -> 
     return lines
 
 
-def time_bound_notes(result: Mapping[str, Mapping[str, float]], epochs: int, time_budget_s: float) -> list[str]:
-    """One line per policy whose search the wall clock ended (so its numbers depend on the machine)."""
+def time_bound_notes(result: Mapping[str, Mapping[str, float]], epochs: int, time_budget_s: float | None) -> list[str]:
+    """One line per policy whose search the wall clock ended (so its numbers depend on the machine);
+    ``time_budget_s`` None: the budget was derived per epoch from the problem size."""
+    budget = "derived" if time_budget_s is None else f"{time_budget_s:g} s"
     return [
-        f"{name}: the {time_budget_s:g} s planning budget, not planner.gen, ended the search in "
+        f"{name}: the {budget} planning budget, not planner.gen, ended the search in "
         f"{int(s['plan_epochs_time_bound'])}/{epochs} epochs, so these numbers depend on this machine's speed "
         "and load; for a reproducible run raise --time-budget until this note goes away (or lower planner.gen)."
         for name, s in result.items()

@@ -94,6 +94,7 @@ class SearchTrace:
     time_bound: bool = False  # the clock, not gen, ended a search round: the plan depends on machine speed
     validations: list[tuple[float, float]] = field(default_factory=list)  # (predicted, simulated) SL_ave
     validations_skipped: int = 0  # checks left out because their predicted wall time did not fit the budget
+    budget_s: float = 0.0  # this epoch's wall-clock budget (``planner.time_budget_s`` or the derived one)
     longest_step_s: float = 0.0  # the longest completed search iteration, s (a step the clock cuts is abandoned)
     phase_s: dict[str, float] = field(default_factory=dict)  # wall time per phase: setup, start, search, validate
     history: list[tuple[str, float, float]] = field(default_factory=list)  # (optimizer, SL_ave, carbon_g)
@@ -136,8 +137,9 @@ class CasaPlanner(PlannerBase):
     def plan(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals) -> Plan:
         config = self.config
         started = time.perf_counter()
-        deadline = started + config.time_budget_s
         trace = SearchTrace()
+        trace.budget_s = config.budget_s(snapshot, forecast)
+        deadline = started + trace.budget_s
         phase = trace.phase_s
         est = Estimator(snapshot.cluster, snapshot.params, forecast, signals, snapshot.previous, snapshot.water)
         phase["setup"] = time.perf_counter() - started

@@ -195,7 +195,8 @@ def solve(
     with _quiet_stdout():
         h = highspy.Highs()  # type: ignore[no-untyped-call]
     h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", max(config.time_budget_s, 5.0))
+    time_limit_s = max(config.budget_s(snapshot, forecast), 5.0)
+    h.setOptionValue("time_limit", time_limit_s)
     h.setOptionValue("mip_rel_gap", MIP_REL_GAP)
     inf = highspy.kHighsInf
     n_opt = len(options)
@@ -350,7 +351,7 @@ def solve(
         raise PlannerError(f"MILP not solved: {status}")
     solution = h.getSolution()
     if not solution.value_valid:
-        raise PlannerError(f"MILP found no plan within {max(config.time_budget_s, 5.0)} s: {status}")
+        raise PlannerError(f"MILP found no plan within {time_limit_s:g} s: {status}")
     sol = np.asarray(solution.col_value)
     levels: dict[str, int] = {}
     sl = 0.0

@@ -255,3 +255,35 @@ def test_a_step_the_clock_cuts_is_abandoned_whole(slo_mode):
     assert (search.fail_sl, search.fail_ca, search.b_sl, search.b_ca) == ({}, {}, set(), set())
     uncut = _Search(est, ClusterSnapshot(cluster(2), PARAMS, prev), fc, PlannerConfig())
     assert (uncut.slo_step(pred) if slo_mode else uncut.carbon_step(pred)) is not None  # there was a move to cut
+
+
+@pytest.mark.parametrize(
+    ("nodes", "functions", "epoch_s", "budget_s"),
+    [
+        pytest.param(4, 316, 900.0, 2.0, id="paper-sized: the 2 s floor"),
+        pytest.param(128, 500, 900.0, 9.0, id="2 s per 32 nodes + 2 s per 1000 functions"),
+        pytest.param(512, 2000, 900.0, 36.0, id="N=512, 2000 functions"),
+        pytest.param(4096, 5000, 900.0, 90.0, id="capped at 10 % of the epoch"),
+        pytest.param(512, 2000, 60.0, 6.0, id="a 1-minute epoch caps it at 6 s"),
+    ],
+)
+def test_the_default_budget_is_derived_from_the_problem_size_and_the_epoch(nodes, functions, epoch_s, budget_s):
+    from casa_sched.contract.snapshot import derived_budget_s
+
+    assert derived_budget_s(nodes, functions, epoch_s) == pytest.approx(budget_s)
+
+
+def test_casa_plans_within_the_derived_budget_unless_one_is_set():
+    # 24 nodes and 40 functions of which 30 are forecast to run: 2 s · 24/32 + 2 s · 30/1000 < the
+    # 2 s floor; on 64 nodes 4.06 s; an explicit time_budget_s (--time-budget) wins.
+    from casa_sched.contract.snapshot import derived_budget_s
+
+    fc = forecast([[5.0] * 15] * 30 + [[0.0] * 15] * 10, [0.2] * 40)
+    for n, budget in ((24, 2.0), (64, 4.06)):
+        planner = CasaPlanner(PlannerConfig(gen=5, time_budget_s=None), validate_rounds=0)
+        planner.plan(ClusterSnapshot(cluster(n), PARAMS), fc, SIGNALS)
+        assert planner.last_trace.budget_s == pytest.approx(budget)
+        assert planner.last_trace.budget_s == derived_budget_s(n, 30, 900.0)
+    planner = CasaPlanner(PlannerConfig(gen=5, time_budget_s=7.5), validate_rounds=0)
+    planner.plan(ClusterSnapshot(cluster(64), PARAMS), fc, SIGNALS)
+    assert planner.last_trace.budget_s == 7.5
