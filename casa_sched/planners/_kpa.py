@@ -17,11 +17,14 @@ the system default (maxSkew 5) is inert: simulated nodes carry no zone label.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 
 import numpy as np
 
+from casa_sched.contract.forecast import Forecast
 from casa_sched.contract.snapshot import ClusterSnapshot
+from casa_sched.planners._common import peak_concurrency
 
 KPA_TARGET_UTILISATION = 0.7
 MAX_NODE_SCORE = 100
@@ -125,7 +128,8 @@ def kube_schedule(
     replicas: Sequence[int],
     strategy: str,
     rng: np.random.Generator,
-) -> dict[str, list[tuple[int, int]]]:
+    deadline: float = math.inf,
+) -> dict[str, list[tuple[int, int]]] | None:
     """Size-1 pods for ``replicas[i]`` of ``function_ids[i]``, as kube-scheduler would bind them.
 
     Running pods (the previous plan's, on their nodes) stay where they are, up to the new replica
@@ -133,7 +137,8 @@ def kube_schedule(
     new pods are created round-robin over the functions in the given order and scheduled one at a
     time: filter on cpu and memory requests, score by :func:`score_nodes` with the function's
     pods per node for PodTopologySpread, seeded random tie-break; a pod that fits nowhere stays
-    pending. Returns ``{function: [(node index, 1), ...]}``.
+    pending. Returns ``{function: [(node index, 1), ...]}``, or None once the ``perf_counter()``
+    clock passes ``deadline`` (CASA's safe start builds this plan only while it is cheap).
     """
     p = snapshot.params
     nodes = snapshot.cluster.nodes
@@ -161,6 +166,8 @@ def kube_schedule(
             left[k] -= 1
             layout.setdefault(fid, []).append((n, 1))
     for k in round_robin(left):
+        if time.perf_counter() >= deadline:
+            return None
         scores = score_nodes(cpu_used, mem_used, cpu_cap, mem_cap, pod_cpu_m, pod_mem_mb, strategy, matching[k])
         n = pick(scores, rng)
         if n is None:
@@ -170,3 +177,21 @@ def kube_schedule(
         matching[k][n] += 1
         layout.setdefault(function_ids[k], []).append((n, 1))
     return layout
+
+
+def kpa_score_layout(
+    snapshot: ClusterSnapshot,
+    forecast: Forecast,
+    seed: int,
+    strategy: str = "least",
+    deadline: float = math.inf,
+) -> dict[str, list[tuple[int, int]]] | None:
+    """The Score baseline's layout: KPA replica counts for each function's peak-minute
+    concurrency, pods created in descending peak and bound by :func:`kube_schedule` (seeded per
+    epoch); None if ``deadline`` passes first."""
+    rng = np.random.default_rng([seed, forecast.epoch])
+    conc = peak_concurrency(forecast)
+    order = np.argsort(-conc, kind="stable").tolist()
+    replicas = [kpa_replicas(float(conc[f]), snapshot.params.slots_per_unit) for f in order]
+    ids = [forecast.function_ids[f] for f in order]
+    return kube_schedule(snapshot, ids, replicas, strategy, rng, deadline)

@@ -18,8 +18,9 @@ returned is the best one seen that meets Cstr (lowest carbon), else the lowest S
 
 Choices where the paper is silent (documented and tested):
 - Anytime from a safe start: the search starts from the best, by the estimator and the order
-  of :func:`_key`, of D_{e-1} (restricted to the functions forecast to run) and the bin-packing
-  plan, and the incumbent is replaced only by a plan with a lower key, so a search cut at any
+  of :func:`_key`, of D_{e-1} (restricted to the functions forecast to run), the bin-packing
+  plan and the Score plan (KPA-sized, bound by kube-scheduler's scoring; built only if it is
+  done within a quarter of the budget), and the incumbent is replaced only by a plan with a lower key, so a search cut at any
   iteration returns a plan rated no worse than that start. The wall-clock budget covers the
   estimator's set-up, the safe start, the search and validation. A validation replays every
   forecast request, so its wall time is predicted from the request count (seconds per request
@@ -67,6 +68,7 @@ from casa_sched.contract.forecast import EpochSignals, Forecast
 from casa_sched.contract.plan import Plan, PredictedMetrics
 from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
 from casa_sched.planners._common import binpack_layout, peak_concurrency, stamped_plan, to_plan, units_for
+from casa_sched.planners._kpa import kpa_score_layout
 from casa_sched.planners.base import PlannerBase
 from casa_sched.simulator import EpochRequests, Simulator
 from casa_sched.simulator.estimator import Estimator, Layout, Prediction
@@ -77,6 +79,7 @@ _NEIGHBOURS = 4  # nodes tried per move on large clusters (emptiest / fullest)
 #: until the planner has timed one: 0.25 µs was measured at N = 32 and 128 (R = 10·N) on the
 #: 2-core reference machine (``benchmarks/planner_scale.py --budget``); twice that as a margin.
 VALIDATION_S_PER_REQUEST = 0.5e-6
+START_SCORE_SHARE = 0.25  # the Score safe start is built only within this share of the budget
 VALIDATION_SHARE = 0.5  # validations take at most this share of the budget left after the safe start
 
 
@@ -94,6 +97,8 @@ class SearchTrace:
     time_bound: bool = False  # the clock, not gen, ended a search round: the plan depends on machine speed
     validations: list[tuple[float, float]] = field(default_factory=list)  # (predicted, simulated) SL_ave
     validations_skipped: int = 0  # checks left out because their predicted wall time did not fit the budget
+    start: str = ""  # the safe start chosen: previous (D_{e-1}), binpack or score
+    start_candidates: list[str] = field(default_factory=list)  # the safe starts built and rated
     budget_s: float = 0.0  # this epoch's wall-clock budget (``planner.time_budget_s`` or the derived one)
     longest_step_s: float = 0.0  # the longest completed search iteration, s (a step the clock cuts is abandoned)
     phase_s: dict[str, float] = field(default_factory=dict)  # wall time per phase: setup, start, search, validate
@@ -144,7 +149,7 @@ class CasaPlanner(PlannerBase):
         est = Estimator(snapshot.cluster, snapshot.params, forecast, signals, snapshot.previous, snapshot.water)
         phase["setup"] = time.perf_counter() - started
         mark = time.perf_counter()
-        pred = self._safe_start(est, snapshot, forecast, signals)
+        pred = self._safe_start(est, snapshot, forecast, signals, trace, started + START_SCORE_SHARE * trace.budget_s)
         best = Candidate(_key_of(est, pred, config), est.plan(forecast.epoch, snapshot.previous), pred)
         phase["start"] = time.perf_counter() - mark
         phase["search"] = phase["validate"] = 0.0
@@ -205,22 +210,35 @@ class CasaPlanner(PlannerBase):
         return out
 
     def _safe_start(
-        self, est: Estimator, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals
+        self,
+        est: Estimator,
+        snapshot: ClusterSnapshot,
+        forecast: Forecast,
+        signals: EpochSignals,
+        trace: SearchTrace,
+        score_deadline: float,
     ) -> Prediction:
-        """Load the best safe start the estimator sees: D_{e-1} restricted to the forecast
-        functions, or the bin-packing plan (peak-sized, FFD), by :func:`_key`. The search only
-        replaces its incumbent by a plan with a lower key, so a cut at any moment returns a plan
-        rated no worse than this start."""
-        starts = [_warm_start(snapshot.previous, forecast)]
-        starts.append(to_plan(self.name, snapshot, forecast, signals, binpack_layout(snapshot, forecast)))
-        best: tuple[tuple[int, float, float, float], int, Prediction] | None = None
-        for i, start in enumerate(starts):
+        """Load the best safe start the estimator sees, by :func:`_key`: D_{e-1} restricted to
+        the forecast functions, the bin-packing plan (peak-sized, FFD) and the Score plan (KPA
+        replica counts bound by kube-scheduler's scoring), the last only if it is built before
+        ``score_deadline`` (binding tens of thousands of pods one by one takes a minute at
+        N = 512 from an empty cluster). The search only replaces its incumbent by a plan with a
+        lower key, so a cut at any moment returns a plan rated no worse than this start."""
+        starts = {"previous": _warm_start(snapshot.previous, forecast)}
+        starts["binpack"] = to_plan(self.name, snapshot, forecast, signals, binpack_layout(snapshot, forecast))
+        score = kpa_score_layout(snapshot, forecast, self.config.seed, deadline=score_deadline)
+        if score is not None:
+            starts["score"] = to_plan(self.name, snapshot, forecast, signals, score)
+        trace.start_candidates = list(starts)
+        best: tuple[tuple[int, float, float, float], str, Prediction] | None = None
+        for name, start in starts.items():
             pred = est.load(start)
             key = _key_of(est, pred, self.config)
             if best is None or key < best[0]:
-                best = (key, i, pred)
+                best = (key, name, pred)
         assert best is not None
-        return best[2] if best[1] == len(starts) - 1 else est.load(starts[best[1]])  # the last one is loaded
+        trace.start = best[1]
+        return best[2] if best[1] == name else est.load(starts[best[1]])  # the last one is loaded
 
     def _search(
         self,

@@ -176,4 +176,5 @@ class RLPlanner(PlannerBase):
             replicas.append(pods)
         rng = np.random.default_rng([self.config.seed, forecast.epoch])
         layout = kube_schedule(snapshot, [forecast.function_ids[f] for f in order], replicas, "least", rng)
+        assert layout is not None  # no deadline
         return to_plan(self.name, snapshot, forecast, signals, layout)

@@ -28,13 +28,11 @@ autoscaler grows saturated pods for every policy alike (KPA's scale-up analogue)
 
 from __future__ import annotations
 
-import numpy as np
-
 from casa_sched.contract.forecast import EpochSignals, Forecast
 from casa_sched.contract.plan import Plan
 from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
-from casa_sched.planners._common import peak_concurrency, to_plan
-from casa_sched.planners._kpa import kpa_replicas, kube_schedule
+from casa_sched.planners._common import to_plan
+from casa_sched.planners._kpa import kpa_score_layout
 from casa_sched.planners.base import PlannerBase
 
 
@@ -47,9 +45,6 @@ class ScorePlanner(PlannerBase):
         self.name = name
 
     def plan(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals) -> Plan:
-        rng = np.random.default_rng([self.config.seed, forecast.epoch])
-        conc = peak_concurrency(forecast)
-        order = np.argsort(-conc, kind="stable").tolist()
-        replicas = [kpa_replicas(float(conc[f]), snapshot.params.slots_per_unit) for f in order]
-        layout = kube_schedule(snapshot, [forecast.function_ids[f] for f in order], replicas, self.strategy, rng)
+        layout = kpa_score_layout(snapshot, forecast, self.config.seed, self.strategy)
+        assert layout is not None  # no deadline
         return to_plan(self.name, snapshot, forecast, signals, layout)

@@ -153,7 +153,7 @@ def test_a_search_cut_by_the_clock_says_so():
 
 def test_a_cut_after_any_of_the_first_moves_is_no_worse_than_the_safe_start():
     # Anytime: the incumbent starts at the best of D_{e-1} (here a poor one: everything on one
-    # small container) and the bin-packing plan, and is replaced only by a plan with a lower key,
+    # small container), the bin-packing and the Score plan, and is replaced only by a plan with a lower key,
     # so cutting the search after its k-th iteration (k = 0: no search at all) returns a plan rated no worse than that start.
     from casa_sched.planners.binpack import BinPackPlanner
     from casa_sched.planners.casa import _key_of
@@ -167,8 +167,14 @@ def test_a_cut_after_any_of_the_first_moves_is_no_worse_than_the_safe_start():
         est = Estimator(snap.cluster, snap.params, fc, SIGNALS, snap.previous, snap.water)
         return _key_of(est, est.load(plan), config)
 
-    start = min(rated(_warm_start(prev, fc)), rated(BinPackPlanner(config).plan(snap, fc, SIGNALS)))
-    assert start < rated(_warm_start(prev, fc))  # D_{e-1} misses Cstr: bin-packing is the safe start
+    from casa_sched.planners.score import ScorePlanner
+
+    start = min(
+        rated(_warm_start(prev, fc)),
+        rated(BinPackPlanner(config).plan(snap, fc, SIGNALS)),
+        rated(ScorePlanner(config).plan(snap, fc, SIGNALS)),
+    )
+    assert start < rated(_warm_start(prev, fc))  # D_{e-1} misses Cstr: a cheap policy's plan is the safe start
     accepted = []
     for k in range(13):
         planner = CasaPlanner(PlannerConfig(cstr=0.05, gen=k, time_budget_s=30), validate_rounds=0)
@@ -287,3 +293,37 @@ def test_casa_plans_within_the_derived_budget_unless_one_is_set():
     planner = CasaPlanner(PlannerConfig(gen=5, time_budget_s=7.5), validate_rounds=0)
     planner.plan(ClusterSnapshot(cluster(64), PARAMS), fc, SIGNALS)
     assert planner.last_trace.budget_s == 7.5
+
+
+def test_the_score_plan_is_a_safe_start_when_it_is_rated_best_and_cheap_enough():
+    # f0 idles at 10 requests a minute and bursts to 300 in the last three minutes: Score's KPA
+    # replicas (size-1 pods) are rated better than bin-packing's plan and than the empty D_{e-1},
+    # so with no search at all (gen = 0) CASA returns a plan rated as the Score plan. With a budget
+    # too short to bind its pods, the Score plan is left out of the safe starts.
+    from casa_sched.planners._kpa import kpa_score_layout
+    from casa_sched.planners.binpack import BinPackPlanner
+    from casa_sched.planners.casa import _key_of
+    from casa_sched.planners.score import ScorePlanner
+
+    fc = forecast([[10.0] * 12 + [300.0] * 3, [20.0] * 15], [0.5, 0.2])
+    snap = ClusterSnapshot(cluster(2), PARAMS)
+    config = PlannerConfig(cstr=0.05, gen=0, time_budget_s=30)
+
+    def rated(plan: Plan) -> tuple[int, float, float, float]:
+        est = Estimator(snap.cluster, snap.params, fc, SIGNALS, snap.previous, snap.water)
+        return _key_of(est, est.load(plan), config)
+
+    score, binpack = (
+        rated(ScorePlanner(config).plan(snap, fc, SIGNALS)),
+        rated(BinPackPlanner(config).plan(snap, fc, SIGNALS)),
+    )
+    assert score < binpack
+    assert score < rated(_warm_start(None, fc))
+    planner = CasaPlanner(config, validate_rounds=0)
+    assert rated(planner.plan(snap, fc, SIGNALS)) == score
+    assert planner.last_trace.start == "score"
+    assert planner.last_trace.start_candidates == ["previous", "binpack", "score"]
+    assert kpa_score_layout(snap, fc, 0, deadline=-math.inf) is None
+    hurried = CasaPlanner(PlannerConfig(cstr=0.05, gen=0, time_budget_s=1e-9), validate_rounds=0)
+    hurried.plan(snap, fc, SIGNALS)
+    assert hurried.last_trace.start_candidates == ["previous", "binpack"]
