@@ -240,3 +240,13 @@ def render(data: Sequence[PanelData], window: Window, out: Path, dpi: int = 100)
 def empty_panels(data: Sequence[PanelData]) -> list[str]:
     """Titles of the panels whose queries returned no finite value."""
     return [d.panel.title for d in data if not any(np.isfinite(s.values).any() for s in d.series)]
+
+
+def draw_dashboard(client: PromClient, window: Window, out: Path) -> tuple[list[Path], list[str]]:
+    """``casa dashboard render`` once its inputs are checked: check that ``client`` reaches a
+    Prometheus (before any panel query), fetch every panel over ``window``, write the PNGs into
+    ``out``; returns the paths (the dashboard first) and the titles of the panels without data.
+    Raises :class:`~casa_sched.metricsources.base.MetricsUnavailable` (Prometheus) or OSError."""
+    client.instant("vector(1)")
+    data = fetch(client, PANELS, window)
+    return render(data, window, out), empty_panels(data)

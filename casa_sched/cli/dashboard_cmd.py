@@ -92,8 +92,7 @@ def render(
 ) -> None:
     """Draw every panel of the Grafana dashboard to PNG from Prometheus range queries (no Grafana needed)."""
     from casa_sched.accounting.dashboards import PANELS
-    from casa_sched.accounting.render import Window, empty_panels, fetch, output_names
-    from casa_sched.accounting.render import render as draw_all
+    from casa_sched.accounting.render import Window, draw_dashboard, output_names
     from casa_sched.metricsources.base import MetricsUnavailable, PromClient
     from casa_sched.outputs import OutputError, check_output_dir, check_output_file, http_url
 
@@ -112,16 +111,13 @@ def render(
         raise _fail(str(exc), 2) from None
     client = PromClient(prometheus.rstrip("/"), timeout_s=10.0, retries=1)
     try:
-        client.instant("vector(1)")  # reachable and a Prometheus, before any query of the panels
-        data = fetch(client, PANELS, window)
-        paths = draw_all(data, window, out)
+        paths, missing = draw_dashboard(client, window, out)
     except MetricsUnavailable as exc:
         raise _fail(f"--prometheus {str(exc).splitlines()[0]}", 1) from None
     except (OSError, ValueError) as exc:
         raise _fail(f"cannot write the outputs: {str(exc).splitlines()[0]}", 1) from None
     except KeyboardInterrupt:
         raise _fail("interrupted; no outputs written", 130) from None
-    missing = empty_panels(data)
     typer.echo(
         f"wrote {paths[0]} and {len(paths) - 1} panel PNGs in {out}"
         + (f"; no data: {', '.join(missing)}" if missing else "")

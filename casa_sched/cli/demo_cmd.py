@@ -3,10 +3,12 @@
 It runs :class:`~casa_sched.emulator.loop.LiveLoop`: ``casa dev-cluster`` (control plane, the
 casa extender attached to kube-scheduler, KWOK nodes), one Deployment per function, a
 Prometheus, ``casa emulate`` replaying the trace against the pods and ``casa autoscaler``
-planning, scaling and resizing them, all on one accelerated clock. After the last epoch it prints
-the policy's row of the ``casa simulate`` table for what the emulated cluster did, and beside it,
-per epoch, the carbon the live accounting measured from Prometheus. Every process it started is
-stopped on exit, on an error and on SIGINT/SIGTERM.
+planning, scaling and resizing them, all on one accelerated clock. After the last epoch it draws
+the dashboard's PNGs into ``--out`` as ``casa dashboard render`` does, from the Prometheus that
+scraped the extender, the emulator, the autoscaler and the live accounting during the run, and
+prints the policy's row of the ``casa simulate`` table for what the emulated cluster did, and
+beside it, per epoch, the carbon the live accounting measured from Prometheus. Every process it
+started is stopped on exit, on an error and on SIGINT/SIGTERM.
 
 Inputs are checked before anything starts: one line on stderr, exit 2 (bad input) or 1 (a
 binary missing, a component that did not start).
@@ -55,6 +57,8 @@ def demo_command(
     policy: Annotated[str, typer.Option("--policy", help="Planner policy of the autoscaler.")] = "casa",
     workdir: Annotated[Path | None, typer.Option("--workdir", help="Directory for the cluster's state, data and "
                                                  "logs (kept); default: a temporary directory, removed.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Directory for the dashboard PNGs (casa-sched.png and one per "
+                                      "panel, as casa dashboard render writes them).")] = Path("out/demo"),
     json_out: Annotated[bool, typer.Option("--json", help="Print the results as JSON instead of the table.")] = False,
 ) -> None:
     """Run N epochs of the live loop on an emulated cluster and print what it did."""
@@ -85,19 +89,34 @@ def demo_command(
             raise _fail(f"--workdir {where}: {exc}" if exc.exit_code == 2 else str(exc), exc.exit_code) from None
         except OSError as exc:
             raise _fail(f"--workdir {where}: {exc.strerror or exc}") from None
+        from casa_sched.accounting.render import output_names
+        from casa_sched.outputs import OutputError, check_output_dir, check_output_file
+
+        try:
+            check_output_dir("--out", out)
+            for name in output_names():
+                check_output_file("--out", out / name)
+        except (OutputError, ValueError) as exc:
+            raise _fail(str(exc)) from None
         config = LoopConfig(workdir=where, nodes=nodes, functions=functions, epochs=epochs,
                             clock_factor=clock_factor, policy=policy)  # fmt: skip
-        _report(_run(LiveLoop(config), json_out, HarnessError), config, json_out)
+        _report(_run(LiveLoop(config), json_out, HarnessError, out), config, json_out)
 
 
-def _run(loop: Any, quiet: bool, harness_error: type[Exception]) -> tuple[list[Any], list[float]]:
+Run = tuple[list[Any], list[float], dict[str, Any]]  # epochs, plan seconds, the dashboard's files
+
+
+def _run(loop: Any, quiet: bool, harness_error: type[Exception], out: Path) -> Run:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from casa_sched.metricsources.base import MetricsUnavailable
 
     def _stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, _stop)
-    out: list[Any] = []
+    lives: list[Any] = []
+    dashboard: dict[str, Any] = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} epochs"),
                   TimeElapsedColumn(), transient=True, disable=quiet) as bar:  # fmt: skip
         task = bar.add_task("starting", total=loop.config.epochs)
@@ -105,21 +124,24 @@ def _run(loop: Any, quiet: bool, harness_error: type[Exception]) -> tuple[list[A
         try:
             loop.start()
             bar.update(task, description="epochs")
-            out = loop.run(on_epoch=lambda _e: bar.advance(task))
+            lives = loop.run(on_epoch=lambda _e: bar.advance(task))
             plan_s = [float(r["phases_s"]["plan"]) for r in loop.autoscaler_reports()
                       if isinstance(r.get("phases_s"), dict) and "plan" in r["phases_s"]]  # fmt: skip
+            bar.update(task, description="dashboard PNGs")
+            paths, no_data = loop.dashboard(out)
+            dashboard = {"dir": str(out), "files": [str(p) for p in paths], "no_data": no_data}
         except KeyboardInterrupt:
             raise _fail("interrupted: every process it started is stopped", 130) from None
-        except (harness_error, RuntimeError, OSError) as exc:
+        except (harness_error, RuntimeError, OSError, MetricsUnavailable) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise _fail(first, 1) from None
         finally:
             signal.signal(signal.SIGTERM, previous)
             loop.close()
-    return out, plan_s
+    return lives, plan_s, dashboard
 
 
-def _report(run: tuple[list[Any], list[float]], config: Any, json_out: bool) -> None:
+def _report(run: Run, config: Any, json_out: bool) -> None:
     import json
 
     from rich.console import Console
@@ -127,7 +149,7 @@ def _report(run: tuple[list[Any], list[float]], config: Any, json_out: bool) -> 
     from casa_sched.experiments.report import TABLE_UNITS, summary_table
     from casa_sched.settings import load_settings
 
-    lives, plan_s = run
+    lives, plan_s, dashboard = run
     settings = load_settings(environ={})
     records = [live.emulated for live in lives]
     summary = _summary(records, plan_s, settings.slo.cstr)
@@ -136,7 +158,8 @@ def _report(run: tuple[list[Any], list[float]], config: Any, json_out: bool) -> 
                   "emulated_sl_ave": live.emulated["slo_violation_rate"], "accounted_sl_ave": live.accounted_sl_ave}
                  for live in lives]  # fmt: skip
     if json_out:
-        typer.echo(json.dumps({"policy": config.policy, "summary": summary, "epochs": per_epoch}, indent=2, allow_nan=False))
+        typer.echo(json.dumps({"policy": config.policy, "summary": summary, "epochs": per_epoch, "dashboard": dashboard},
+                              indent=2, allow_nan=False))  # fmt: skip
         return
     console = Console(width=80)
     console.print(f"workload: synthetic, {config.functions} functions · live loop on {config.nodes} KWOK nodes "
@@ -150,3 +173,8 @@ def _report(run: tuple[list[Any], list[float]], config: Any, json_out: bool) -> 
         accounted = row["accounted_carbon_g"]
         console.print(f"  epoch {row['epoch']}: {row['emulated_carbon_g']:.2f} / "
                       + (f"{accounted:.2f}" if accounted is not None else "n/a"))  # fmt: skip
+    if dashboard:
+        console.print(f"dashboard: {dashboard['files'][0]} and {len(dashboard['files']) - 1} panel PNGs in "
+                      f"{dashboard['dir']}", soft_wrap=True)  # fmt: skip
+        if dashboard["no_data"]:
+            console.print(f"  no data: {', '.join(dashboard['no_data'])}")

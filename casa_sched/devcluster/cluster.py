@@ -254,15 +254,18 @@ def up(
     settings: CasaSettings | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
     timeout_s: float = 120.0,
+    scrape_interval_s: float = 5.0,
 ) -> DevClusterState:
     """Start the dev cluster in ``directory`` with ``nodes`` KWOK nodes; returns its state (also
-    written to the state file). On any failure every process started so far is stopped."""
+    written to the state file). Its Prometheus scrapes (and re-reads the targets of
+    :func:`register_target`) every ``scrape_interval_s`` wall-clock seconds. On any failure
+    every process started so far is stopped."""
     directory = directory.absolute()
     bins = preflight(directory, nodes)
     settings = settings or CasaSettings()
     _clear_previous(directory)
     state_path(directory).unlink(missing_ok=True)
-    prom = PrometheusServer(directory / "prometheus", scrape_interval_s=5.0, retention="15d", detach=True)
+    prom = PrometheusServer(directory / "prometheus", scrape_interval_s=scrape_interval_s, retention="15d", detach=True)
     progress("etcd, kube-apiserver, kube-controller-manager")
     cp = ControlPlane.start(directory, bin_dir=bins.k8s_dir, scheduler=False, timeout_s=timeout_s,
                             token=secrets.token_hex(24), detach=True)

@@ -2,11 +2,15 @@
 
 :class:`LiveLoop` starts, in a work directory: the dev cluster (:func:`casa_sched.devcluster.cluster.up`:
 control plane, ``casa extender`` attached to kube-scheduler, KWOK nodes of the default node), one
-Deployment per function of the trace (``casa.dev/function``, one pod of one unit each), a
-Prometheus scraping every wall-clock second, ``casa emulate`` replaying the trace against the
-pods, and ``casa autoscaler`` (forecast from Prometheus through the Knative source, the planner,
-the plan ConfigMap, scale and in-place resize), all on one clock (``clock.factor``); then it
-accounts each epoch with :class:`~casa_sched.accounting.live.LiveAccountant` from Prometheus.
+Deployment per function of the trace (``casa.dev/function``, one pod of one unit each),
+``casa emulate`` replaying the trace against the pods, and ``casa autoscaler`` (forecast from
+Prometheus through the Knative source, the planner, the plan ConfigMap, scale and in-place
+resize), all on one clock (``clock.factor``); then it accounts each epoch with
+:class:`~casa_sched.accounting.live.LiveAccountant` from Prometheus, whose metrics it serves.
+The dev cluster's own Prometheus scrapes every wall-clock second (``scrape_interval_s``) the
+extender and, registered with :func:`~casa_sched.devcluster.cluster.register_target`, the
+emulator, the autoscaler and the accountant, so :meth:`LiveLoop.dashboard` draws the
+dashboard's panels (``casa dashboard render``) from what the run really exported.
 :meth:`LiveLoop.close` stops everything it started (also on SIGINT: the caller's ``finally``).
 
 Per epoch it reports two things: what the emulator replayed (the simulator's models applied to
@@ -22,7 +26,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,8 +34,8 @@ from zoneinfo import ZoneInfo
 from casa_sched.accounting.live import LatencyHistogram, LiveAccountant, TickResult, prometheus_query
 from casa_sched.clock import Clock
 from casa_sched.devcluster.controlplane import Process, free_port
-from casa_sched.devcluster.prometheus import PrometheusServer
 from casa_sched.experiments.defaults import DEFAULT_START_LOCAL
+from casa_sched.metrics import CasaMetrics
 from casa_sched.settings import CasaSettings, load_settings
 
 NAMESPACE = "casa-demo"
@@ -86,8 +90,12 @@ class LiveLoop:
     config: LoopConfig
     progress: Callable[[str], None] = lambda _m: None
     processes: list[Process] = field(default_factory=list)
-    prometheus: PrometheusServer | None = None
+    prometheus_url: str = ""
     cluster_dir: Path | None = None
+    metrics: CasaMetrics | None = None  # the accountant's, served for Prometheus
+    metrics_server: Any = None  # the accountant's /metrics (a wsgiref server)
+    wall_start_s: float = 0.0  # wall-clock Unix s when start() began (the dashboard's range starts here)
+    initial_nodes: dict[str, str] = field(default_factory=dict)  # function -> node of its first pod (D_{-1})
     settings: CasaSettings | None = None
     clock: Clock | None = None
     start_unix_s: float = 0.0
@@ -99,22 +107,28 @@ class LiveLoop:
                 "CASA_CLOCK__ORIGIN_UNIX_S": f"{c.origin_unix_s:.3f}", "CASA_CLOCK__START_UNIX_S": f"{c.start_unix_s:.0f}"}  # fmt: skip
 
     def start(self) -> None:
-        from casa_sched.devcluster.cluster import up
+        from prometheus_client import start_http_server
+
+        from casa_sched.devcluster.cluster import register_target, up
 
         cfg = self.config
+        self.wall_start_s = time.time()
         base = load_settings(environ=cfg.environment())
         tz = ZoneInfo(base.signals.timezone)
         self.start_unix_s = datetime.fromisoformat(cfg.start_local).replace(tzinfo=tz).timestamp()
         self.cluster_dir = cfg.workdir / "cluster"
-        state = up(self.cluster_dir, cfg.nodes, settings=base, progress=lambda m: self.progress(f"dev cluster: {m}"))
+        state = up(self.cluster_dir, cfg.nodes, settings=base, progress=lambda m: self.progress(f"dev cluster: {m}"),
+                   scrape_interval_s=cfg.scrape_interval_s)  # fmt: skip
         self.kubeconfig = Path(state.kubeconfig)
+        self.prometheus_url = state.prometheus_url
         self.progress("function Deployments")
         self._deploy(base)
-        emu_port = free_port()
-        self.prometheus = PrometheusServer(cfg.workdir / "prometheus", scrape_targets={"emulator": f"127.0.0.1:{emu_port}"},
-                                           scrape_interval_s=cfg.scrape_interval_s)  # fmt: skip
-        self.progress("prometheus (1 s scrapes)")
-        self.prometheus.start()
+        emu_port, scaler_port, accounting_port = free_port(), free_port(), free_port()
+        self.metrics = CasaMetrics()
+        self.metrics_server, _ = start_http_server(accounting_port, addr="127.0.0.1", registry=self.metrics.registry)
+        for job, port in (("casa-emulate", emu_port), ("casa-autoscaler", scaler_port),
+                          ("casa-accounting", accounting_port)):  # fmt: skip
+            register_target(self.cluster_dir, job, f"127.0.0.1:{port}")
         origin = time.time() + cfg.lead_s
         self.clock = Clock(cfg.clock_factor, origin, self.start_unix_s)
         env = {**os.environ, **self._env()}
@@ -130,12 +144,31 @@ class LiveLoop:
             "--results", str(self.results)], cfg.workdir, env=env))  # fmt: skip
         self.progress("casa autoscaler")
         self.processes.append(Process("casa-autoscaler", [
-            casa, "autoscaler", "--kubeconfig", str(self.kubeconfig), "--metrics-port", "0", "--json"],
+            casa, "autoscaler", "--kubeconfig", str(self.kubeconfig), "--metrics-port", str(scaler_port), "--json"],
             cfg.workdir, env={**env, "CASA_FORECAST__SOURCE": "knative", "CASA_FORECAST__KNATIVE_GENERATION": "opencensus",
-                              "CASA_AUTOSCALER__PROMETHEUS_URL": self.prometheus.url}))  # fmt: skip
+                              "CASA_AUTOSCALER__PROMETHEUS_URL": self.prometheus_url}))  # fmt: skip
+        self.progress("function pods Running")
+        self.initial_nodes = self._wait_running(origin)
         if time.time() > origin:
             raise RuntimeError(f"the loop took {time.time() - origin + cfg.lead_s:.0f} s to start, more than "
                                f"its {cfg.lead_s:g} s lead: raise lead_s")  # fmt: skip
+
+    def _wait_running(self, deadline_unix_s: float) -> dict[str, str]:
+        """Wait until every function's first pod is Running; returns ``{function: node}``."""
+        from casa_sched.autoscaler.kubeapi import request_json
+        from casa_sched.emulator.process import running_pods
+        from casa_sched.kube.client import load_api_client
+
+        api = load_api_client(self.kubeconfig)
+        nodes: dict[str, str] = {}
+        while time.time() < deadline_unix_s:
+            items = request_json(api, "GET", f"/api/v1/namespaces/{NAMESPACE}/pods").get("items", [])
+            nodes = {p.function: p.node for p in running_pods(items)}
+            if set(nodes) >= set(self.function_ids):
+                return nodes
+            time.sleep(0.2)
+        missing = sorted(set(self.function_ids) - set(nodes))
+        raise RuntimeError(f"the pods of {', '.join(missing)} were not Running within the loop's lead: raise lead_s")
 
     def _deploy(self, settings: CasaSettings) -> None:
         from casa_sched.autoscaler.kubeapi import request_json
@@ -165,14 +198,12 @@ class LiveLoop:
         """Wait out every epoch and account it; returns the epochs as emulated and as accounted."""
         assert self.clock is not None
         assert self.settings is not None
-        assert self.prometheus is not None
+        assert self.metrics is not None
         from casa_sched.autoscaler.epoch_signals import SignalReader
-        from casa_sched.metrics import CasaMetrics
 
-        clock, s = self.clock, self.settings
-        metrics = CasaMetrics()
+        clock, s, metrics = self.clock, self.settings, self.metrics
         accountant = LiveAccountant(
-            s, metrics, prometheus_query(self.prometheus.url, clock=clock), SignalReader(s, metrics, clock=clock.now),
+            s, metrics, prometheus_query(self.prometheus_url, clock=clock), SignalReader(s, metrics, clock=clock.now),
             latency=LatencyHistogram("revision_request_latencies", "service_name", 0.001), t_ave_s=self.t_ave_s,
             clock=clock,
         )  # fmt: skip
@@ -224,14 +255,34 @@ class LiveLoop:
                     continue
         return out
 
+    def dashboard(self, out: Path, timeout_s: float = 30.0) -> tuple[list[Path], list[str]]:
+        """``casa dashboard render``'s PNGs of the run so far (from :meth:`start` to now) in ``out``,
+        once Prometheus has scraped the accountant's last tick; returns the paths (the whole
+        dashboard first) and the titles of the panels without data."""
+        from casa_sched.accounting.render import Window, draw_dashboard
+        from casa_sched.devcluster.prometheus import wait_for_value
+        from casa_sched.metricsources.base import PromClient
+
+        assert self.metrics is not None
+        carbon_g = self.metrics.registry.get_sample_value("casa_carbon_grams_total") or 0.0
+        wait_for_value(self.prometheus_url, "sum(casa_carbon_grams_total)", carbon_g * (1 - 1e-9),
+                       "the accountant's last tick", timeout_s)  # fmt: skip
+        # the range queries are evaluated at whole steps from the start: let one step pass after
+        # that scrape, or a counter whose only change is the last tick has no point after it
+        step_s = Window.of(datetime.fromtimestamp(self.wall_start_s, UTC), datetime.now(UTC)).step_s
+        time.sleep(step_s + self.config.scrape_interval_s)
+        window = Window.of(datetime.fromtimestamp(self.wall_start_s, UTC), datetime.now(UTC))
+        return draw_dashboard(PromClient(self.prometheus_url, timeout_s=10.0, retries=1), window, out)
+
     def close(self) -> None:
         """Stop every process the loop started, then the dev cluster."""
         for p in reversed(self.processes):
             p.stop()
         self.processes.clear()
-        if self.prometheus is not None:
-            self.prometheus.stop()
-            self.prometheus = None
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server.server_close()
+            self.metrics_server = None
         if self.cluster_dir is not None and (self.cluster_dir / "dev-cluster.json").exists():
             from casa_sched.devcluster.cluster import down
 

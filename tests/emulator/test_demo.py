@@ -2,8 +2,10 @@
 
 One run of two epochs (two functions, clock factor 30: about two minutes) through the real
 command in a subprocess: it must report every epoch, the live accounting must agree with what
-the emulator replayed (measured: within 0.02 % per epoch; asserted: 1 %), and every process it
-started must be gone afterwards. Bad inputs fail with one stderr line before anything starts.
+the emulator replayed (measured: within 0.02 % per epoch; asserted: 1 %), it must end with the
+dashboard's PNGs drawn from the Prometheus that scraped the accountant and the autoscaler (the
+carbon and SLO panels with data), and every process it started must be gone afterwards. Bad
+inputs fail with one stderr line before anything starts.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from casa_sched.accounting.render import output_names
 from casa_sched.devcluster.cluster import load_state
 from casa_sched.devcluster.prometheus import tools_missing
 
@@ -55,7 +58,8 @@ def test_unwritable_workdir_is_refused(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(tools_missing() is not None, reason=str(tools_missing()))
 def test_demo_runs_the_loop_and_stops_everything(tmp_path: Path) -> None:
-    r = demo("--functions", "2", "--epochs", "2", "--workdir", str(tmp_path), "--json")
+    r = demo("--functions", "2", "--epochs", "2", "--workdir", str(tmp_path), "--out", str(tmp_path / "dash"),
+             "--json")
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(r.stdout)
     assert out["policy"] == "casa"
@@ -67,6 +71,15 @@ def test_demo_runs_the_loop_and_stops_everything(tmp_path: Path) -> None:
     assert s["requests"] > 0
     assert 0.0 <= s["slo_violation_rate"] <= 1.0
     assert s["carbon_g"] == pytest.approx(sum(e["emulated_carbon_g"] for e in out["epochs"]))
+    dash = out["dashboard"]
+    assert dash["dir"] == str(tmp_path / "dash")
+    assert [Path(f).name for f in dash["files"]] == output_names()
+    for f in dash["files"]:
+        assert Path(f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f
+    # the accountant's and the autoscaler's series were scraped during the run
+    for title in ("Carbon emitted", "Carbon rate and carbon intensity", "SLO violation rate per function",
+                  "SLO: SL_ave and the request-weighted rate", "Plan solve time"):  # fmt: skip
+        assert title not in dash["no_data"], dash["no_data"]
     state = load_state(tmp_path / "cluster")
     if state is not None:  # the state file may stay; none of its processes may
         assert not any(state.alive().values()), state.alive()
@@ -79,10 +92,14 @@ def test_the_table_is_casa_simulates_table(tmp_path: Path, capsys: pytest.Captur
     rec = {"epoch": 0, "requests": 100, "served": 90, "dropped": 10, "slo_violation_rate": 0.1, "carbon_g": 5.0,
            "energy_kwh": 0.01, "cost_usd": 0.001, "load": 0.2, "cold_starts": 1, "containers": 2}  # fmt: skip
     lives = [EpochLive(0, rec, None), EpochLive(1, {**rec, "epoch": 1, "slo_violation_rate": 0.0}, None)]
-    _report((lives, [0.5]), LoopConfig(workdir=tmp_path, epochs=2), json_out=False)
+    dashboard = {"dir": "out/demo", "files": ["out/demo/casa-sched.png", "out/demo/casa-sched-01-carbon.png"],
+                 "no_data": ["Resize outcomes"]}  # fmt: skip
+    _report((lives, [0.5], dashboard), LoopConfig(workdir=tmp_path, epochs=2), json_out=False)
     out = capsys.readouterr().out
     assert " casa " in out
     assert "10.0" in out  # carbon, summed over the epochs
     assert "1/2" in out  # one epoch meeting Cstr
     assert "epoch 1: 5.00 / n/a" in out
+    assert "dashboard: out/demo/casa-sched.png and 1 panel PNGs in out/demo" in out
+    assert "no data: Resize outcomes" in out
     assert max(len(line) for line in out.splitlines()) <= 80
