@@ -53,10 +53,13 @@ def with_default(help: str, default: Any) -> str:
 
 @dataclass(frozen=True)
 class SettingFlag:
-    """``--<field>`` (or ``flag``) overriding the setting ``key``."""
+    """``--<field>`` (or ``flag``) overriding the setting ``key``; ``shown_default`` is the default
+    the help shows for a command that starts from its own defaults (``casa simulate``), else the
+    field's."""
 
     key: str
     flag: str | None = None
+    shown_default: str | None = None
 
     @property
     def option(self) -> str:
@@ -69,7 +72,8 @@ class SettingFlag:
     def parameter(self) -> inspect.Parameter:
         field = setting_field(self.key)
         decls = [f"{self.option}/--no-{self.option[2:]}"] if field.annotation is bool else [self.option]
-        option = typer.Option(*decls, help=with_default(field.description or "", field.default), show_default=False)
+        shown = field.default if self.shown_default is None else self.shown_default
+        option = typer.Option(*decls, help=with_default(field.description or "", shown), show_default=False)
         annotation = Annotated[field.annotation | None, option]  # type: ignore[name-defined]
         return inspect.Parameter(self.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
 

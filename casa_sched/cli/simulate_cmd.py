@@ -14,18 +14,18 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from casa_sched.cli.flags import Overrides, SettingFlag, flag, with_default, with_flags
+from casa_sched.cli.flags import Overrides, SettingFlag, flag, setting_field, with_default, with_flags
 from casa_sched.experiments.defaults import DEFAULT_EPOCHS, DEFAULT_START_LOCAL
 from casa_sched.experiments.paper import EXPERIMENTS, PAPER_POLICIES
 from casa_sched.outputs import check_output_dir, check_output_file, json_text
-from casa_sched.settings import load_settings
+from casa_sched.settings import SIMULATE_DEFAULTS, load_settings
 
 if TYPE_CHECKING:
     from casa_sched.contract.snapshot import PlannerConfig
@@ -44,7 +44,22 @@ SCENARIO_SETTINGS = (
     SettingFlag("planner.seed"),
     SettingFlag("planner.time_budget_s", "--time-budget"),
     SettingFlag("workload.utilisation"),
+    SettingFlag("cluster.sleep_empty_nodes"),
 )
+
+
+def _simulate_flag(setting: SettingFlag) -> SettingFlag:
+    """``casa simulate``'s flag of a setting its embedded scenario starts from (its help shows that
+    default, and the built-in one the Azure trace starts from)."""
+    if setting.key not in SIMULATE_DEFAULTS:
+        return setting
+    shown = str(SIMULATE_DEFAULTS[setting.key])
+    if setting.key != "workload.synthetic_functions":  # the Azure trace does not read it
+        shown += f"; {setting_field(setting.key).default} with --trace azure2019"
+    return replace(setting, shown_default=shown)
+
+
+SIMULATE_SETTINGS = tuple(_simulate_flag(s) for s in SCENARIO_SETTINGS)
 
 
 @dataclass(frozen=True)
@@ -131,8 +146,18 @@ def _bad_input(command: str) -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
-def _scenario_factory(inputs: ScenarioInputs, overrides: Overrides) -> ScenarioFactory:
-    """Builds the scenario for extra settings overrides (an experiment's grid point) on top of the flags."""
+def simulate_defaults(trace: str) -> Mapping[str, Any]:
+    """The settings ``casa simulate`` starts from on ``trace``: its embedded scenario's
+    (:data:`~casa_sched.settings.SIMULATE_DEFAULTS`) on the synthetic workload, none (the
+    built-in defaults, the paper's set-up) on the Azure trace."""
+    return SIMULATE_DEFAULTS if trace == "synthetic" else {}
+
+
+def _scenario_factory(
+    inputs: ScenarioInputs, overrides: Overrides, defaults: Mapping[str, Any] | None = None
+) -> ScenarioFactory:
+    """Builds the scenario for extra settings overrides (an experiment's grid point) on top of the
+    flags; ``defaults`` are the command's own (:func:`simulate_defaults`), below file and environment."""
     from datetime import datetime
 
     from casa_sched.experiments.inputs import ScenarioError, build_scenario
@@ -145,7 +170,9 @@ def _scenario_factory(inputs: ScenarioInputs, overrides: Overrides) -> ScenarioF
         ) from None
 
     def make(point: Mapping[str, Any]) -> tuple[Scenario, dict[str, Any]]:
-        settings = load_settings(inputs.config, {**overrides.values, **point}, flag_names=overrides.flag_names)
+        settings = load_settings(
+            inputs.config, {**overrides.values, **point}, flag_names=overrides.flag_names, defaults=defaults
+        )
         return build_scenario(
             settings,
             trace=inputs.trace,
@@ -189,7 +216,7 @@ _POLICIES_HELP = "Comma-separated policies by registry name (casa, score, hybrid
 OutFlag = Annotated[Path, typer.Option(help="Directory for CSV, JSON and PNG outputs.")]
 
 
-@with_flags(ScenarioInputs, SCENARIO_SETTINGS)
+@with_flags(ScenarioInputs, SIMULATE_SETTINGS)
 def simulate(
     policies: Annotated[str | None, typer.Option(help=with_default(_POLICIES_HELP, ",".join(DEFAULT_POLICIES)))] = None,
     *,
@@ -209,7 +236,11 @@ def simulate(
     ] = None,
     speed: Annotated[float, typer.Option(help="With --serve-metrics: simulated seconds per wall-clock second.")] = 60.0,
 ) -> None:
-    """Replay a workload on a simulated cluster under each policy and compare carbon, cost and SLO."""
+    """Replay a workload on a simulated cluster under each policy and compare carbon, cost and SLO.
+
+    With no arguments: the embedded synthetic workload of 80 functions at R = 30x on 4 nodes,
+    empty nodes sleeping (node power management), 16 epochs (README "casa simulate").
+    """
     if experiment is not None:
         typer.echo(f"casa simulate: --experiment is deprecated; use `casa experiment {experiment}`", err=True)
         _experiment(experiment, policies, out, inputs, overrides, command="simulate")
@@ -217,7 +248,7 @@ def simulate(
     from casa_sched.experiments.report import OUTPUT_FILES
 
     with _bad_input("simulate"):
-        scenario, meta = _scenario_factory(inputs, overrides)({})
+        scenario, meta = _scenario_factory(inputs, overrides, simulate_defaults(inputs.trace))({})
         names = _policy_names(policies, ("casa",) if serve_metrics is not None else DEFAULT_POLICIES)
         if serve_metrics is not None:
             if not 1 <= serve_metrics <= 65535:

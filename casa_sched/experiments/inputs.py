@@ -203,6 +203,7 @@ def build_scenario(
         "start_local": start.isoformat(),
         "forecast": forecast,
         "utilisation": settings.workload.utilisation,
+        "sleep_empty_nodes": settings.cluster.sleep_empty_nodes,
         "seed": settings.planner.seed,
         **sources,
     }

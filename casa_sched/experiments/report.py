@@ -38,9 +38,12 @@ def summary(runs: Mapping[str, PolicyRun]) -> dict[str, dict[str, float]]:
 
 
 def summary_table(result: Mapping[str, Mapping[str, float]], meta: Mapping[str, Any], epochs: int) -> Table:
-    """One row per policy (``result`` is :func:`summary`'s) under the run's N, R, Cstr and length;
-    the workload is ``meta["workload"]`` (print it above), the units :data:`TABLE_UNITS`."""
+    """One row per policy (``result`` is :func:`summary`'s) under the run's N, R, Cstr, length and
+    node power management (``meta["sleep_empty_nodes"]``); the workload is ``meta["workload"]``
+    (print it above), the units :data:`TABLE_UNITS`."""
     title = f"N={meta['nodes']} · R={meta['intensity']:g}x · Cstr={meta['cstr']:.0%} · {epochs} epochs"
+    if meta.get("sleep_empty_nodes"):
+        title += " · empty nodes sleep"
     table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
     for col in _COLUMNS:
         table.add_column(col, justify="left" if col == "policy" else "right", no_wrap=True)

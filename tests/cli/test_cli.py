@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from casa_sched.cli.main import app, main
 from casa_sched.cli.simulate_cmd import SCENARIO_SETTINGS
 from casa_sched.experiments.report import TABLE_UNITS, comparison_lines, summary_table
-from casa_sched.settings import CasaSettings
+from casa_sched.settings import SIMULATE_DEFAULTS, CasaSettings
 
 runner = CliRunner()
 SUMMARY_KEYS = {
@@ -123,14 +123,31 @@ def test_experiment_writes_the_report_and_the_deprecated_flag_still_works(tmp_pa
 def test_simulate_help_is_derived_from_the_settings():
     result = runner.invoke(app, ["simulate", "--help"], terminal_width=400)
     assert result.exit_code == 0
-    lines = {line.split()[0]: " ".join(line.split()) for line in result.stdout.splitlines() if line.strip()}
+    lines: dict[str, str] = {}  # flag -> its help; a long flag's help starts on the next line
+    for line in (" ".join(line.split()) for line in result.stdout.splitlines() if line.strip()):
+        if line.startswith("--") or not lines:
+            lines[line.split()[0]] = line
+        else:
+            last = next(reversed(lines))
+            lines[last] += " " + line
     defaults = CasaSettings()
     for flag in SCENARIO_SETTINGS:
         section, name = flag.key.split(".")
         field = type(getattr(defaults, section)).model_fields[name]
+        builtin = getattr(getattr(defaults, section), name)
         assert " ".join((field.description or "").split()) in lines[flag.option], flag.option
-        assert lines[flag.option].endswith(f"[default: {getattr(getattr(defaults, section), name)}]"), flag.option
+        # the embedded scenario's own defaults, and the built-in one the Azure trace starts from
+        own = SIMULATE_DEFAULTS.get(flag.key)
+        if own is None:
+            shown = f"{builtin}"
+        elif flag.key == "workload.synthetic_functions":  # the Azure trace does not read it
+            shown = f"{own}"
+        else:
+            shown = f"{own}; {builtin} with --trace azure2019"
+        assert lines[flag.option].endswith(f"[default: {shown}]"), flag.option
+    assert set(SIMULATE_DEFAULTS) <= {flag.key for flag in SCENARIO_SETTINGS}  # each one a flag
     assert lines["--json"].startswith("--json Print")  # a flag, not "--json <bool>"
+    assert lines["--sleep-empty-nodes"].startswith("--sleep-empty-nodes / --no-sleep-empty-nodes Node")
     assert "(default" not in result.stdout  # no default restated by hand
 
 
