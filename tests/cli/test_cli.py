@@ -139,7 +139,7 @@ def test_simulate_help_is_derived_from_the_settings():
         # the embedded scenario's own defaults, and the built-in one the Azure trace starts from
         own = SIMULATE_DEFAULTS.get(flag.key)
         if own is None:
-            shown = f"{builtin}"
+            shown = "none" if builtin is None else f"{builtin}"  # unset: derived (the planning budget)
         elif flag.key == "workload.synthetic_functions":  # the Azure trace does not read it
             shown = f"{own}"
         else:
