@@ -49,8 +49,14 @@ Choices where the paper is silent (documented and tested):
   epoch's CI, SL_ave ≤ Cstr preferred, no changed function's own rate above max(Cstr, its
   current rate)). The SLO optimizer's moves also include waking a sleeping node and adding a
   container of the searched function there (sized to its forecast peak), accepted if it lowers
-  SL_ave; it is tried only when no move on the awake nodes lowers SL_ave (waking is the last
-  resort: it costs P(0) − P_sleep for the epoch). One node always stays awake.
+  SL_ave. Waking is the last resort (it costs P(0) − P_sleep for the epoch): it is tried only
+  once no violating function's moves on the awake nodes lower SL_ave on the current plan. So with
+  power management a function whose SLO search fails is not searched again until a move is
+  accepted (the same plan would give the same answer) and the next one is searched instead;
+  without it the paper's order holds (the function with the most violations, until it is
+  blacklisted). Waking at the first function without an awake move undid most consolidations:
+  after a sleep move every relocated function misses Cstr for a while, and the first of them
+  that no awake move helped woke the node again. One node always stays awake.
 - Move neighbourhoods are bounded on large clusters (the 4 emptiest and 4 fullest nodes) so
   one search stays O(containers + nodes).
 """
@@ -435,6 +441,8 @@ class _Search:
         self.b_ca: set[int] = set()
         self.fail_sl: dict[int, int] = {}
         self.fail_ca: dict[int, int] = {}
+        self.awake_failed: set[int] = set()  # SLO searches that failed on the current plan
+        self.wake_failed: set[int] = set()  # wake searches that failed on the current plan
 
     def needs_slo(self, pred: Prediction) -> bool:
         """Fig. 7's switch: SL_ave above Cstr, or (the constraint read per request type, as the
@@ -451,31 +459,58 @@ class _Search:
     # -- SLO optimizer ---------------------------------------------------------------------------
     def slo_step(self, pred: Prediction) -> Prediction | None:
         violations = self.est.function_violations()
-        candidates = [f for f in self.active if f not in self.b_sl and violations[f] > 0]
+        violating = [int(f) for f in self.active if violations[f] > 0]
+        candidates = [f for f in violating if f not in self.b_sl and f not in self.awake_failed]
         if not candidates:
-            self.b_sl.update(int(f) for f in self.active)
-            return None
-        f = int(max(candidates, key=lambda g: (violations[g], -g)))
-        best: tuple[float, float, Layout, int | None] | None = None
+            # Waking is the last resort: tried only once no function's moves on the awake nodes
+            # lower SL_ave on this plan (with power management each failed search moves on to the
+            # next function instead of repeating itself on an unchanged plan).
+            woken = self._wake_step(pred, violations, violating)
+            if woken is None and not self.cut:
+                stuck = [f for f in violating if f not in self.b_sl]
+                self.b_sl.update(stuck if stuck else (int(f) for f in self.active))
+            return woken
+        f = max(candidates, key=lambda g: (violations[g], -g))
+        best: tuple[float, float, Layout] | None = None
         for layout in self._slo_moves(f):
             if self._out_of_time():
                 return None
             p = self.est.try_move(f, layout)
             if p.sl_ave < pred.sl_ave - 1e-12 and (best is None or (p.sl_ave, p.carbon_g) < best[:2]):
-                best = (p.sl_ave, p.carbon_g, layout, None)
-        for node, layout in self._wake_moves(f) if best is None else []:  # waking: the last resort
-            if self._out_of_time():
-                return None
-            p, _ = self.est.try_nodes([(f, layout)], wake=(node,))
-            if p.sl_ave < pred.sl_ave - 1e-12 and (best is None or (p.sl_ave, p.carbon_g) < best[:2]):
-                best = (p.sl_ave, p.carbon_g, layout, node)
+                best = (p.sl_ave, p.carbon_g, layout)
         if best is None:
+            if self.power_managed:
+                self.awake_failed.add(f)
             self._fail(f, self.fail_sl, self.b_sl)
             return None
+        return self._committed(self.est.commit(f, best[2]))
+
+    def _wake_step(self, pred: Prediction, violations: np.ndarray, violating: list[int]) -> Prediction | None:
+        """Wake a sleeping node and add a container there for the violating function with the
+        most violations whose wake has not been tried on this plan; ``None`` if none lowers SL_ave."""
+        if not self.power_managed or not self.est.asleep_nodes():
+            return None
+        for f in sorted(violating, key=lambda g: (-violations[g], g)):
+            if f in self.wake_failed:
+                continue
+            best: tuple[float, float, Layout, int] | None = None
+            for node, layout in self._wake_moves(f):
+                if self._out_of_time():
+                    return None
+                p, _ = self.est.try_nodes([(f, layout)], wake=(node,))
+                if p.sl_ave < pred.sl_ave - 1e-12 and (best is None or (p.sl_ave, p.carbon_g) < best[:2]):
+                    best = (p.sl_ave, p.carbon_g, layout, node)
+            self.wake_failed.add(f)
+            if best is not None:
+                return self._committed(self.est.commit_nodes([(f, best[2])], wake=(best[3],)))
+        return None
+
+    def _committed(self, pred: Prediction) -> Prediction:
+        """Count an accepted move: every function may be searched again on the new plan."""
         self.commits += 1
-        if best[3] is not None:
-            return self.est.commit_nodes([(f, best[2])], wake=(best[3],))
-        return self.est.commit(f, best[2])
+        self.awake_failed.clear()
+        self.wake_failed.clear()
+        return pred
 
     def _wake_moves(self, f: int) -> list[tuple[int, Layout]]:
         """Wake a sleeping node and add a container of ``f`` there, sized to its forecast peak."""
@@ -555,10 +590,9 @@ class _Search:
             self._fail(f, self.fail_ca, self.b_ca)
             return None
         move = choice[1]
-        self.commits += 1
         if move[-1][0] < 0:  # a node put to sleep
-            return self.est.commit_nodes(move[:-1], sleep=(-1 - move[-1][0],))
-        return self.est.commit(*move[0])
+            return self._committed(self.est.commit_nodes(move[:-1], sleep=(-1 - move[-1][0],)))
+        return self._committed(self.est.commit(*move[0]))
 
     def _sleep_moves(self, f: int) -> list[tuple[int, list[tuple[int, Layout]]]]:
         """Empty a node hosting ``f`` (or any awake empty node) and put it to sleep: each of its

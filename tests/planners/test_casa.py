@@ -19,13 +19,14 @@ from casa_sched.simulator.estimator import Estimator, Prediction
 LINEAR = PowerCurve((0.0, 0.0, 0.0, 10.0, 100.0), 16)
 
 
-def cluster(n: int = 2) -> ClusterSpec:
+def cluster(n: int = 2, managed: bool = False) -> ClusterSpec:
     return ClusterSpec(
         tuple(NodeSpec(f"n{i}", 16, 1e5, LINEAR, 0) for i in range(n)),
         storage_power_w=0.0,
         network_power_w=0.0,
         image_bandwidth_mb_per_s=100.0,
         switch_delay_s=0.0,
+        sleep_empty_nodes=managed,
     )
 
 
@@ -151,7 +152,8 @@ def test_a_search_cut_by_the_clock_says_so():
     assert planner.last_trace.stopped_by == "time"
 
 
-def test_a_cut_after_any_of_the_first_moves_is_no_worse_than_the_safe_start():
+@pytest.mark.parametrize("managed", [False, True], ids=["power-off", "power-managed"])
+def test_a_cut_after_any_of_the_first_moves_is_no_worse_than_the_safe_start(managed: bool):
     # Anytime: the incumbent starts at the best of D_{e-1} (here a poor one: everything on one
     # small container), the bin-packing and the Score plan, and is replaced only by a plan with a lower key,
     # so cutting the search after its k-th iteration (k = 0: no search at all) returns a plan rated no worse than that start.
@@ -160,7 +162,7 @@ def test_a_cut_after_any_of_the_first_moves_is_no_worse_than_the_safe_start():
 
     fc = forecast([[30000.0] * 15, [6000.0] * 15, [600.0] * 15, [5.0] * 15], [0.2, 0.5, 1.0, 0.1])
     prev = Plan(epoch=-1, containers={"f0": (Container("n0"),), "f3": (Container("n1", 4), Container("n2", 4))})
-    snap = ClusterSnapshot(cluster(3), PARAMS, prev)
+    snap = ClusterSnapshot(cluster(3, managed), PARAMS, prev)
     config = PlannerConfig(cstr=0.05, time_budget_s=30)
 
     def rated(plan: Plan) -> tuple[int, float, float, float]:

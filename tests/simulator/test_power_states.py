@@ -186,8 +186,12 @@ def test_casa_slo_optimizer_wakes_a_node_for_missing_capacity():
     est = Estimator(c, params, fc, SIG, prev)
     pred = est.load(prev)
     search = _Search(est, ClusterSnapshot(c, params, prev), fc, PlannerConfig(cstr=0.05))
+    # n0 is full, so no move on the awake node helps: the first step records that, the next wakes n1
+    assert search.slo_step(pred) is None
+    assert est.asleep_nodes() == [1]
     moved = search.slo_step(pred)
     assert moved is not None
     assert moved.sl_ave < pred.sl_ave - 0.1  # a third of the requests were dropped (1 − 160/240)
     assert est.asleep_nodes() == []
     assert any(n == 1 for n, _ in est.layout[0])
+
