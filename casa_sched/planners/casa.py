@@ -43,9 +43,12 @@ Choices where the paper is silent (documented and tested):
   would run next (nothing left to try).
 - Node power states (with ``cluster.sleep_empty_nodes``, power management): CASA owns them and
   plans ``Plan.sleeping_nodes``. The carbon optimizer's moves for a function also include
-  emptying the least-allocated awake node that hosts it or is empty, and putting it to sleep: each container
-  there moves to the awake node with the least room that still fits it (consolidation), or is
-  removed if none fits. The move is scored and accepted like the others (lower carbon under the
+  emptying the least-allocated awake node that hosts it or is empty (the next one when that was
+  tried on the current plan already), and putting it to sleep: each container there is merged
+  into the same function's container on another awake node if that one may grow (resized in
+  place: no new container, so no image pull), else moves to the awake node with the fewest new
+  containers (their image pulls share its link, eq. 8) and then the least room that fits it, or
+  is removed if none fits. The move is scored and accepted like the others (lower carbon under the
   epoch's CI, SL_ave ≤ Cstr preferred, no changed function's own rate above max(Cstr, its
   current rate)). The SLO optimizer's moves also include waking a sleeping node and adding a
   container of the searched function there (sized to its forecast peak), accepted if it lowers
@@ -571,8 +574,6 @@ class _Search:
         for node, changes in self._sleep_moves(f):
             if self._out_of_time():
                 return None
-            if self.sleep_tried.get(node) == self.commits:
-                continue  # tried on this very plan already
             self.sleep_tried[node] = self.commits
             p, rates = self.est.try_nodes(changes, sleep=(node,))
             caps = np.maximum(self.config.cstr, rates_now)
@@ -595,37 +596,48 @@ class _Search:
         return self._committed(self.est.commit(*move[0]))
 
     def _sleep_moves(self, f: int) -> list[tuple[int, list[tuple[int, Layout]]]]:
-        """Empty a node hosting ``f`` (or any awake empty node) and put it to sleep: each of its
-        containers moves to the awake node with the least room that fits it, or is removed."""
+        """Empty a node hosting ``f`` (or any awake empty node) and put it to sleep: the cheapest
+        such node (fewest allocated units) not yet tried on this plan. Each container there is
+        merged into the same function's container on an awake node when that one has room to
+        grow (no new container, so no image pull, eq. 8), else moved to the awake node with the
+        fewest new containers (their image pulls share its link, eq. 8) and then the least room
+        that fits it, else removed."""
         est = self.est
         asleep = set(est.asleep_nodes())
         if not self.power_managed or self.n_nodes - len(asleep) <= 1:
             return []
         hosting = {n for n, _ in est.layout.get(f, ())}
         empty = {n for n in range(self.n_nodes) if n not in asleep and est.n_containers[n] == 0}
+        untried = [n for n in hosting | empty if self.sleep_tried.get(n) != self.commits]
+        if not untried:
+            return []
+        # the cheapest node to empty (one candidate per step keeps a step O(containers))
+        n = min(untried, key=lambda n: (est.alloc_units[n], n))
         unit = self.params.base_cpu_cores
-        moves: list[tuple[int, list[tuple[int, Layout]]]] = []
-        # the cheapest node to empty: fewest allocated units (one candidate keeps a step O(containers))
-        for n in sorted(hosting | empty, key=lambda n: (est.alloc_units[n], n))[:1]:
-            free = est.free_cores().copy()
-            free[n] = 0.0
-            changes: list[tuple[int, Layout]] = []
-            for g, lay in sorted(est.layout.items()):
-                if all(m != n for m, _ in lay):
+        max_size = self.params.max_container_size
+        free = est.free_cores().copy()
+        free[n] = 0.0
+        new_on = est.n_new.copy()
+        changes: list[tuple[int, Layout]] = []
+        for g, lay in sorted(est.layout.items()):
+            if all(m != n for m, _ in lay):
+                continue
+            out = [(m, k) for m, k in lay if m != n]
+            for _, k in (c for c in lay if c[0] == n):
+                grow = [i for i, (m, j) in enumerate(out) if j + k <= max_size and free[m] >= k * unit - 1e-9]
+                if grow:
+                    i = min(grow, key=lambda i: (free[out[i][0]], out[i][0]))
+                    free[out[i][0]] -= k * unit
+                    out[i] = (out[i][0], out[i][1] + k)
                     continue
-                new: list[tuple[int, int]] = []
-                for m, k in lay:
-                    if m != n:
-                        new.append((m, k))
-                        continue
-                    fits = [q for q in range(self.n_nodes) if free[q] >= k * unit - 1e-9]
-                    if fits:
-                        q = min(fits, key=lambda q: (free[q], q))
-                        free[q] -= k * unit
-                        new.append((q, k))
-                changes.append((g, tuple(new)))
-            moves.append((n, changes))
-        return moves
+                fits = [q for q in range(self.n_nodes) if free[q] >= k * unit - 1e-9]
+                if fits:
+                    q = min(fits, key=lambda q: (new_on[q], free[q], q))
+                    free[q] -= k * unit
+                    new_on[q] += 1
+                    out.append((q, k))
+            changes.append((g, tuple(out)))
+        return [(n, changes)]
 
     def _carbon_moves(self, f: int) -> list[Layout]:
         est, p = self.est, self.params

@@ -195,3 +195,18 @@ def test_casa_slo_optimizer_wakes_a_node_for_missing_capacity():
     assert est.asleep_nodes() == []
     assert any(n == 1 for n, _ in est.layout[0])
 
+
+def test_emptying_a_node_merges_its_containers_into_the_functions_own_elsewhere():
+    """a runs on n0 and n1, b on n2: emptying n0 (the cheapest node hosting a) grows a's warm
+    container on n1 instead of starting a second one there (no image pull on n1's link, eq. 8);
+    once n0 was tried on this plan, the next candidate is n1."""
+    prev = Plan(-1, {"a": (Container("n0"), Container("n1")), "b": (Container("n2"),)})
+    c = cluster(3)
+    est = Estimator(c, QUIET, light_forecast(), SIG, prev)
+    est.load(prev)
+    search = _Search(est, ClusterSnapshot(c, QUIET, prev), light_forecast(), PlannerConfig(cstr=0.05))
+    assert search._sleep_moves(0) == [(0, [(0, ((1, 2),))])]
+    search.sleep_tried[0] = search.commits
+    assert search._sleep_moves(0) == [(1, [(0, ((0, 2),))])]
+    search.sleep_tried[1] = search.commits
+    assert search._sleep_moves(0) == []  # both of a's nodes tried on this plan, and no node is empty
