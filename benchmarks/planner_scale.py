@@ -211,19 +211,24 @@ def plot(rows: list[dict[str, float | str | int]], out: Path) -> None:
 
     points = sorted({(int(r["nodes"]), int(r["functions"])) for r in rows})
     labels = [f"N={n}\nF={f}" for n, f in points]
-    fig, (ax_t, ax_c) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax_t, ax_v, ax_c) = plt.subplots(1, 3, figsize=(16, 4.5))
     width = 0.8 / len(POLICIES)
     for i, name in enumerate(POLICIES):
         mine = {(int(r["nodes"]), int(r["functions"])): r for r in rows if r["policy"] == name}
         xs = [j + (i - (len(POLICIES) - 1) / 2) * width for j in range(len(points))]
         ax_t.bar(xs, [float(mine[p]["plan_s_mean"]) for p in points], width, label=name)
+        ax_v.bar(xs, [100 * float(mine[p]["violations_weighted"]) for p in points], width, label=name)
         ax_c.bar(
             xs, [float(mine[p]["carbon_g"]) / float(rows_of(rows, p)["carbon_g"]) for p in points], width, label=name
         )
+    casa = {(int(r["nodes"]), int(r["functions"])): r for r in rows if r["policy"] == "casa"}
+    budgets = [float(casa[p].get("budget_s_mean", "nan")) for p in points]
+    ax_t.scatter(range(len(points)), budgets, marker="_", s=400, color="black", label="CASA's budget", zorder=3)
     ax_t.set_yscale("log")
     ax_t.set_ylabel("plan time per epoch, s (mean)")
+    ax_v.set_ylabel("requests dropped (request-weighted violations), %")
     ax_c.set_ylabel("carbon / bin-packing's")
-    for ax in (ax_t, ax_c):
+    for ax in (ax_t, ax_v, ax_c):
         ax.set_xticks(range(len(points)), labels)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -264,6 +269,11 @@ def main() -> None:
         action="store_true",
         help="only CASA's plan wall time against its budget, per epoch and phase (no replay)",
     )
+    ap.add_argument(
+        "--from-json",
+        default="",
+        help="comma-separated row files of earlier runs (written beside --out as .json): table and PNG of them, no run",
+    )
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="PNG path; the table goes beside it as .md")
     args = ap.parse_args()
     sizes, functions = (([4, 8], [500, 1000]) if args.quick
@@ -283,6 +293,18 @@ def main() -> None:
         print(f"planner_scale: --out must be a file path, {args.out} is a directory", file=sys.stderr)
         raise SystemExit(2)
     rows: list[dict[str, float | str | int]] = []
+    if args.from_json:
+        for path in args.from_json.split(","):
+            try:
+                rows.extend(json.loads(Path(path).read_text()))
+            except (OSError, ValueError) as exc:
+                print(f"planner_scale: --from-json {path}: {exc}", file=sys.stderr)
+                raise SystemExit(2) from exc
+        text = table(rows)
+        print(text)
+        plot(rows, args.out)
+        args.out.with_suffix(".md").write_text(text + "\n")
+        return
     if args.budget:
         for n in sizes:
             for f in functions:
