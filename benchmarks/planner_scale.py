@@ -106,7 +106,7 @@ def budget_point(
         rows.append({
             "nodes": nodes, "functions": functions, "intensity": intensity, "epoch": epoch, "budget_s": budget,
             "plan_s": took["casa"], "overrun": took["casa"] / budget - 1.0, "binpack_s": took["binpack"],
-            "iterations": tr.iterations, "longest_step_s": tr.longest_step_s, "stopped_by": tr.stopped_by, "validations": len(tr.validations),
+            "start": f"{tr.start} (of {len(tr.start_candidates)})", "iterations": tr.iterations, "longest_step_s": tr.longest_step_s, "stopped_by": tr.stopped_by, "validations": len(tr.validations),
             "skipped": tr.validations_skipped,
             **{f"{k}_s": v for k, v in tr.phase_s.items()},
         })  # fmt: skip
@@ -119,14 +119,14 @@ def budget_point(
 
 
 def budget_table(rows: list[dict[str, float | str | int]]) -> str:
-    head = ("| N | F | R | epoch | budget s | plan s | overrun | set-up s | start s | search s | validate s "
+    head = ("| N | F | R | epoch | budget s | plan s | overrun | set-up s | start s (chosen of built) | search s | validate s "
             "| iterations (stopped by) | longest step s | validations (skipped) | binpack s |")  # fmt: skip
     lines = [head, "|" + "---|" * 15]
     for r in rows:
         lines.append(
             f"| {r['nodes']} | {r['functions']} | {float(r['intensity']):g} | {r['epoch']} | {float(r['budget_s']):g} "
             f"| {float(r['plan_s']):.2f} | {float(r['overrun']):+.1%} | {float(r['setup_s']):.2f} "
-            f"| {float(r['start_s']):.2f} | {float(r['search_s']):.2f} | {float(r['validate_s']):.2f} "
+            f"| {float(r['start_s']):.2f} {r['start']} | {float(r['search_s']):.2f} | {float(r['validate_s']):.2f} "
             f"| {r['iterations']} ({r['stopped_by']}) | {float(r['longest_step_s']):.3f} | {r['validations']} ({r['skipped']}) | {float(r['binpack_s']):.3f} |"
         )  # fmt: skip
     worst = max(float(r["overrun"]) for r in rows)

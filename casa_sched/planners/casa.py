@@ -230,24 +230,32 @@ class CasaPlanner(PlannerBase):
         """Load the best safe start the estimator sees, by :func:`_key`: D_{e-1} restricted to
         the forecast functions, the bin-packing plan (peak-sized, FFD) and the Score plan (KPA
         replica counts bound by kube-scheduler's scoring), the last only if it is built before
-        ``score_deadline`` (binding tens of thousands of pods one by one takes a minute at
-        N = 512 from an empty cluster). The search only replaces its incumbent by a plan with a
+        ``score_deadline`` less twice the longest load so far (its own load and a reload of the
+        best; binding tens of thousands of pods one by one takes a minute at N = 512 from an
+        empty cluster). The search only replaces its incumbent by a plan with a
         lower key, so a cut at any moment returns a plan rated no worse than this start."""
         starts = {"previous": _warm_start(snapshot.previous, forecast)}
         starts["binpack"] = to_plan(self.name, snapshot, forecast, signals, binpack_layout(snapshot, forecast))
-        score = kpa_score_layout(snapshot, forecast, self.config.seed, deadline=score_deadline)
-        if score is not None:
-            starts["score"] = to_plan(self.name, snapshot, forecast, signals, score)
-        trace.start_candidates = list(starts)
         best: tuple[tuple[int, float, float, float], str, Prediction] | None = None
-        for name, start in starts.items():
-            pred = est.load(start)
+        load_s = 0.0  # the longest load so far: the Score plan must leave time for its own and a reload
+        last = ""  # the start the estimator holds
+        for name in ("previous", "binpack", "score"):
+            if name == "score":
+                by = score_deadline - 2.0 * load_s
+                score = kpa_score_layout(snapshot, forecast, self.config.seed, deadline=by)
+                if score is None or time.perf_counter() >= by:
+                    break  # left out: not cheap enough for this budget
+                starts["score"] = to_plan(self.name, snapshot, forecast, signals, score)
+            mark = time.perf_counter()
+            pred = est.load(starts[name])
+            load_s, last = max(load_s, time.perf_counter() - mark), name
             key = _key_of(est, pred, self.config)
             if best is None or key < best[0]:
                 best = (key, name, pred)
+        trace.start_candidates = list(starts)
         assert best is not None
         trace.start = best[1]
-        return best[2] if best[1] == name else est.load(starts[best[1]])  # the last one is loaded
+        return best[2] if best[1] == last else est.load(starts[best[1]])
 
     def _search(
         self,
