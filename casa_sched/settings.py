@@ -566,8 +566,8 @@ SIMULATE_DEFAULTS: Mapping[str, Any] = {
     # 4 nodes' 256 container units cannot hold every active function, and no policy meets Cstr.
     "workload.synthetic_functions": 80,
     # R = 30x (80 functions at 30x carry about the requests of 500 at 4.8x): measured, CASA meets
-    # Cstr in every epoch and every baseline emits 7-29 % more; at 20x Hybrid emits less than
-    # CASA, and 40x shows the same in twice the time (README "casa simulate").
+    # Cstr in every epoch and every baseline emits more; at 20x Hybrid emits less than CASA, at
+    # 40x CASA misses Cstr in some epochs (README "casa simulate").
     "workload.intensity": 30.0,
     # Node power management on: with every node on, idle power dominates and the policies land
     # within 0.2 % carbon of one another (docs/results/power-states.md). The live autoscaler
