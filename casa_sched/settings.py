@@ -565,9 +565,9 @@ SIMULATE_DEFAULTS: Mapping[str, Any] = {
     # A paper-sized mix (the paper's epochs had 13-62 active functions): at 500 functions the
     # 4 nodes' 256 container units cannot hold every active function, and no policy meets Cstr.
     "workload.synthetic_functions": 80,
-    # R = 30x (80 functions at 30x carry about the requests of 500 at 4.8x): measured, CASA meets
-    # Cstr in every epoch and every baseline emits more; at 20x Hybrid emits less than CASA, at
-    # 40x CASA misses Cstr in some epochs (README "casa simulate").
+    # R = 30x (80 functions at 30x carry about the requests of 500 at 4.8x): measured, CASA
+    # unhurried meets Cstr in every epoch and every baseline emits more; at 20x Hybrid emits less
+    # than CASA, at 40x CASA misses Cstr in some epochs (README "casa simulate").
     "workload.intensity": 30.0,
     # Node power management on: with every node on, idle power dominates and the policies land
     # within 0.2 % carbon of one another (docs/results/power-states.md). The live autoscaler
