@@ -82,6 +82,8 @@ def demo_command(
 
     with tempfile.TemporaryDirectory(prefix="casa-demo-") as tmp:
         where = (workdir or Path(tmp)).absolute()
+        if where.exists() and not where.is_dir():
+            raise _fail(f"--workdir {where}: exists and is not a directory")
         try:
             where.mkdir(parents=True, exist_ok=True)
             preflight(where / "cluster", nodes)

@@ -78,14 +78,23 @@ def emulate_command(*, inputs: EmulateInputs, overrides: Overrides) -> None:
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         raise _fail(f"--formats: unknown format {', '.join(bad) or '(none given)'}; known: {', '.join(FORMATS)}")
-    if inputs.results is not None:
-        from casa_sched.outputs import check_output_file
+    from casa_sched.outputs import InputError, OutputError, check_output_file, input_file, one_line
 
+    try:
+        if inputs.kubeconfig is not None:
+            input_file("--kubeconfig", inputs.kubeconfig)  # a FIFO would block the client's read
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+    if inputs.results is not None:
         try:
             check_output_file("--results", inputs.results)
+            if inputs.results.exists() and not inputs.results.is_file():  # a FIFO would block the open
+                raise OutputError(f"--results {inputs.results}: not a regular file, expected a JSON-lines file")
             inputs.results.open("a").close()
-        except (OSError, ValueError) as exc:
-            raise _fail(f"--results {inputs.results}: {getattr(exc, 'strerror', None) or exc}") from None
+        except (OutputError, InputError) as exc:
+            raise _fail(str(exc)) from None
+        except OSError as exc:
+            raise _fail(f"--results {inputs.results}: {exc.strerror or exc}") from None
     if not 0 <= inputs.port <= 65535:
         raise _fail(f"--port must be 0..65535, got {inputs.port}")
     values = dict(overrides.values)
@@ -143,7 +152,7 @@ def emulate_command(*, inputs: EmulateInputs, overrides: Overrides) -> None:
     try:
         api = load_api_client(inputs.kubeconfig)
     except Exception as exc:  # kubernetes.config.ConfigException, OSError, YAML errors
-        raise _fail(f"--kubeconfig {inputs.kubeconfig}: cannot load it ({type(exc).__name__}: {exc})") from None
+        raise _fail(f"--kubeconfig {inputs.kubeconfig}: cannot load it ({type(exc).__name__}: {one_line(exc)})") from None
     if api is None:
         raise _fail("no cluster: pass --kubeconfig, or run inside a pod with a service account")
     try:

@@ -6,7 +6,9 @@
     casa-profiler publish --model model.json --node NAME   (NAME defaults to $NODE_NAME, the downward API)
     casa-profiler show --node NAME
 
-Every failure exits ≠ 0 with one line that says what is wrong and how to fix it.
+Every failure is one line on stderr that says what is wrong and how to fix it: exit 2 for a bad
+flag, input file, output path or setting (all checked before a sweep starts), 1 for what fails at
+run time (the meter, the stress, a refused fit, the cluster).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from casa_profiler.meters.ipmi import DEFAULT_COMMAND
 from casa_profiler.meters.powercap import MAX_PLAUSIBLE_POWER_W
 from casa_profiler.meters.prometheus import DEFAULT_COUNTER
 from casa_profiler.profile import LevelSample, default_levels, parse_levels, profile, write_samples
-from casa_profiler.publish import PublishError, publish, show
+from casa_profiler.publish import KubeconfigError, PublishError, publish, show
 from casa_sched.cli.entry import command_app, run
 from casa_sched.models.power import PowerModelError
 from casa_sched.outputs import (
@@ -38,6 +40,7 @@ from casa_sched.outputs import (
     OutputSet,
     check_output_file,
     finite,
+    http_url,
     input_file,
     json_text,
     read_text,
@@ -59,14 +62,21 @@ def _usage(message: str) -> typer.Exit:
 
 
 def _check_outputs(output: Path, plot_png: Path | None, *extra: tuple[str, Path]) -> str | None:
-    """Every output path accepts a file, checked before any work; the plot's matplotlib format."""
+    """Every output path accepts a file and names a file of its own, checked before any work; the
+    plot's matplotlib format."""
     check_output_file("--output", output)
+    named = {"--output": output, **dict(extra)}
     for flag, path in extra:
         check_output_file(flag, path)
-    if plot_png is None:
-        return None
-    check_output_file("--plot", plot_png, plot_formats())
-    return plot_png.suffix.lower().lstrip(".")
+    if plot_png is not None:
+        check_output_file("--plot", plot_png, plot_formats())
+        named["--plot"] = plot_png
+    seen: dict[Path, str] = {}
+    for flag, path in named.items():
+        other = seen.setdefault(path.absolute().resolve(), flag)
+        if other != flag:
+            raise InputError(f"{flag} {path}: the same file as {other}; each output needs its own path")
+    return None if plot_png is None else plot_png.suffix.lower().lstrip(".")
 
 
 def _write_model(result: FitResult, output: Path, plot_png: Path | None, fmt: str | None) -> None:
@@ -132,7 +142,7 @@ def run_cmd(
     try:
         prof = load_settings(config).profiler
     except SettingsError as exc:
-        raise _fail(str(exc)) from None
+        raise _usage(str(exc)) from None
     settle_s = prof.settle_s if settle is None else settle
     interval_s = prof.sample_interval_s if interval is None else interval
     n_samples = prof.samples_per_level if samples is None else samples
@@ -146,7 +156,6 @@ def run_cmd(
     if meter not in meter_names():
         raise _usage(f"unknown meter {meter!r}; known: {', '.join(meter_names())}")
     cores = available_cores()
-    csv_path = samples_csv or output.with_name(output.stem + ".samples.csv")
     try:
         finite("--settle", settle_s, low=0, high=3600)
         finite("--interval", interval_s, low=0, high=3600, low_open=True)
@@ -154,17 +163,20 @@ def run_cmd(
         finite("--max-error-pct", max_err, low=0, high=100, low_open=True)
         if not 2 <= n_samples <= 100_000 or not 1 <= steps <= 10_000:
             raise InputError(f"need --samples in 2..100000 and --steps in 1..10000, got {n_samples} and {steps}")
-        lv = parse_levels(levels, len(cores)) if levels else default_levels(len(cores), steps)
+        lv = parse_levels(levels, len(cores)) if levels is not None else default_levels(len(cores), steps)
         if powercap_root is not None and not powercap_root.is_dir():
             raise InputError(f"--powercap-root {powercap_root}: not a directory")
+        if meter == "prometheus" and not http_url(prometheus_url):
+            raise InputError(f"--prometheus-url must be an http(s) URL such as http://127.0.0.1:9090, "
+                             f"got {prometheus_url!r}")  # fmt: skip
     except ValueError as exc:
         raise _usage(str(exc)) from None
     try:  # before the sweep, which takes minutes
+        check_output_file("--output", output)  # first: the default samples CSV is named after it
+        csv_path = samples_csv or output.with_name(output.stem + ".samples.csv")
         plot_fmt = _check_outputs(output, plot_png, ("--samples-csv", csv_path))
-    except InputError as exc:
+    except (InputError, OutputError) as exc:
         raise _usage(str(exc)) from None
-    except OutputError as exc:
-        raise _fail(str(exc)) from None
 
     def progress(row: LevelSample) -> None:
         typer.echo(f"  {row.cores:7.2f} cores  {row.power_w:8.2f} W ± {row.power_std_w:5.2f}  "
@@ -219,16 +231,14 @@ def fit_cmd(
     try:
         max_err = load_settings(config).profiler.max_fit_error_pct if max_error_pct is None else max_error_pct
     except SettingsError as exc:
-        raise _fail(str(exc)) from None
+        raise _usage(str(exc)) from None
     try:
         finite("--max-error-pct", max_err, low=0, high=100, low_open=True)
         if cores is not None and not 1 <= cores <= MAX_CORES:
             raise InputError(f"--cores must be in 1..{MAX_CORES} (the node's cores), got {cores}")
         plot_fmt = _check_outputs(output, plot_png)
-    except InputError as exc:
+    except (InputError, OutputError) as exc:
         raise _usage(str(exc)) from None
-    except OutputError as exc:
-        raise _fail(str(exc)) from None
     try:
         x, y = read_samples(input_csv)
         n = cores if cores is not None else max(1, int(np.ceil(np.max(x))))
@@ -258,17 +268,19 @@ def publish_cmd(
     """Write the model to the Node annotation casa.dev/power-model (a merge patch)."""
     name = node
     if not name:
-        raise _fail("no node name: pass --node or set NODE_NAME (downward API fieldRef spec.nodeName)")
+        raise _usage("no node name: pass --node or set NODE_NAME (downward API fieldRef spec.nodeName)")
     try:
         text = read_text("--model", model)
         if kubeconfig is not None:
             input_file("--kubeconfig", kubeconfig)
     except InputError as exc:
-        raise _fail(str(exc)) from None
+        raise _usage(str(exc)) from None
     try:
         publish(text, name, kubeconfig)
-    except (PowerModelError, PublishError) as exc:
-        raise _fail(f"--model {model}: {exc}" if isinstance(exc, PowerModelError) else str(exc)) from None
+    except PowerModelError as exc:
+        raise _usage(f"--model {model}: {exc}") from None
+    except PublishError as exc:
+        raise _fail(str(exc), 2 if isinstance(exc, KubeconfigError) else 1) from None
     typer.echo(f"published {model} on node {name}")
 
 
@@ -280,16 +292,16 @@ def show_cmd(
     """Print a node's published power model."""
     name = node
     if not name:
-        raise _fail("no node name: pass --node or set NODE_NAME")
+        raise _usage("no node name: pass --node or set NODE_NAME")
     try:
         if kubeconfig is not None:
             input_file("--kubeconfig", kubeconfig)
     except InputError as exc:
-        raise _fail(str(exc)) from None
+        raise _usage(str(exc)) from None
     try:
         data = show(name, kubeconfig)
     except (PowerModelError, PublishError) as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(str(exc), 2 if isinstance(exc, KubeconfigError) else 1) from None
     if data is None:
         raise _fail(f"node {name} has no casa.dev/power-model annotation yet")
     typer.echo(json.dumps(data, indent=2, sort_keys=True))

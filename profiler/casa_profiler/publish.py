@@ -21,6 +21,10 @@ class PublishError(RuntimeError):
     """The model could not be published or read; the message says why."""
 
 
+class KubeconfigError(PublishError):
+    """The kubeconfig given cannot be loaded (a bad input file, not a cluster that fails)."""
+
+
 def _api(kubeconfig: Path | None) -> Any:
     from kubernetes import client, config
 
@@ -29,10 +33,10 @@ def _api(kubeconfig: Path | None) -> Any:
     try:
         api_client = load_api_client(kubeconfig)
     except (config.ConfigException, OSError) as exc:
-        raise PublishError(f"cannot load kubeconfig {kubeconfig}: {exc}") from None
+        raise KubeconfigError(f"--kubeconfig {kubeconfig}: cannot load it ({' '.join(str(exc).split())})") from None
     except Exception as exc:  # a malformed file: YAML errors, or a document of the wrong shape
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise PublishError(
+        raise KubeconfigError(
             f"--kubeconfig {kubeconfig}: not a valid kubeconfig ({type(exc).__name__}: {first})"
         ) from None
     if api_client is None:

@@ -37,6 +37,7 @@ BACKENDS: tuple[Backend, ...] = ("auto", "stress-ng", "builtin")
 STARTUP_TIMEOUT_S = 60.0
 #: Duty-cycle period, s. 100 ms: long against scheduler slices (~ms), short against any sampling window.
 PERIOD_S = 0.1
+PERIOD_RANGE_S = (0.01, 10.0)  # shortest and longest duty-cycle period of the builtin burner
 #: Longest run accepted, s (30 days); NaN and infinity are refused (``time.sleep`` and stress-ng's
 #: ``--timeout`` overflow on them).
 MAX_DURATION_S = 30 * 86_400.0
@@ -151,8 +152,9 @@ class Stress:
             raise StressError(f"cores {list(self.cores)} name a core twice")
         if not 0 < self.duration_s <= MAX_DURATION_S:  # also NaN
             raise StressError(f"duration must be in (0, {MAX_DURATION_S:g}] s, got {self.duration_s}")
-        if not 0.01 <= self.period_s <= 10.0:
-            raise StressError(f"duty-cycle period must be in [0.01, 10] s, got {self.period_s}")
+        lo, hi = PERIOD_RANGE_S
+        if not lo <= self.period_s <= hi:  # also NaN
+            raise StressError(f"duty-cycle period must be in [{lo:g}, {hi:g}] s, got {self.period_s}")
         if self.backend not in BACKENDS:
             raise StressError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.backend == "stress-ng" and not stress_ng_available():

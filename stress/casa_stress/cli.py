@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from casa_sched.cli.entry import command_app, run
-from casa_stress.burner import BACKENDS, MAX_DURATION_S, PERIOD_S, Stress, StressError, available_cores
+from casa_stress.burner import BACKENDS, MAX_DURATION_S, PERIOD_RANGE_S, PERIOD_S, Stress, StressError, available_cores
 
 app = command_app(add_completion=False)
 
@@ -38,6 +38,8 @@ def stress(
         problem = f"--duration must be a number of seconds in (0, {MAX_DURATION_S:g}], got {duration}"
     elif backend not in BACKENDS:
         problem = f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}"
+    elif not PERIOD_RANGE_S[0] <= period <= PERIOD_RANGE_S[1]:
+        problem = f"--period must be a number of seconds in [{PERIOD_RANGE_S[0]:g}, {PERIOD_RANGE_S[1]:g}], got {period}"
     if problem:
         typer.echo(f"casa-stress: {problem}", err=True)
         raise typer.Exit(2)

@@ -69,7 +69,10 @@ class IpmiMeter(MeterBase):
     kind: MeterKind = "power"
 
     def __init__(self, command: Sequence[str] | str = DEFAULT_COMMAND, timeout_s: float = 10.0) -> None:
-        self.command = tuple(shlex.split(command) if isinstance(command, str) else command)
+        try:
+            self.command = tuple(shlex.split(command) if isinstance(command, str) else command)
+        except ValueError as exc:  # an unclosed quote
+            raise MeterError(f"--ipmi-command {command!r}: not a shell command line ({exc})") from None
         self.timeout_s = timeout_s
         if not self.command or shutil.which(self.command[0]) is None:
             raise MeterError(
