@@ -637,15 +637,15 @@ class Estimator:
         )
 
     def _od_eval(self) -> ScaleFromZero:
-        """The functions left to scale from zero, together (cached per unplanned set).
+        """The functions left to scale from zero, together (cached per unplanned and sleeping set).
 
-        Their cold starts share the nodes' image links (eq. 8): with ``r`` starts per node per
+        Their cold starts share the awake nodes' image links (eq. 8): with ``r`` starts per node per
         minute each needing ``I/B`` seconds of link, a start takes ``(I/B)/(1 − ρ)`` at link
         utilisation ``ρ = r·(I/B)/60`` and at most ``(I/B)·(1 + r/2)`` when a minute's starts
         all queue at once. Requests arriving while their container is still cold miss their
         deadline if the start outlasts their wait budget.
         """
-        key = self.unplanned.tobytes()
+        key = self.unplanned.tobytes() + self.asleep.tobytes()
         hit = self._od_cache.get(key)
         if hit is not None:
             return hit
@@ -657,13 +657,15 @@ class Estimator:
         # Each node's image link is a fluid queue: a minute's starts (spread over the nodes) add
         # their transfer time; what the minute cannot carry waits into the next (eq. 8's shared
         # link with carry-over). A start waits out the backlog, then shares with its minute's.
-        per_node = cold.sum(axis=0) / self.n_nodes
+        # starts on demand avoid sleeping nodes (as in the simulator): only awake links share them
+        awake = self.asleep < 0.5
+        per_node = cold.sum(axis=0) / max(int(awake.sum()), 1)
         t_od = np.empty(per_node.size)
         backlog_s = 0.0
         for m in range(per_node.size):
             t_od[m] = backlog_s + base_s + max(per_node[m] - 1.0, 0.0) * base_s / 2.0
             backlog_s = max(0.0, backlog_s + per_node[m] * base_s - self.minute_s)
-        t_od += float(self.hops.mean()) * self.cluster.switch_delay_s
+        t_od += float(self.hops[awake].mean() if awake.any() else self.hops.mean()) * self.cluster.switch_delay_s
         x = t_od[None, :] - self.budget_s[u][:, None]
         v = np.minimum(counts, cold * ((x > 0) + self._od_lam[u] * np.maximum(x, 0.0)) + self._od_queue[u])
         v_total = np.clip(v.sum(axis=1) + self.bias_unplanned[u], 0.0, self.totals[u])
