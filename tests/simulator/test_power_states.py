@@ -29,9 +29,9 @@ SLEEP_W = 10.0
 SIG = EpochSignals(np.full(15, 500.0), np.full(15, 0.1), np.zeros(15))  # 500 g/kWh, no cooling
 
 
-def cluster(n: int = 2, managed: bool = True, wake_s: float = 60.0) -> ClusterSpec:
+def cluster(n: int = 2, managed: bool = True, wake_s: float = 60.0, cores: int = 16) -> ClusterSpec:
     return ClusterSpec(
-        tuple(NodeSpec(f"n{i}", 16, 1e5, LINEAR, 0) for i in range(n)),
+        tuple(NodeSpec(f"n{i}", cores, 1e5, LINEAR, 0) for i in range(n)),
         storage_power_w=0.0,
         network_power_w=0.0,
         image_bandwidth_mb_per_s=100.0,
@@ -220,15 +220,7 @@ def test_starts_on_demand_share_only_the_awake_nodes_links():
     counts[:, ::3] = 3.0  # a start every third minute (the keep-alive ends in between)
     ids = tuple(f"f{i}" for i in range(12))
     fc = Forecast(0, 0.0, ids, counts, np.full(12, 0.05), np.full(12, 150.0))
-    big = ClusterSpec(
-        tuple(NodeSpec(f"n{i}", 64, 1e5, LINEAR, 0) for i in range(2)),
-        storage_power_w=0.0,
-        network_power_w=0.0,
-        image_bandwidth_mb_per_s=100.0,
-        switch_delay_s=0.0,
-        sleep_empty_nodes=True,
-        sleep_power_w=SLEEP_W,
-    )
+    big = cluster(cores=64)
     est = Estimator(big, QUIET, fc, SIG)
     both = est.load(Plan(0, {}))
     one = est.load(Plan(0, {}, sleeping_nodes=("n1",)))
