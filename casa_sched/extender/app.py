@@ -10,7 +10,8 @@ OpenAPI operations are written by hand from the same schemas the parser enforces
 
 Error contract: a malformed request is answered ``400 {"error": "..."}`` — including node names
 that are not Kubernetes node names and more than ``max_nodes`` nodes (:mod:`casa_sched.extender.wire`)
-— and ``413`` when the body exceeds ``max_body_bytes``; anything that goes wrong *inside* a
+— ``413`` when the body exceeds ``max_body_bytes`` and ``429`` when the bodies of all requests in
+progress would pass twice that (:class:`InFlightBodies`); anything that goes wrong *inside* a
 decision fails open: ``200`` with every node and neutral scores, counted in
 ``casa_extender_fail_open_total{reason}``. Every answer of a verb, whatever its status, is counted
 in ``casa_extender_requests_total{verb,code}``; ``casa_extender_request_seconds`` times those
@@ -56,6 +57,32 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_BODY_BYTES = ExtenderSettings().max_body_bytes
 JSON = "application/json"
 VERBS = ("filter", "prioritize")
+
+
+class InFlightBodies:
+    """Bytes of request bodies held by all requests in progress, bounded by ``limit_bytes``.
+
+    One body is capped at ``max_body_bytes``, but many clients streaming large bodies at once
+    would each hold their own; past this budget a body is refused with 429 (kube-scheduler sends
+    one extender call at a time, so its calls never meet the budget). Requests are read on the
+    event loop's one thread, so the count needs no lock."""
+
+    def __init__(self, limit_bytes: int) -> None:
+        self.limit_bytes = limit_bytes
+        self.held_bytes = 0
+
+    def take(self, n: int) -> None:
+        if self.held_bytes + n > self.limit_bytes:
+            raise BadRequestError(
+                f"request bodies in flight would pass {self.limit_bytes} bytes; retry later", status=429
+            )
+        self.held_bytes += n
+
+    def give_back(self, n: int) -> None:
+        self.held_bytes -= n
+
+
+IN_FLIGHT_BODIES_PER_LIMIT = 2  # the in-flight budget, in bodies of the largest size allowed
 
 
 class Health(BaseModel):
@@ -127,10 +154,18 @@ def _neutral_prioritize(_: ExtenderArgs) -> bytes:
 class Extender:
     """Turns request bodies into replies; owns timing, counting and failing open."""
 
-    def __init__(self, state: ExtenderState, metrics: CasaMetrics, *, max_nodes: int = DEFAULT_MAX_NODES) -> None:
+    def __init__(
+        self,
+        state: ExtenderState,
+        metrics: CasaMetrics,
+        *,
+        max_nodes: int = DEFAULT_MAX_NODES,
+        in_flight_bytes: int = IN_FLIGHT_BODIES_PER_LIMIT * DEFAULT_MAX_BODY_BYTES,
+    ) -> None:
         self.state = state
         self.metrics = metrics
         self.max_nodes = max_nodes
+        self.in_flight = InFlightBodies(in_flight_bytes)
         self._latency = {v: metrics.extender_request_seconds.labels(verb=v) for v in VERBS}
         self._codes: dict[tuple[str, int], Any] = {}
         self._fail_open = {r: metrics.extender_fail_open_total.labels(reason=r) for r in FailOpenReason}
@@ -143,7 +178,7 @@ class Extender:
         child.inc()
 
     def refuse(self, verb: str, exc: BadRequestError) -> tuple[int, bytes]:
-        """The reply to a request refused before its body was read whole (400, 413); counted."""
+        """The reply to a request refused before its body was read whole (400, 413, 429); counted."""
         self.count(verb, exc.status)
         return exc.status, encode_error(str(exc))
 
@@ -198,10 +233,14 @@ class Extender:
         return status, payload
 
 
-async def read_capped_body(receive: Receive, headers: Iterable[tuple[bytes, bytes]], limit: int) -> bytes:
+async def read_capped_body(
+    receive: Receive, headers: Iterable[tuple[bytes, bytes]], limit: int, in_flight: InFlightBodies | None = None
+) -> bytes:
     """The request body from ASGI ``receive``, refused with :class:`BadRequestError` (413) as soon
     as ``Content-Length`` or the bytes received exceed ``limit`` (400 for an unreadable
-    Content-Length); :class:`ClientDisconnect` when the client goes away first."""
+    Content-Length), or (429) when ``in_flight`` has no room for its bytes; :class:`ClientDisconnect`
+    when the client goes away first. On success the body's bytes stay taken from ``in_flight``:
+    the caller gives them back once the body is answered; on failure they are given back here."""
     for name, value in headers:
         if name == b"content-length":
             try:
@@ -216,16 +255,23 @@ async def read_capped_body(receive: Receive, headers: Iterable[tuple[bytes, byte
     chunks: list[bytes] = []
     total = 0
     more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunk = message.get("body", b"")
-        total += len(chunk)
-        if total > limit:
-            raise BadRequestError(f"request body exceeds the limit of {limit} bytes", status=413)
-        chunks.append(chunk)
-        more = message.get("more_body", False)
+    try:
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            chunk = message.get("body", b"")
+            if total + len(chunk) > limit:
+                raise BadRequestError(f"request body exceeds the limit of {limit} bytes", status=413)
+            if in_flight is not None:
+                in_flight.take(len(chunk))
+            total += len(chunk)
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+    except BaseException:
+        if in_flight is not None:
+            in_flight.give_back(total)
+        raise
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
@@ -237,14 +283,18 @@ async def answer(
     headers: Iterable[tuple[bytes, bytes]],
     limit: int,
 ) -> tuple[int, bytes] | None:
-    """Read the body (capped) and answer it; None when the client disconnected first."""
+    """Read the body (capped, within the extender's in-flight budget) and answer it; None when
+    the client disconnected first."""
     try:
-        body = await read_capped_body(receive, headers, limit)
+        body = await read_capped_body(receive, headers, limit, extender.in_flight)
     except BadRequestError as exc:
         return extender.refuse(verb, exc)
     except ClientDisconnect:
         return None
-    return handler(body)
+    try:
+        return handler(body)
+    finally:
+        extender.in_flight.give_back(len(body))
 
 
 @dataclass(frozen=True)
@@ -318,6 +368,9 @@ def _verb_operation(op_id: str, summary: str, reply: str, limit: int, max_nodes:
                     f"a Kubernetes node name, or more than {max_nodes} nodes."
                 ),
                 "413": err(f"Request body larger than {limit} bytes."),
+                "429": err(
+                    f"Request bodies in flight (all clients) would pass {IN_FLIGHT_BODIES_PER_LIMIT * limit} bytes."
+                ),
             },
         }
     }
@@ -335,7 +388,9 @@ def create_app(
     """The ASGI app. ``readiness`` returns named checks; /readyz is 200 when all are true.
     Requests with a body over ``max_body_bytes`` get 413, with more than ``max_nodes`` nodes 400."""
     routes = routes or Routes()
-    extender = Extender(state, metrics, max_nodes=max_nodes)
+    extender = Extender(
+        state, metrics, max_nodes=max_nodes, in_flight_bytes=IN_FLIGHT_BODIES_PER_LIMIT * max_body_bytes
+    )
     app = FastAPI(
         title="casa-sched scheduler extender",
         version="0.1.0",

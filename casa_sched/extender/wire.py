@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from casa_sched.extender.memo import ByteBoundedMemo
-from casa_sched.kube.objects import NodeInfo, ObjectError, PodInfo, parse_node, parse_pod
+from casa_sched.kube.objects import NodeInfo, ObjectError, PodInfo, json_type, parse_node, parse_pod
 from casa_sched.kube.quantity import QUANTITY_PATTERN
 
 _escape = json.encoder.encode_basestring_ascii  # C implementation: str → quoted, escaped JSON string
@@ -144,7 +144,7 @@ def parse_args(body: bytes, max_nodes: int = DEFAULT_MAX_NODES) -> ExtenderArgs:
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         raise BadRequestError(f"request body is not valid JSON: {str(exc)[:200]}") from exc
     if not isinstance(data, dict):
-        raise BadRequestError(f"ExtenderArgs must be a JSON object, got {_jtype(data)}")
+        raise BadRequestError(f"ExtenderArgs must be a JSON object, got {json_type(data)}")
     if "Pod" not in data:
         raise BadRequestError("ExtenderArgs.Pod: required")
     try:
@@ -159,11 +159,11 @@ def parse_args(body: bytes, max_nodes: int = DEFAULT_MAX_NODES) -> ExtenderArgs:
     if raw_names is not None:
         if not isinstance(raw_names, list):
             raise BadRequestError(
-                f"ExtenderArgs.NodeNames: expected an array of strings or null, got {_jtype(raw_names)}"
+                f"ExtenderArgs.NodeNames: expected an array of strings or null, got {json_type(raw_names)}"
             )
         if not set(map(type, raw_names)) <= _STR_ONLY:  # one C-speed pass; json yields exact str
             i, bad = next((i, n) for i, n in enumerate(raw_names) if type(n) is not str)
-            raise BadRequestError(f"ExtenderArgs.NodeNames[{i}]: expected a string, got {_jtype(bad)}")
+            raise BadRequestError(f"ExtenderArgs.NodeNames[{i}]: expected a string, got {json_type(bad)}")
         if len(raw_names) > max_nodes:
             raise BadRequestError(f"ExtenderArgs.NodeNames: {len(raw_names)} nodes, at most {max_nodes} allowed")
         check_node_names(raw_names, "ExtenderArgs.NodeNames")
@@ -173,10 +173,10 @@ def parse_args(body: bytes, max_nodes: int = DEFAULT_MAX_NODES) -> ExtenderArgs:
     envelope: dict[str, Any] | None = None
     if raw_nodes is not None:
         if not isinstance(raw_nodes, dict):
-            raise BadRequestError(f"ExtenderArgs.Nodes: expected a NodeList object or null, got {_jtype(raw_nodes)}")
+            raise BadRequestError(f"ExtenderArgs.Nodes: expected a NodeList object or null, got {json_type(raw_nodes)}")
         raw_items = raw_nodes.get("items")
         if raw_items is not None and not isinstance(raw_items, list):
-            raise BadRequestError(f"ExtenderArgs.Nodes.items: expected an array or null, got {_jtype(raw_items)}")
+            raise BadRequestError(f"ExtenderArgs.Nodes.items: expected an array or null, got {json_type(raw_items)}")
         items = raw_items or []
         if len(items) > max_nodes:
             raise BadRequestError(f"ExtenderArgs.Nodes.items: {len(items)} nodes, at most {max_nodes} allowed")
@@ -193,14 +193,6 @@ def parse_args(body: bytes, max_nodes: int = DEFAULT_MAX_NODES) -> ExtenderArgs:
     if items is not None and infos is not None:
         return ExtenderArgs(pod=pod, names=node_names, node_items=items, node_infos=infos, nodelist_envelope=envelope)
     return ExtenderArgs(pod=pod, names=[], node_items=None, node_infos=None, nodelist_envelope=None)
-
-
-def _jtype(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}.get(
-        type(value), type(value).__name__
-    )
 
 
 def encode_filter(

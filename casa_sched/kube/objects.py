@@ -56,9 +56,18 @@ class NodeInfo:
     power_model: str | None  # raw JSON of the casa.dev/power-model annotation
 
 
+def json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type (object, array, string, number, boolean, null)."""
+    if value is None:
+        return "null"
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}.get(
+        type(value), type(value).__name__
+    )
+
+
 def _obj(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise ObjectError(path, f"expected an object, got {type(value).__name__}")
+        raise ObjectError(path, f"expected an object, got {json_type(value)}")
     return value
 
 
@@ -74,7 +83,7 @@ def _opt_str(parent: dict[str, Any], key: str, path: str) -> str | None:
         return None
     value = parent[key]
     if not isinstance(value, str):
-        raise ObjectError(f"{path}.{key}", f"expected a string, got {type(value).__name__}")
+        raise ObjectError(f"{path}.{key}", f"expected a string, got {json_type(value)}")
     return value
 
 
@@ -82,7 +91,7 @@ def _str_map(parent: dict[str, Any], key: str, path: str) -> dict[str, str]:
     m = _opt_obj(parent, key, path)
     for k, v in m.items():
         if not isinstance(v, str):
-            raise ObjectError(f"{path}.{key}.{k}", f"expected a string, got {type(v).__name__}")
+            raise ObjectError(f"{path}.{key}.{k}", f"expected a string, got {json_type(v)}")
     return m
 
 
@@ -103,7 +112,7 @@ def _containers_requests(spec: dict[str, Any], key: str, path: str) -> list[tupl
         return []
     containers = spec[key]
     if not isinstance(containers, list):
-        raise ObjectError(f"{path}.{key}", f"expected an array, got {type(containers).__name__}")
+        raise ObjectError(f"{path}.{key}", f"expected an array, got {json_type(containers)}")
     out = []
     for i, raw in enumerate(containers):
         cpath = f"{path}.{key}[{i}]"
@@ -134,7 +143,7 @@ def parse_pod(value: Any, path: str = "Pod") -> PodInfo:
     labels = _str_map(meta, "labels", mpath)
     deletion = meta.get("deletionTimestamp")
     if deletion is not None and not isinstance(deletion, str):
-        raise ObjectError(f"{mpath}.deletionTimestamp", f"expected a string or null, got {type(deletion).__name__}")
+        raise ObjectError(f"{mpath}.deletionTimestamp", f"expected a string or null, got {json_type(deletion)}")
 
     spec = _opt_obj(pod, "spec", path)
     spath = f"{path}.spec"

@@ -4,6 +4,8 @@ bounded in bytes, the node-count and body limits hold, and every answer is count
 from __future__ import annotations
 
 import json
+import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -263,3 +265,50 @@ def test_memo_budgets_fit_a_large_real_cluster() -> None:
         state.free[n]
     for memo in (wire._VALID_NODE_NAMES, wire._HOST_PREFIXES, state.slopes, state.free):
         assert set(names) <= memo.keys()
+
+
+def _chunked_start(url: str, verb: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    sock.sendall(f"POST /{verb} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
+    return sock
+
+
+def _chunk(sock: socket.socket, data: bytes) -> None:
+    sock.sendall(b"%x\r\n%s\r\n" % (len(data), data))
+
+
+def _finish(sock: socket.socket) -> int:
+    sock.sendall(b"0\r\n\r\n")
+    head = sock.recv(64)
+    sock.close()
+    return int(head.split()[1])
+
+
+def test_bodies_in_flight_across_requests_are_bounded(
+    harness: Harness, live_server_factory: Callable[[Harness, Routes | None], LiveServer]
+) -> None:
+    """Each body is under the 1 MiB limit, but bodies streamed at once share a budget of two
+    limits: the third concurrent one is refused (429, counted) and the budget is whole again after."""
+    live = live_server_factory(harness, Routes())
+    tail = json.dumps(args_names(real_pod(), ["n1"])).encode()
+    pad = b" " * (800 * 1024)  # JSON allows leading white space
+    streams = [_chunked_start(live.url, "filter") for _ in range(2)]
+    for s in streams:
+        _chunk(s, pad)  # 2 × 800 KiB held by requests in progress
+    deadline = time.monotonic() + 30
+    extender = ext(harness)
+    while extender.in_flight.held_bytes < 2 * len(pad) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert extender.in_flight.held_bytes == 2 * len(pad)
+    third = _chunked_start(live.url, "filter")
+    _chunk(third, b" " * (600 * 1024))  # 1.6 MiB + 600 KiB > 2 MiB
+    assert _finish(third) == 429
+    for s in streams:
+        _chunk(s, tail)
+        assert _finish(s) == 200
+    assert extender.in_flight.held_bytes == 0
+    assert httpx.post(f"{live.url}/filter", content=pad + tail, timeout=10).status_code == 200
+    text = httpx.get(f"{live.url}/metrics", timeout=10).text
+    assert requests_total(text, "filter", 429) == 1.0
+    assert requests_total(text, "filter", 200) == 3.0
