@@ -236,6 +236,7 @@ def fit_cmd(
         finite("--max-error-pct", max_err, low=0, high=100, low_open=True)
         if cores is not None and not 1 <= cores <= MAX_CORES:
             raise InputError(f"--cores must be in 1..{MAX_CORES} (the node's cores), got {cores}")
+        input_file("--input", input_csv)  # missing, a directory, a FIFO: a bad flag, before anything
         plot_fmt = _check_outputs(output, plot_png)
     except (InputError, OutputError) as exc:
         raise _usage(str(exc)) from None
