@@ -117,6 +117,8 @@ class AzureTrace:
 def detect_layout(directory: str | Path) -> tuple[Layout, tuple[int, ...]]:
     """Which layout ``directory`` holds, and the days available (empty for the sample layout)."""
     path = Path(directory)
+    if path.exists() and not path.is_dir():
+        raise TraceFileMissingError("is not a directory; pass the directory that holds the trace's CSV files", file=path)
     if not path.is_dir():
         raise TraceFileMissingError(f"trace directory does not exist; {HOW_TO_OBTAIN}", file=path)
     if (path / "invocations.csv").is_file():
