@@ -197,7 +197,9 @@ class Plan:
             )
         except PlanError:
             raise
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except KeyError as exc:
+            raise PlanError(f"invalid plan document: required field {exc} is missing") from exc
+        except (TypeError, ValueError, AttributeError) as exc:
             raise PlanError(f"invalid plan document: {type(exc).__name__}: {exc}") from exc
 
     @classmethod
