@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -40,6 +40,9 @@ from casa_sched.forecasting import forecast as forecast_with
 from casa_sched.forecasting.last import LastValue
 from casa_sched.metricsources import MetricsUnavailable
 from casa_sched.outputs import InputError, parse_json
+
+if TYPE_CHECKING:
+    from casa_sched.settings import CasaSettings
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +228,23 @@ class HistoryForecaster:
         for cause in set(self._causes) - set(now):
             log.info("forecast: %s cleared", cause)
         self._causes = dict(now)
+
+
+def history_forecaster(
+    settings: CasaSettings,
+    source: MetricsSource,
+    on_fallback: Callable[[str], None] | None = None,
+    on_stale: Callable[[str, int], None] | None = None,
+) -> HistoryForecaster:
+    """``casa autoscaler``'s forecaster over ``source``, from the ``forecast`` and ``autoscaler`` settings."""
+    from casa_sched.forecasting import create as create_forecaster
+
+    f = settings.forecast
+    return HistoryForecaster(
+        source, settings.autoscaler.default_t_ave_s, create_forecaster(f.method, f),
+        history_minutes=f.history_minutes, max_stale_epochs=f.max_stale_epochs, timezone=settings.signals.timezone,
+        on_fallback=on_fallback, on_stale=on_stale,
+    )  # fmt: skip
 
 
 def _minute_of_day(t: datetime, timezone: str) -> int:

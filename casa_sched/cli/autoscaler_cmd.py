@@ -185,11 +185,10 @@ def build_autoscaler(
     from casa_sched.autoscaler.adapters import AdapterContext, create_adapter
     from casa_sched.autoscaler.apply import Executor
     from casa_sched.autoscaler.epoch_signals import SignalReader
-    from casa_sched.autoscaler.forecast import HistoryForecaster
+    from casa_sched.autoscaler.forecast import history_forecaster
     from casa_sched.autoscaler.kubeapi import api_error, counting_api_client, request_json
     from casa_sched.autoscaler.loop import Autoscaler
     from casa_sched.autoscaler.store import PlanStore
-    from casa_sched.forecasting import create as create_forecaster
     from casa_sched.metrics import CasaMetrics
     from casa_sched.outputs import one_line
 
@@ -251,13 +250,9 @@ def build_autoscaler(
         settings,
         api,
         adapters,
-        HistoryForecaster(
+        history_forecaster(
+            settings,
             source,
-            a.default_t_ave_s,
-            create_forecaster(settings.forecast.method, settings.forecast),
-            history_minutes=settings.forecast.history_minutes,
-            max_stale_epochs=settings.forecast.max_stale_epochs,
-            timezone=settings.signals.timezone,
             on_fallback=lambda reason: metrics.signal_fallback_total.labels(signal="forecast", reason=reason).inc(),
             on_stale=lambda fn, n: metrics.forecast_stale_epochs.labels(function=fn).set(n),
         ),

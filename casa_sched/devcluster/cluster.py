@@ -298,6 +298,7 @@ def up(
         prom.start(timeout_s)
         assert prom.process is not None
         procs = [*cp.processes.values(), prom.process]
+        _DETACHED.extend(procs)  # they outlive these handles; down/stop_process end them by their records
         state = DevClusterState(
             dir=str(directory), boot_id=boot_id(), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             kubeconfig=str(cp.kubeconfig), api_server=cp.server, prometheus_url=prom.url, extender_url=extender_url,
@@ -355,6 +356,12 @@ def down(directory: Path, *, timeout_s: float = 15.0) -> list[tuple[str, str]]:
     for record in reversed(state.processes):
         stopped = _stop_record(record, state.boot_id, signal.SIGTERM, timeout_s)
         out.append((record.name, "stopped" if stopped else "was down"))
+    # handles this Python process holds on them (an in-process `up`): a child of ours cannot have
+    # had its pid reused before it was reaped, so closing the handle signals nothing else
+    pids = {r.pid for r in state.processes}
+    for proc in [p for p in _DETACHED if p.pid in pids]:
+        proc.stop(timeout_s=1.0)
+        _DETACHED.remove(proc)
     return out
 
 

@@ -21,6 +21,7 @@ from Prometheus (carbon and SL_ave from the latency histograms).
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -33,6 +34,10 @@ from zoneinfo import ZoneInfo
 
 from casa_sched.accounting.live import LatencyHistogram, LiveAccountant, TickResult, prometheus_query
 from casa_sched.clock import Clock
+from casa_sched.contract.cluster import ClusterSpec, SimParams
+from casa_sched.contract.forecast import Forecast
+from casa_sched.contract.plan import Container, Plan
+from casa_sched.contract.results import EpochResult
 from casa_sched.devcluster.controlplane import Process, free_port
 from casa_sched.experiments.defaults import DEFAULT_START_LOCAL
 from casa_sched.metrics import CasaMetrics
@@ -68,6 +73,9 @@ class LoopConfig:
             "CASA_WORKLOAD__INTENSITY": f"{self.intensity:g}", "CASA_PLANNER__SEED": str(self.seed),
             "CASA_PLANNER__GEN": str(self.gen), "CASA_PLANNER__POLICY": self.policy,
             "CASA_PLANNER__TIME_BUDGET_S": f"{self.time_budget_s:g}", "CASA_CLUSTER__NODES": str(self.nodes),
+            # the live history is `forecast.history_minutes` long from the first epoch (minutes before a
+            # series starts read as zero), so the unseen-function floor never applies live: off on both sides
+            "CASA_FORECAST__UNSEEN_FLOOR_PER_MIN": "0",
         }  # fmt: skip
 
 
@@ -96,6 +104,7 @@ class LiveLoop:
     metrics_server: Any = None  # the accountant's /metrics (a wsgiref server)
     wall_start_s: float = 0.0  # wall-clock Unix s when start() began (the dashboard's range starts here)
     initial_nodes: dict[str, str] = field(default_factory=dict)  # function -> node of its first pod (D_{-1})
+    cluster: ClusterSpec | None = None  # the nodes as the emulator and the planner see them
     settings: CasaSettings | None = None
     clock: Clock | None = None
     start_unix_s: float = 0.0
@@ -145,13 +154,56 @@ class LiveLoop:
         self.progress("casa autoscaler")
         self.processes.append(Process("casa-autoscaler", [
             casa, "autoscaler", "--kubeconfig", str(self.kubeconfig), "--metrics-port", str(scaler_port), "--json"],
-            cfg.workdir, env={**env, "CASA_FORECAST__SOURCE": "knative", "CASA_FORECAST__KNATIVE_GENERATION": "opencensus",
-                              "CASA_AUTOSCALER__PROMETHEUS_URL": self.prometheus_url}))  # fmt: skip
+            cfg.workdir, env={**env, **self._autoscaler_env()}))  # fmt: skip
         self.progress("function pods Running")
         self.initial_nodes = self._wait_running(origin)
+        self.cluster = self._cluster(base)
         if time.time() > origin:
             raise RuntimeError(f"the loop took {time.time() - origin + cfg.lead_s:.0f} s to start, more than "
                                f"its {cfg.lead_s:g} s lead: raise lead_s")  # fmt: skip
+
+    def _autoscaler_env(self) -> dict[str, str]:
+        return {"CASA_FORECAST__SOURCE": "knative", "CASA_FORECAST__KNATIVE_GENERATION": "opencensus",
+                "CASA_AUTOSCALER__PROMETHEUS_URL": self.prometheus_url}  # fmt: skip
+
+    def live_forecasts(self) -> list[Forecast | None]:
+        """Per epoch, the forecast the autoscaler planned on, read again: its source (Knative's
+        series in the loop's Prometheus) and forecaster (:func:`~casa_sched.autoscaler.forecast.history_forecaster`)
+        asked at the epoch's start on the loop's clock, so Prometheus answers from the scrapes it
+        had by then (the autoscaler asked the same some wall-clock milliseconds later). Numbered
+        as the simulator numbers epochs (from 0). None for epoch 0 (no history: the autoscaler held
+        every function). Raises RuntimeError when a later epoch would hold a function (the
+        simulator cannot hold one after epoch 0)."""
+        from dataclasses import replace
+
+        from casa_sched.autoscaler.forecast import FunctionInfo, history_forecaster
+        from casa_sched.metricsources import create_source
+
+        assert self.clock is not None
+        s = load_settings(environ={**self._env(), **self._autoscaler_env()})
+        forecaster = history_forecaster(s, create_source(s))
+        epoch_s = s.workload.epoch_s
+        infos = [FunctionInfo(f, s.workload.base_memory_mb) for f in self.function_ids]
+        out: list[Forecast | None] = [None]
+        for e in range(1, self.config.epochs):
+            start = datetime.fromtimestamp(self.start_unix_s + e * epoch_s, UTC)
+            got = forecaster.forecast(math.floor(start.timestamp() / epoch_s), start, epoch_s, infos)
+            if got.held:
+                raise RuntimeError(f"epoch {e}: the live forecaster holds {', '.join(got.held)}")
+            out.append(replace(got.forecast, epoch=e, start_s=e * epoch_s))
+        return out
+
+    def _cluster(self, settings: CasaSettings) -> ClusterSpec:
+        from casa_sched.autoscaler.kubeapi import request_json
+        from casa_sched.emulator.process import cluster_of
+        from casa_sched.kube.client import load_api_client
+
+        nodes = request_json(load_api_client(self.kubeconfig), "GET", "/api/v1/nodes").get("items") or []
+        return cluster_of(nodes, settings, SimParams.from_settings(settings))
+
+    def initial_plan(self) -> Plan:
+        """D_{-1}: the one pod of one unit each function's Deployment started with, where it runs."""
+        return Plan(epoch=0, containers={f: (Container(n, 1),) for f, n in sorted(self.initial_nodes.items())})
 
     def _wait_running(self, deadline_unix_s: float) -> dict[str, str]:
         """Wait until every function's first pod is Running; returns ``{function: node}``."""
@@ -288,3 +340,30 @@ class LiveLoop:
 
             down(self.cluster_dir)
         self.cluster_dir = None
+
+
+def simulate(
+    config: LoopConfig, cluster: ClusterSpec, initial: Plan, forecasts: list[Forecast | None] | None = None
+) -> list[EpochResult]:
+    """The same run through ``casa simulate``'s harness (:func:`~casa_sched.experiments.runner.run_policies`):
+    the workload, seed, policy, planner settings, nodes and start of ``config``, forecast ``last``
+    on the trace's history (the live autoscaler's forecaster, there on Prometheus' history), and
+    epoch 0 held at ``initial`` (D_{-1}), as the live autoscaler holds every function it has no
+    metrics for yet, and no scale from zero (the loop's functions are plain Deployments: no
+    activator starts a pod for a function the plan gives none). ``forecasts`` (e.g.
+    :meth:`LiveLoop.live_forecasts`) replace the trace's forecast where given. Returns the
+    simulator's epochs."""
+    from dataclasses import replace
+
+    from casa_sched.experiments.inputs import build_scenario
+    from casa_sched.experiments.runner import run_policies
+
+    settings = load_settings(environ=config.environment())
+    scenario, _ = build_scenario(settings, trace=config.trace, trace_dir=config.trace_dir, functions=config.functions,
+                                 epochs=config.epochs, start_local=datetime.fromisoformat(config.start_local),
+                                 forecast="last")  # fmt: skip
+    runs = run_policies(replace(scenario, cluster=cluster), [config.policy], initial=initial, hold_first_epoch=True,
+                        scale_from_zero=False, forecasts=forecasts)  # fmt: skip
+    result = runs[config.policy].result
+    assert result is not None
+    return list(result.epochs)

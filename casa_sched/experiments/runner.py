@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -193,8 +193,23 @@ def run_policies(
     policies: Sequence[str],
     on_epoch: EpochCallback | None = None,
     planners: dict[str, Planner] | None = None,
+    initial: Plan | None = None,
+    hold_first_epoch: bool = False,
+    scale_from_zero: bool = True,
+    forecasts: Sequence[Forecast | None] | None = None,
 ) -> dict[str, PolicyRun]:
-    """Run every policy over the scenario's epochs, in lockstep so each epoch's arrivals are made once."""
+    """Run every policy over the scenario's epochs, in lockstep so each epoch's arrivals are made once.
+
+    ``initial`` is D_{-1}, the containers running before epoch 0 (none by default). With
+    ``hold_first_epoch`` epoch 0 runs ``initial`` itself instead of a plan, as ``casa autoscaler``
+    holds every function it has no metrics for yet (its first epoch after a start from scratch).
+    ``scale_from_zero=False`` replays without on-demand starts: a function the plan gives no
+    container drops its requests, as on plain Deployments (no activator); the planners are not told.
+    ``forecasts[e]``, where given and not None, is planned on in epoch ``e`` instead of the
+    scenario's own forecast (e.g. what a live run's forecaster read from Prometheus).
+    """
+    if hold_first_epoch and initial is None:
+        raise ValueError("hold_first_epoch needs the initial plan D_{-1}")
     planners = dict(planners or {})
     for name in policies:
         planners.setdefault(name, create(name, scenario.config))
@@ -213,17 +228,21 @@ def run_policies(
         for name in policies
     }
     runs = {name: PolicyRun(name, scenario.config.cstr) for name in policies}
-    previous: dict[str, Plan | None] = dict.fromkeys(policies)
+    previous: dict[str, Plan | None] = dict.fromkeys(policies, initial)
     for epoch in range(scenario.epochs):
-        forecast = scenario.forecast_for(epoch)
+        given = forecasts[epoch] if forecasts is not None and epoch < len(forecasts) else None
+        forecast = given if given is not None else scenario.forecast_for(epoch)
         signals = scenario.signals_for(epoch)
         requests = scenario.requests_for(epoch)
         for name in policies:
             snapshot = ClusterSnapshot(scenario.cluster, scenario.params, previous[name], scenario.water)
             started = time.perf_counter()
-            plan = planners[name].plan(snapshot, forecast, signals)
+            if hold_first_epoch and epoch == 0 and initial is not None:
+                plan = replace(initial, epoch=0)
+            else:
+                plan = planners[name].plan(snapshot, forecast, signals)
             elapsed = time.perf_counter() - started
-            result = sims[name].run_epoch(plan, requests, signals)
+            result = sims[name].run_epoch(plan, requests, signals, on_demand=scale_from_zero)
             planners[name].observe(result)
             previous[name] = plan
             runs[name].plan_seconds.append(elapsed)

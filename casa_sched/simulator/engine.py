@@ -129,14 +129,17 @@ class Simulator:
         self.epochs: list[EpochResult] = []
 
     # ------------------------------------------------------------------------------------------
-    def run_epoch(self, plan: Plan, requests: EpochRequests, signals: EpochSignals) -> EpochResult:
+    def run_epoch(
+        self, plan: Plan, requests: EpochRequests, signals: EpochSignals, on_demand: bool = True
+    ) -> EpochResult:
         """Simulate one epoch of ``requests`` under ``plan`` and return its results.
 
         ``signals`` are the epoch's per-minute CI, price and E_t: the same window the planner
-        was given (one value per ``epoch_s / minutes`` seconds).
+        was given (one value per ``epoch_s / minutes`` seconds). ``on_demand=False``: a function
+        without containers drops its requests instead of scaling from zero (see :meth:`step`).
         """
         t0 = requests.start_s
-        result = self.step(plan, requests, signals, t0, t0 + self.params.epoch_s)
+        result = self.step(plan, requests, signals, t0, t0 + self.params.epoch_s, on_demand=on_demand)
         self.epochs.append(result)
         return result
 
