@@ -11,7 +11,8 @@ OpenAPI operations are written by hand from the same schemas the parser enforces
 Error contract: a malformed request is answered ``400 {"error": "..."}`` — including node names
 that are not Kubernetes node names and more than ``max_nodes`` nodes (:mod:`casa_sched.extender.wire`)
 — ``413`` when the body exceeds ``max_body_bytes`` and ``429`` when the bodies of all requests in
-progress would pass twice that (:class:`InFlightBodies`); anything that goes wrong *inside* a
+progress would pass twice that (:class:`InFlightBodies`), ``408`` when a body is not whole within
+``BODY_TIMEOUT_S``; anything that goes wrong *inside* a
 decision fails open: ``200`` with every node and neutral scores, counted in
 ``casa_extender_fail_open_total{reason}``. Every answer of a verb, whatever its status, is counted
 in ``casa_extender_requests_total{verb,code}``; ``casa_extender_request_seconds`` times those
@@ -21,6 +22,7 @@ is not counted.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -83,6 +85,10 @@ class InFlightBodies:
 
 
 IN_FLIGHT_BODIES_PER_LIMIT = 2  # the in-flight budget, in bodies of the largest size allowed
+# A body still arriving after this long is dropped (408), so a client that sends slowly or stops
+# cannot hold its share of the in-flight budget: kube-scheduler's httpTimeout ends its own calls
+# far sooner (manifests: 1 s).
+BODY_TIMEOUT_S = 30.0
 
 
 class Health(BaseModel):
@@ -161,11 +167,13 @@ class Extender:
         *,
         max_nodes: int = DEFAULT_MAX_NODES,
         in_flight_bytes: int = IN_FLIGHT_BODIES_PER_LIMIT * DEFAULT_MAX_BODY_BYTES,
+        body_timeout_s: float = BODY_TIMEOUT_S,
     ) -> None:
         self.state = state
         self.metrics = metrics
         self.max_nodes = max_nodes
         self.in_flight = InFlightBodies(in_flight_bytes)
+        self.body_timeout_s = body_timeout_s
         self._latency = {v: metrics.extender_request_seconds.labels(verb=v) for v in VERBS}
         self._codes: dict[tuple[str, int], Any] = {}
         self._fail_open = {r: metrics.extender_fail_open_total.labels(reason=r) for r in FailOpenReason}
@@ -178,7 +186,7 @@ class Extender:
         child.inc()
 
     def refuse(self, verb: str, exc: BadRequestError) -> tuple[int, bytes]:
-        """The reply to a request refused before its body was read whole (400, 413, 429); counted."""
+        """The reply to a request refused before its body was read whole (400, 408, 413, 429); counted."""
         self.count(verb, exc.status)
         return exc.status, encode_error(str(exc))
 
@@ -234,11 +242,17 @@ class Extender:
 
 
 async def read_capped_body(
-    receive: Receive, headers: Iterable[tuple[bytes, bytes]], limit: int, in_flight: InFlightBodies | None = None
+    receive: Receive,
+    headers: Iterable[tuple[bytes, bytes]],
+    limit: int,
+    in_flight: InFlightBodies | None = None,
+    timeout_s: float | None = None,
 ) -> bytes:
     """The request body from ASGI ``receive``, refused with :class:`BadRequestError` (413) as soon
     as ``Content-Length`` or the bytes received exceed ``limit`` (400 for an unreadable
-    Content-Length), or (429) when ``in_flight`` has no room for its bytes; :class:`ClientDisconnect`
+    Content-Length), (429) when ``in_flight`` has no room for its bytes, or (408) when it is not
+    whole within ``timeout_s`` (counted from its first chunk: a body in one message, the usual
+    case, costs no timer); :class:`ClientDisconnect`
     when the client goes away first. On success the body's bytes stay taken from ``in_flight``:
     the caller gives them back once the body is answered; on failure they are given back here."""
     for name, value in headers:
@@ -255,9 +269,16 @@ async def read_capped_body(
     chunks: list[bytes] = []
     total = 0
     more = True
+    deadline: float | None = None
     try:
         while more:
-            message = await receive()
+            if deadline is None:  # the first chunk: nothing of the budget is held yet
+                message = await receive()
+            else:
+                try:
+                    message = await asyncio.wait_for(receive(), deadline - asyncio.get_running_loop().time())
+                except TimeoutError:
+                    raise BadRequestError(f"request body not received within {timeout_s:g} s", status=408) from None
             if message["type"] == "http.disconnect":
                 raise ClientDisconnect()
             chunk = message.get("body", b"")
@@ -268,6 +289,8 @@ async def read_capped_body(
             total += len(chunk)
             chunks.append(chunk)
             more = message.get("more_body", False)
+            if more and deadline is None and timeout_s is not None:
+                deadline = asyncio.get_running_loop().time() + timeout_s
     except BaseException:
         if in_flight is not None:
             in_flight.give_back(total)
@@ -286,7 +309,7 @@ async def answer(
     """Read the body (capped, within the extender's in-flight budget) and answer it; None when
     the client disconnected first."""
     try:
-        body = await read_capped_body(receive, headers, limit, extender.in_flight)
+        body = await read_capped_body(receive, headers, limit, extender.in_flight, extender.body_timeout_s)
     except BadRequestError as exc:
         return extender.refuse(verb, exc)
     except ClientDisconnect:
@@ -368,6 +391,7 @@ def _verb_operation(op_id: str, summary: str, reply: str, limit: int, max_nodes:
                     f"a Kubernetes node name, or more than {max_nodes} nodes."
                 ),
                 "413": err(f"Request body larger than {limit} bytes."),
+                "408": err(f"Request body not received within {BODY_TIMEOUT_S:g} s."),
                 "429": err(
                     f"Request bodies in flight (all clients) would pass {IN_FLIGHT_BODIES_PER_LIMIT * limit} bytes."
                 ),
@@ -384,12 +408,17 @@ def create_app(
     readiness: Callable[[], dict[str, bool]] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_nodes: int = DEFAULT_MAX_NODES,
+    body_timeout_s: float = BODY_TIMEOUT_S,
 ) -> FastAPI:
     """The ASGI app. ``readiness`` returns named checks; /readyz is 200 when all are true.
     Requests with a body over ``max_body_bytes`` get 413, with more than ``max_nodes`` nodes 400."""
     routes = routes or Routes()
     extender = Extender(
-        state, metrics, max_nodes=max_nodes, in_flight_bytes=IN_FLIGHT_BODIES_PER_LIMIT * max_body_bytes
+        state,
+        metrics,
+        max_nodes=max_nodes,
+        in_flight_bytes=IN_FLIGHT_BODIES_PER_LIMIT * max_body_bytes,
+        body_timeout_s=body_timeout_s,
     )
     app = FastAPI(
         title="casa-sched scheduler extender",

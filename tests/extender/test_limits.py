@@ -312,3 +312,25 @@ def test_bodies_in_flight_across_requests_are_bounded(
     text = httpx.get(f"{live.url}/metrics", timeout=10).text
     assert requests_total(text, "filter", 429) == 1.0
     assert requests_total(text, "filter", 200) == 3.0
+
+
+def test_a_body_that_stops_arriving_gives_its_budget_back(
+    harness: Harness, live_server_factory: Callable[[Harness, Routes | None], LiveServer]
+) -> None:
+    """A client that sends part of a body and stalls is answered 408 after the body timeout
+    (1 s here; 30 s by default), counted, and holds nothing of the in-flight budget after."""
+    live = live_server_factory(harness, Routes())
+    extender = ext(harness)
+    extender.body_timeout_s = 1.0
+    stalled = _chunked_start(live.url, "prioritize")
+    _chunk(stalled, b" " * (100 * 1024))
+    _chunk(stalled, b" " * 1024)  # a second chunk: the body is known to come in pieces
+    started = time.monotonic()
+    head = stalled.recv(64)  # no end of body sent: the server answers on its own
+    waited_s = time.monotonic() - started
+    stalled.close()
+    assert int(head.split()[1]) == 408
+    assert waited_s < 10
+    assert extender.in_flight.held_bytes == 0
+    text = httpx.get(f"{live.url}/metrics", timeout=10).text
+    assert requests_total(text, "prioritize", 408) == 1.0
