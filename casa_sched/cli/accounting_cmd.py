@@ -29,7 +29,7 @@ class AccountingInputs:
 
     host: str = flag("127.0.0.1", "Address /metrics listens on.")
     port: int = flag(9109, "Port /metrics listens on.")
-    interval_s: float = flag(60.0, "Seconds between accounting ticks (each covers the time since the last).")
+    interval_s: float = flag(60.0, "Seconds between accounting ticks (each covers the time since the last); at least 1.")
     power_models: Path | None = flag(
         None,
         "JSON object {node: casa.dev/power-model document}; nodes not in it use the default node's curve.",
@@ -42,6 +42,9 @@ class AccountingInputs:
 
 #: Longest accounting tick, s: a day (a tick covers the time since the last one).
 MAX_INTERVAL_S = 86_400.0
+#: Shortest accounting tick, s: Prometheus resolves samples to the second; a shorter tick only
+#: re-queries it in a busy loop.
+MIN_INTERVAL_S = 1.0
 #: Longest T_ave accepted from --t-ave, s: a day, far beyond any function's execution time.
 MAX_T_AVE_S = 86_400.0
 
@@ -66,7 +69,7 @@ def accounting_command(*, inputs: AccountingInputs, overrides: Overrides) -> Non
     if not 1 <= inputs.port <= 65535:
         raise _fail(f"--port must be 1..65535, got {inputs.port}")
     try:
-        finite("--interval-s", inputs.interval_s, low=0, high=MAX_INTERVAL_S, low_open=True)
+        finite("--interval-s", inputs.interval_s, low=MIN_INTERVAL_S, high=MAX_INTERVAL_S)
     except InputError as exc:
         raise _fail(str(exc)) from None
     if not http_url(settings.autoscaler.prometheus_url):

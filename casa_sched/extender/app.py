@@ -424,6 +424,10 @@ def create_app(
         title="casa-sched scheduler extender",
         version="0.1.0",
         description="Carbon- and SLO-aware kube-scheduler extender (k8s.io/kube-scheduler/extender/v1 wire format).",
+        # the schema stays at /openapi.json; the Swagger and ReDoc pages load scripts from a CDN
+        # and are nothing kube-scheduler needs
+        docs_url=None,
+        redoc_url=None,
     )
     verbs = {
         routes.filter_path: _Verb("filter", extender.filter),

@@ -135,10 +135,15 @@ def _check_pod(pod: PodInfo) -> None:
             raise BadRequestError(f"ExtenderArgs.Pod.{field_path}: {len(value)} characters, at most {limit} allowed")
 
 
+def _no_constant(token: str) -> Any:
+    """``json.loads`` accepts NaN and ±Infinity, which JSON (RFC 8259) does not: refuse them."""
+    raise ValueError(f"{token} is not a JSON value")
+
+
 def parse_args(body: bytes, max_nodes: int = DEFAULT_MAX_NODES) -> ExtenderArgs:
     """Parse an ExtenderArgs body; raises :class:`BadRequestError` with the JSON path of the problem."""
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_constant=_no_constant)
     except RecursionError as exc:
         raise BadRequestError("request body is nested too deeply") from exc
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError

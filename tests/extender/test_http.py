@@ -26,6 +26,7 @@ def post(url: str, body: bytes | str, **kw: Any) -> httpx.Response:
         pytest.param(b"", "not valid JSON", id="empty"),
         pytest.param(b"{", "not valid JSON", id="truncated"),
         pytest.param(b"\xff\xfe{}", "not valid JSON", id="not-utf8"),
+        pytest.param(b'{"Pod": {}, "NodeNames": [], "x": NaN}', "NaN is not a JSON value", id="nan-token"),
         pytest.param(b"[]", "must be a JSON object", id="array"),
         pytest.param(b"null", "must be a JSON object", id="null"),
         pytest.param(b"{}", "ExtenderArgs.Pod: required", id="no-pod"),
@@ -93,6 +94,7 @@ def test_probes_metrics_and_openapi(live: LiveServer) -> None:
     text = httpx.get(f"{live.url}/metrics").text
     assert 'casa_extender_request_seconds_bucket{le="0.005",verb="filter"}' in text
     assert 'casa_extender_requests_total{code="200",verb="filter"} 1.0' in text
+    assert [httpx.get(f"{live.url}{page}").status_code for page in ("/docs", "/redoc")] == [404, 404]
     spec = httpx.get(f"{live.url}/openapi.json").json()
     assert {"/filter", "/prioritize", "/healthz", "/readyz", "/metrics"} <= set(spec["paths"])
     assert spec["paths"]["/filter"]["post"]["requestBody"]["content"]["application/json"]["schema"] == {

@@ -13,7 +13,8 @@ from casa_sched.cli.main import main
     ("args", "content", "message"),
     [
         pytest.param(["--port", "0"], None, "--port must be 1..65535, got 0", id="port-zero"),
-        pytest.param(["--interval-s", "0"], None, "--interval-s must be a finite number in (0, 86400], got 0", id="interval-zero"),
+        pytest.param(["--interval-s", "0"], None, "--interval-s must be a finite number in [1, 86400], got 0", id="interval-zero"),
+        pytest.param(["--interval-s", "1e-300"], None, "--interval-s must be a finite number in [1, 86400]", id="interval-tiny"),
         pytest.param(["--prometheus", "prom:9090"], None, "--prometheus must be an http(s) URL", id="url-no-scheme"),
         pytest.param(["--power-models"], "[1]", "expected a JSON object {node: power model}", id="models-not-object"),
         pytest.param(["--power-models"], '{"n1": {"cores": 4}}', "missing or non-numeric field", id="models-no-coeffs"),
