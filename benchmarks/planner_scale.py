@@ -229,7 +229,7 @@ def plot(rows: list[dict[str, float | str | int]], out: Path) -> None:
     ax_v.set_ylabel("requests dropped (request-weighted violations), %")
     ax_c.set_ylabel("carbon / bin-packing's")
     for ax in (ax_t, ax_v, ax_c):
-        ax.set_xticks(range(len(points)), labels)
+        ax.set_xticks(range(len(points)), labels, fontsize=7)
         ax.legend(fontsize=8)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
