@@ -64,25 +64,25 @@ def test_publish_takes_the_node_name_from_the_downward_api(
 
 
 @pytest.mark.parametrize(
-    ("model_text", "node", "message"),
-    [
-        pytest.param(None, "no-such-node", "cannot annotate node no-such-node: HTTP 404", id="missing-node"),
-        pytest.param("{", "x", "not valid JSON", id="broken-json"),
+    ("model_text", "node", "message", "code"),
+    [  # the API's refusal is a runtime error (1); a bad --model file is bad input (2)
+        pytest.param(None, "no-such-node", "cannot annotate node no-such-node: HTTP 404", 1, id="missing-node"),
+        pytest.param("{", "x", "not valid JSON", 2, id="broken-json"),
         # P(U) = 200 − U falls by 128 W over 0..128 cores: never published
         pytest.param(
             json.dumps({**DEFAULT_NODE_CURVE.to_dict(), "coefficients": {"A": 0, "B": 0, "C": 0, "D": -1, "E": 200}}),
-            "x", "the power curve falls by 128.0 W", id="decreasing-curve",
+            "x", "the power curve falls by 128.0 W", 2, id="decreasing-curve",
         ),
     ],
 )  # fmt: skip
 def test_publish_errors_are_one_line(
-    k8s_kubeconfig: Path, tmp_path: Path, model_text: str | None, node: str, message: str
+    k8s_kubeconfig: Path, tmp_path: Path, model_text: str | None, node: str, message: str, code: int
 ) -> None:
     model = _model(tmp_path)
     if model_text is not None:
         model.write_text(model_text)
     result = runner.invoke(app, ["publish", "--model", str(model), "--node", node, "--kubeconfig", str(k8s_kubeconfig)])
-    assert result.exit_code == 1
+    assert result.exit_code == code, result.output
     assert message in result.output
     assert len(result.output.strip().splitlines()) == 1
 

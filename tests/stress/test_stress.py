@@ -161,9 +161,9 @@ def test_no_orphans_when_the_parent_is_killed(backend):
         # NaN passed `duration <= 0` and ran for 0 s (builtin) or crashed (stress-ng's int timeout)
         pytest.param(["--duration", "nan", "--backend", "builtin"], "got nan", id="nan-duration"),
         pytest.param(["--duration", "inf"], "got inf", id="infinite-duration"),
-        pytest.param(["--period", "nan", "--backend", "builtin"], "period must be in [0.01, 10] s", id="nan-period"),
+        pytest.param(["--period", "nan", "--backend", "builtin"], "--period must be a number of seconds in [0.01, 10], got nan", id="nan-period"),
         pytest.param(["--backend", "burnit"], "--backend must be one of", id="unknown-backend"),
-        pytest.param(["--period", "100"], "period must be in [0.01, 10] s", id="silly-period"),
+        pytest.param(["--period", "100"], "--period must be a number of seconds in [0.01, 10], got 100", id="silly-period"),
     ],
 )
 def test_bad_flags_exit_2_with_one_line(args, message):
