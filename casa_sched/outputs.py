@@ -80,8 +80,9 @@ def read_text(flag: str, path: Path) -> str:
     return text
 
 
-def _not_json(token: str) -> float:
-    raise ValueError(f"{token} is not a JSON number")
+def refuse_json_constant(token: str) -> float:
+    """``parse_constant`` for ``json.loads``, which accepts NaN and ±Infinity; JSON (RFC 8259) does not."""
+    raise ValueError(f"{token} is not a JSON value")
 
 
 def _finite_float(text: str) -> float:
@@ -95,14 +96,14 @@ def parse_json(where: str, text: str | bytes) -> Any:
     """Strict JSON (no NaN, Infinity or numbers that overflow to them); InputError naming
     ``where`` for text that is not JSON or nests too deeply to parse."""
     try:
-        return json.loads(text, parse_constant=_not_json, parse_float=_finite_float)
+        return json.loads(text, parse_constant=refuse_json_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise InputError(f"{where}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
     except RecursionError:
         raise InputError(f"{where}: not JSON this parser accepts (nested too deeply)") from None
     except UnicodeDecodeError as exc:
         raise InputError(f"{where}: not UTF-8 text (byte {exc.start})") from None
-    except ValueError as exc:  # from _not_json / _finite_float
+    except ValueError as exc:  # from refuse_json_constant / _finite_float
         raise InputError(f"{where}: {exc}") from None
 
 

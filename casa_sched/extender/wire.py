@@ -37,6 +37,7 @@ from typing import Any
 from casa_sched.extender.memo import ByteBoundedMemo
 from casa_sched.kube.objects import NodeInfo, ObjectError, PodInfo, json_type, parse_node, parse_pod
 from casa_sched.kube.quantity import QUANTITY_PATTERN
+from casa_sched.outputs import refuse_json_constant
 
 _escape = json.encoder.encode_basestring_ascii  # C implementation: str → quoted, escaped JSON string
 
@@ -135,15 +136,10 @@ def _check_pod(pod: PodInfo) -> None:
             raise BadRequestError(f"ExtenderArgs.Pod.{field_path}: {len(value)} characters, at most {limit} allowed")
 
 
-def _no_constant(token: str) -> Any:
-    """``json.loads`` accepts NaN and ±Infinity, which JSON (RFC 8259) does not: refuse them."""
-    raise ValueError(f"{token} is not a JSON value")
-
-
 def parse_args(body: bytes, max_nodes: int = DEFAULT_MAX_NODES) -> ExtenderArgs:
     """Parse an ExtenderArgs body; raises :class:`BadRequestError` with the JSON path of the problem."""
     try:
-        data = json.loads(body, parse_constant=_no_constant)
+        data = json.loads(body, parse_constant=refuse_json_constant)
     except RecursionError as exc:
         raise BadRequestError("request body is nested too deeply") from exc
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
