@@ -119,9 +119,11 @@ class HistoryForecaster:
     at once. Every fallback calls ``on_fallback(reason)`` (the caller counts it in
     ``casa_signal_fallback_total{signal="forecast"}``) and ``on_stale(function, epochs)`` keeps
     ``casa_forecast_stale_epochs`` current. Each cause is logged once when it starts and once
-    when it clears, not per query. Minutes before a function's series starts count as zero
-    requests (a function deployed inside the window); counter resets are compensated by the
-    source.
+    when it clears, not per query. The history begins at the first minute any function's series
+    covers (after a fresh start it is as long as the metrics really go back, so the rule for
+    unobserved functions, ``forecast.unseen_warmup_epochs``, applies live as it does offline);
+    minutes before a later function's series starts count as zero requests (a function deployed
+    inside the window); counter resets are compensated by the source.
     """
 
     source: MetricsSource
@@ -168,10 +170,17 @@ class HistoryForecaster:
         if fresh:
             t_ave = [durations.get(f.function, self._t_ave(f.function)) for f in fresh]
             t_ave = [t if math.isfinite(t) and t > 0 else self.default_t_ave_s for t in t_ave]
+            rows_seen = np.vstack([np.asarray(counts[f.function], dtype=np.float64) for f in fresh])
+            # The history starts where the first series does: minutes before any function was
+            # observed (a fresh Prometheus, a new cluster) are not history, so a forecaster sees how
+            # long it has really watched (the rule for unobserved functions reads that length).
+            # Every fresh row covers its last epoch (no SERIES_GAP), so ``seen`` >= ``minutes``.
+            observed = ~np.isnan(rows_seen).all(axis=0)
+            seen = window - int(np.argmax(observed))
             history = History(
                 function_ids=tuple(f.function for f in fresh),
-                counts=np.vstack([np.nan_to_num(np.asarray(counts[f.function], dtype=np.float64)) for f in fresh]),
-                start_minute_of_day=_minute_of_day(start - timedelta(minutes=window), self.timezone),
+                counts=np.nan_to_num(rows_seen[:, window - seen :]),
+                start_minute_of_day=_minute_of_day(start - timedelta(minutes=seen), self.timezone),
                 t_ave_s=np.asarray(t_ave, dtype=np.float64),
                 memory_mb=np.asarray([f.memory_mb for f in fresh], dtype=np.float64),
             )

@@ -73,9 +73,6 @@ class LoopConfig:
             "CASA_WORKLOAD__INTENSITY": f"{self.intensity:g}", "CASA_PLANNER__SEED": str(self.seed),
             "CASA_PLANNER__GEN": str(self.gen), "CASA_PLANNER__POLICY": self.policy,
             "CASA_PLANNER__TIME_BUDGET_S": f"{self.time_budget_s:g}", "CASA_CLUSTER__NODES": str(self.nodes),
-            # the live history is `forecast.history_minutes` long from the first epoch (minutes before a
-            # series starts read as zero), so the unseen-function floor never applies live: off on both sides
-            "CASA_FORECAST__UNSEEN_FLOOR_PER_MIN": "0",
         }  # fmt: skip
 
 

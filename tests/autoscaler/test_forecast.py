@@ -74,3 +74,46 @@ def test_unreadable_metrics_file(tmp_path) -> None:
         FileMetricsSource(tmp_path / "m.json")
     with pytest.raises(MetricsError, match=r"missing\.json"):
         FileMetricsSource(tmp_path / "missing.json")
+
+
+class _FreshPrometheus:
+    """Series as PrometheusSource returns them after a fresh start: NaN before the first sample."""
+
+    def __init__(self, rows: dict[str, list[float]]) -> None:
+        self.rows = rows
+
+    def request_counts(self, functions, end, minutes):
+        out = {}
+        for f in functions:
+            if f in self.rows:
+                v = np.asarray(self.rows[f], dtype=np.float64)
+                out[f] = np.concatenate([np.full(minutes - v.size, np.nan), v])
+        return out
+
+    def mean_duration_s(self, functions, end, minutes):
+        return {}
+
+    def in_flight(self, functions):
+        return {}
+
+    def cpu_usage_cores(self, pods):
+        return {}
+
+
+def test_after_a_fresh_start_the_history_is_as_long_as_the_metrics_go_back() -> None:
+    from casa_sched.forecasting import create
+    from casa_sched.settings import ForecastSettings
+
+    settings = ForecastSettings()  # the documented rule: a floor while the history is short
+    model = create("last", settings)
+    observed = {"busy": [6.0] * 30, "quiet": [0.0] * 30}  # two 15-minute epochs since Prometheus started
+    live = HistoryForecaster(_FreshPrometheus(observed), 1.0, model, history_minutes=480)
+    f = live.forecast(2, START, 900.0, [FunctionInfo("busy", 150.0), FunctionInfo("quiet", 150.0)]).forecast
+    # 30 minutes < unseen_warmup_epochs epochs: "quiet" is unobserved, not idle, and gets the floor
+    assert f.counts[1].tolist() == [settings.unseen_floor_per_min] * 15
+    assert f.counts[0].tolist() == [6.0] * 15
+    # with the window really covered (8 hours of zeros), "quiet" is idle: forecast at zero
+    long = {"busy": [6.0] * 480, "quiet": [0.0] * 480}
+    f = HistoryForecaster(_FreshPrometheus(long), 1.0, model, history_minutes=480).forecast(
+        2, START, 900.0, [FunctionInfo("busy", 150.0), FunctionInfo("quiet", 150.0)]).forecast
+    assert f.counts[1].tolist() == [0.0] * 15

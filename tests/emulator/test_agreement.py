@@ -13,7 +13,6 @@ configuring both sides alike (docs/results/live-loop.md quantifies each):
   (``LiveLoop.live_forecasts``, the autoscaler's own source and forecaster asked at each epoch's
   start), not on the trace's counts: 1 s scrapes are 30 emulated s, so the live per-minute counts
   are the trace's smeared over neighbouring minutes, and CASA plans differently on them;
-- the unseen-function floor off on both sides (the live history is always 8 h long);
 - no scale from zero in the replay (plain Deployments: no activator);
 - the search bound by ``planner.gen`` (a 10 s budget), not by the wall clock.
 
