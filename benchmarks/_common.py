@@ -19,9 +19,11 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SAMPLE = SHARED_DATA / "azure-functions-2019-sample500"
 
 
-def sample_or_synthetic(intensity: float, seed: int = 1) -> Workload:
-    """The 500-function Azure sample scaled by ``intensity`` (synthetic default if it is absent)."""
-    wl = load_workload(SAMPLE) if SAMPLE.is_dir() else synthetic_workload(seed=seed)
+def sample_or_synthetic(intensity: float, seed: int = 1, trace_dir: Path | None = None) -> Workload:
+    """The 500-function Azure sample (``trace_dir``, else :data:`SAMPLE`) scaled by ``intensity``
+    (the synthetic default if it is absent)."""
+    sample = trace_dir or SAMPLE
+    wl = load_workload(sample) if sample.is_dir() else synthetic_workload(seed=seed)
     return wl.scaled(intensity, seed=seed)
 
 

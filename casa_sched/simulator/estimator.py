@@ -5,17 +5,22 @@ request-level simulator gives every reported number. Per function and per minute
 epoch (the trace is bursty within an epoch, so minutes, not the epoch mean):
 
 - **queueing with deadlines** — ``c`` slots, offered load ``a = count·T_ave/60`` busy slots.
-  Overload drops the excess ``1 − c/a`` (fluid); below saturation a request waits with
-  probability ``P(Poisson(a) ≥ c)`` (normal approximation) and misses its deadline if the wait
-  exceeds ``(laxity − 1)·T_ave``, with an exponential tail ``exp(−2 (c − a)(laxity − 1))``
-  (M/M/c's ``exp(−(c − a)·t/T)``, halved variance for deterministic service);
+  Overload is a fluid queue carried across windows and minutes: it holds what the slots cannot
+  serve yet, up to ``c·laxity`` requests (a wait of ``(laxity − 1)·T_ave``), and drops only the
+  arrivals beyond, so a burst of seconds, such as the hourly timers firing together, is served
+  within its wait budget while a sustained overload still loses ``1 − c/a``; below saturation
+  a request waits with probability ``P(Poisson(a) ≥ c)`` (normal approximation) and misses its
+  deadline if the wait exceeds ``(laxity − 1)·T_ave``, with an exponential tail
+  ``exp(−2 (c − a)(laxity − 1))`` (M/M/c's ``exp(−(c − a)·t/T)``, halved variance for
+  deterministic service) (:func:`~casa_sched.simulator.kernel.queue_drops`);
 - **cold starts** — a function whose containers are all new waits for its node's shared image
   transfer (eq. 8); requests arriving before ``T_cold − (laxity − 1)·T_ave`` miss;
 - **on demand** — a function with no container scales from zero: the container is cold at a
   request with probability ``exp(−λ·keepalive)``; the on-demand containers compete for the
   unallocated cores, and the share that finds none is dropped;
-- **carbon** — expected busy cores per node per minute (served load × CPU share, spread over
-  the function's nodes by slots) plus container overheads → P_i(U) → eqs. (1), (3)-(5);
+- **carbon** — expected busy cores per node per minute (served load × CPU share over the
+  minutes each request runs, cut at the epoch's end, spread over the function's nodes by
+  slots) plus container overheads → P_i(U) → eqs. (1), (3)-(5);
 - **node power states** — with power management (``cluster.sleep_empty_nodes``) a node in the
   plan's ``sleeping_nodes`` draws ``sleep_power_w`` all epoch and gives scale-from-zero
   containers no room; a node asleep in D_{e-1} that the plan wakes delays the cold start of the
@@ -43,7 +48,7 @@ from casa_sched.models.accounting import J_PER_KWH, NO_WATER, WaterFactors
 from casa_sched.models.coldstart import t_cold_s
 from casa_sched.models.slo import wait_budget_s
 from casa_sched.models.tolerances import EPS_COUNT
-from casa_sched.simulator.kernel import predict_aggregates, queue_drops
+from casa_sched.simulator.kernel import busy_cores, busy_cores_rows, predict_aggregates, queue_drops
 
 Layout = tuple[tuple[int, int], ...]  # ((node index, size k), ...)
 
@@ -171,6 +176,15 @@ class Estimator:
         # a scale-from-zero container starts at one unit and autoscales like a planned one
         self._od_queue = np.zeros_like(self.counts)
         self._od_grow = np.zeros(n_fn)
+        # busy cores per minute if every forecast request were served (a request's T_ave spread
+        # over the minutes it runs); a scale-from-zero function's are scaled by its served share
+        self._od_busy = busy_cores_rows(self.counts, self.t_ave, params.request_cpu_cores, self.minute_s)
+        # per function and minute: the latest minute with requests so far (whose served share a
+        # long request running on into this minute carries), and 1/count there
+        has = self.counts > 0
+        minutes = np.arange(self.counts.shape[1])[None, :]
+        self._od_last = np.maximum.accumulate(np.where(has, minutes, 0), axis=1)
+        self._od_inv = np.divide(1.0, self.counts, out=np.zeros_like(self.counts), where=has)
         for row in np.flatnonzero(self.active).tolist():
             q, extra = queue_drops(
                 self.counts[row], float(self.t_ave[row]), float(self.spu), params.laxity, self.minute_s,
@@ -564,7 +578,7 @@ class Estimator:
                 drops, extra = queue_drops(
                     counts, t, float(c), self.params.laxity, self.minute_s, float(self.spu), self._windows, 0.0
                 )
-                cores_row = np.maximum(counts - drops, 0.0) * (t * self.params.request_cpu_cores / self.minute_s)
+                cores_row = busy_cores(np.maximum(counts - drops, 0.0), t, self.params.request_cpu_cores, self.minute_s)
                 hit = self._queue_memo[key] = (float(drops.sum()), extra / self.spu, cores_row)
             self.q_v[fi], self.grow_units[fi], cores = hit
             contrib = {n: cores * (s / c) for n, s in _count_slots(layout, self.spu).items()}
@@ -673,7 +687,10 @@ class Estimator:
         totals = self.totals[u][:, None]
         share = served / totals * ((self.totals[u] - v_total) / np.maximum(served.sum(axis=1), EPS_COUNT))[:, None]
         alive_sum = self._od_alive[u].sum(axis=0)
-        busy = (served * (self.t_ave[u] * p.request_cpu_cores / self.minute_s)[:, None]).sum(axis=0)
+        # each minute's busy cores scaled by the served share of the minute its requests arrived
+        # in (the latest minute with requests, for the minutes a long request runs on into)
+        ratio = served * self._od_inv[u]
+        busy = (self._od_busy[u] * np.take_along_axis(ratio, self._od_last[u], axis=1)).sum(axis=0)
         starting_core_s = float((cold * t_od[None, :]).sum()) * p.starting_cores
         result = ScaleFromZero(
             functions=u,

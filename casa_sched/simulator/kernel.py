@@ -147,13 +147,25 @@ def queue_drops(
 ) -> tuple[FloatArray, float]:  # pragma: no cover - compiled
     """Expected deadline drops per minute for ``slots`` request slots, with in-epoch autoscaling.
 
-    The offered load ``a`` in minute m is the mean number of requests in service: its arrivals
-    times ``min(T_ave/60, 1)`` plus earlier minutes' arrivals still running (``T_ave`` > 60 s).
-    Each autoscaling window in which the offered load exceeds the slots drops the excess share
-    of its requests (fluid) and adds ``grow_slots`` (one container unit), up to
-    ``max_extra_slots``; below saturation a request misses its deadline with probability
-    ``P(wait) · exp(−2 (c − a)(laxity − 1))``. Returns the drops per minute and the mean extra
-    slots autoscaling added over the epoch.
+    **Overload** is a fluid queue carried from window to window (and minute to minute): ``q``
+    requests in the system (in service and waiting) arrive at the window's rate ``λ`` (its
+    minute's count, uniform within the minute) and finish at ``min(q, c)/T_ave``, so below
+    saturation ``q`` relaxes towards the offered load ``λ·T_ave`` and above it grows by
+    ``λ − c/T_ave``. FIFO, a request waits ``(q − c)·T_ave/c``, so it misses its deadline
+    (eq. 6) once ``q`` exceeds ``c·laxity`` (its wait budget ``(laxity − 1)·T_ave`` used up); the
+    arrivals beyond that are dropped and never take a slot, as in the simulator. A burst of a
+    few seconds or one minute, such as a timer's, is thus queued and served within its wait
+    budget instead of losing the excess share ``1 − c/a`` of its minute, and a sustained overload
+    still loses that share once the queue is full.
+
+    **Below saturation** a request misses its deadline with probability ``P(wait) · exp(−2 (c −
+    a)(laxity − 1))``, ``a`` the mean number of requests in service: its minute's arrivals times
+    ``min(T_ave/60, 1)`` plus earlier minutes' arrivals still running.
+
+    Each window whose queue drops requests or waits over a tenth of the wait budget (the
+    simulator's saturation test) adds ``grow_slots`` (one container unit), up to
+    ``max_extra_slots``. Returns the drops per minute and the mean extra slots autoscaling
+    added over the epoch.
     """
     out = np.zeros(counts.size)
     lax = laxity - 1.0
@@ -162,6 +174,7 @@ def queue_drops(
     extra_sum = 0.0
     span = t_ave_s / minute_s  # minutes a request stays in service
     window_s = minute_s / windows_per_minute
+    q = 0.0  # fluid requests in the system (in service and queued), carried over
     for m in range(counts.size):
         n = counts[m]
         # concurrency in minute m: this minute's arrivals plus earlier ones still running
@@ -173,14 +186,12 @@ def queue_drops(
             a += counts[m - k] * w
         per_window = n / windows_per_minute
         for _ in range(windows_per_minute):
-            if n <= 0.0:
-                pass
-            elif a > c:
-                out[m] += per_window * (1.0 - c / a)
-                if extra + grow_slots <= max_extra_slots:
-                    c += grow_slots
-                    extra += grow_slots
-            else:
+            q0 = q
+            q, lost = _fluid_window(q, per_window / window_s, c, t_ave_s, c * laxity, window_s)
+            saturated = lost > 0.0 or q > c * (1.0 + 0.1 * lax)
+            if lost > 0.0 or q0 > c or q > c:
+                out[m] += lost
+            elif n > 0.0 and c > 0.0:
                 # P(all slots busy) by the normal approximation of Poisson(a), times the chance
                 # the queue then outgrows the wait budget: the exponential tail of a queue with
                 # drift (c − a) (heavy traffic, deterministic service), capped by how far a
@@ -191,8 +202,59 @@ def queue_drops(
                 wander = _erfc_scalar(lax * c / spread / np.sqrt(2.0))
                 frac = 0.5 * _erfc_scalar(z) * min(tail, wander)
                 out[m] += per_window * min(max(frac, 0.0), 1.0)
+            if saturated and extra + grow_slots <= max_extra_slots:
+                c += grow_slots
+                extra += grow_slots
             extra_sum += extra
     return out, extra_sum / max(counts.size * windows_per_minute, 1)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _fluid_window(
+    q: float, rate: float, c: float, t_ave_s: float, cap: float, span_s: float
+) -> tuple[float, float]:  # pragma: no cover - compiled
+    """One window of :func:`queue_drops`' fluid queue: ``q`` requests in the system, arrivals
+    at ``rate`` per s, ``c`` slots of ``t_ave_s`` each, at most ``cap`` requests held (beyond,
+    arrivals miss their deadline). Returns ``q`` at the window's end and the requests lost."""
+    if c <= 0.0:
+        return 0.0, rate * span_s
+    mu = c / t_ave_s  # completions per s while every slot is busy
+    left = span_s
+    lost = 0.0
+    for _ in range(4):  # constant rate: at most two changes of regime per window
+        if left <= 0.0:
+            break
+        if q < c:  # unsaturated: dq/dt = rate − q/T, relaxing towards rate·T
+            target = rate * t_ave_s
+            if target <= c:
+                q = target + (q - target) * np.exp(-left / t_ave_s)
+                left = 0.0
+            else:
+                t_hit = t_ave_s * np.log((target - q) / (target - c))
+                if t_hit >= left:
+                    q = target + (q - target) * np.exp(-left / t_ave_s)
+                    left = 0.0
+                else:
+                    q = c
+                    left -= t_hit
+        elif rate > mu:  # saturated and filling: the queue grows to the cap, then drops the excess
+            t_full = (cap - q) / (rate - mu) if cap > q else 0.0
+            if t_full >= left:
+                q += (rate - mu) * left
+                left = 0.0
+            else:
+                lost += (rate - mu) * (left - t_full)
+                q = cap
+                left = 0.0
+        else:  # saturated and draining
+            t_drain = (q - c) / (mu - rate) if mu > rate else np.inf
+            if t_drain >= left:
+                q -= (mu - rate) * left
+                left = 0.0
+            else:
+                q = c * (1.0 - 1e-12)
+                left -= t_drain
+    return q, lost
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -298,3 +360,52 @@ def predict_aggregates(
         cost += it_w[m] * price_per_w[m]
         cooling_j += it_w[m] * cool_j_per_w[m]
     return load / (n_nodes * n_min), energy_j, carbon, cost, cooling_j, lost
+
+
+def busy_s_by_minute(t_ave_s: float, minute_s: float) -> FloatArray:
+    """Expected busy seconds, in the minute of its arrival and in each later one, of a request
+    of ``t_ave_s`` arriving uniformly within its minute (they sum to ``t_ave_s``). A request of
+    5 minutes keeps its slot busy into the next 5 minutes, and past an epoch's end only its part
+    inside the epoch is that epoch's, as the simulator accounts busy time per second."""
+    spans = int(np.ceil(t_ave_s / minute_s)) + 1
+    edges = np.arange(spans + 1, dtype=np.float64) * minute_s
+
+    def integral(x: FloatArray) -> FloatArray:  # ∫ clip(y, 0, T) dy from 0 to x
+        x = np.maximum(x, 0.0)
+        out = np.where(x <= t_ave_s, x * x / 2.0, t_ave_s * t_ave_s / 2.0 + t_ave_s * (x - t_ave_s))
+        return np.asarray(out, dtype=np.float64)
+
+    shifted = np.asarray(edges - minute_s, dtype=np.float64)
+    cumulative = (integral(edges) - integral(shifted)) / minute_s  # expected busy seconds by each edge
+    return np.asarray(np.diff(cumulative), dtype=np.float64)
+
+
+def busy_cores(served: FloatArray, t_ave_s: float, request_cpu_cores: float, minute_s: float) -> FloatArray:
+    """Busy cores per minute of ``served[m]`` requests arriving in minute m (uniformly within it):
+    each occupies ``request_cpu_cores`` for ``t_ave_s`` from its arrival (:func:`busy_s_by_minute`),
+    cut at the last minute."""
+    scale = request_cpu_cores / minute_s
+    if t_ave_s <= minute_s:  # at most a minute: its arrival minute and the next
+        spill = t_ave_s * t_ave_s / (2.0 * minute_s)
+        out = served * ((t_ave_s - spill) * scale)
+        out[1:] += served[:-1] * (spill * scale)
+        return np.asarray(out, dtype=np.float64)
+    spread = busy_s_by_minute(t_ave_s, minute_s)
+    return np.asarray(np.convolve(served, spread)[: served.size] * scale, dtype=np.float64)
+
+
+def busy_cores_rows(served: FloatArray, t_ave_s: FloatArray, request_cpu_cores: float, minute_s: float) -> FloatArray:
+    """:func:`busy_cores` of each row of ``served`` [functions × minutes] with its ``t_ave_s``."""
+    out = np.zeros_like(served, dtype=np.float64)
+    scale = request_cpu_cores / minute_s
+    short = t_ave_s <= minute_s
+    if short.any():  # at most a minute: its arrival minute and the next
+        t = t_ave_s[short][:, None]
+        spill = t * t / (2.0 * minute_s)
+        rows = served[short]
+        out[short] = rows * (t - spill) * scale
+        out[short, 1:] += rows[:, :-1] * spill * scale
+    for i in np.flatnonzero(~short).tolist():
+        spread = busy_s_by_minute(float(t_ave_s[i]), minute_s)
+        out[i] = np.convolve(served[i], spread)[: served.shape[1]] * scale
+    return out
