@@ -19,8 +19,12 @@ returned is the best one seen that meets Cstr (lowest carbon), else the lowest S
 Choices where the paper is silent (documented and tested):
 - Anytime from a safe start: the search starts from the best, by the estimator and the order
   of :func:`_key`, of D_{e-1} (restricted to the functions forecast to run), the bin-packing
-  plan and the Score plan (KPA-sized, bound by kube-scheduler's scoring; built only if it is
-  done within a quarter of the budget), and the incumbent is replaced only by a plan with a lower key, so a search cut at any
+  plan, the Score plan (KPA-sized, bound by kube-scheduler's scoring; built only if it is
+  done within a quarter of the budget) and that Score plan folded, each function's replicas in
+  the fewest containers of the same units (from an empty cluster every container is new and a
+  node's new containers share its image link, eq. 8, so Score's many one-unit replicas keep all
+  functions cold for the node's whole transfer; the SLO optimizer's moves add or grow capacity
+  and cannot take that many containers away), and the incumbent is replaced only by a plan with a lower key, so a search cut at any
   iteration returns a plan rated no worse than that start. The wall-clock budget covers the
   estimator's set-up, the safe start, the search and validation. A validation replays every
   forecast request, so its wall time is predicted from the request count (seconds per request
@@ -76,7 +80,14 @@ import numpy as np
 from casa_sched.contract.forecast import EpochSignals, Forecast
 from casa_sched.contract.plan import Plan, PredictedMetrics
 from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
-from casa_sched.planners._common import binpack_layout, peak_concurrency, stamped_plan, to_plan, units_for
+from casa_sched.planners._common import (
+    binpack_layout,
+    peak_concurrency,
+    split_units,
+    stamped_plan,
+    to_plan,
+    units_for,
+)
 from casa_sched.planners._kpa import kpa_score_layout
 from casa_sched.planners.base import PlannerBase
 from casa_sched.simulator import EpochRequests, Simulator
@@ -232,27 +243,35 @@ class CasaPlanner(PlannerBase):
         replica counts bound by kube-scheduler's scoring), the last only if it is built before
         ``score_deadline`` less twice the longest load so far (its own load and a reload of the
         best; binding tens of thousands of pods one by one takes a minute at N = 512 from an
-        empty cluster). The search only replaces its incumbent by a plan with a
+        empty cluster), and the Score plan folded (:func:`_folded`: each function's replicas in
+        the fewest containers), rated only if there is still time for its load and a reload. The
+        search only replaces its incumbent by a plan with a
         lower key, so a cut at any moment returns a plan rated no worse than this start."""
         starts = {"previous": _warm_start(snapshot.previous, forecast)}
         starts["binpack"] = to_plan(self.name, snapshot, forecast, signals, binpack_layout(snapshot, forecast))
         best: tuple[tuple[int, float, float, float], str, Prediction] | None = None
         load_s = 0.0  # the longest load so far: the Score plan must leave time for its own and a reload
         last = ""  # the start the estimator holds
-        for name in ("previous", "binpack", "score"):
-            if name == "score":
+        rated: list[str] = []  # the starts built and rated, in order
+        for name in ("previous", "binpack", "score", "score-folded"):
+            if name == "score-folded":
+                if name not in starts or time.perf_counter() >= score_deadline - 2.0 * load_s:
+                    break  # no Score plan, or no time left to rate its folded form
+            elif name == "score":
                 by = score_deadline - 2.0 * load_s
                 score = kpa_score_layout(snapshot, forecast, self.config.seed, deadline=by)
                 if score is None or time.perf_counter() >= by:
                     break  # left out: not cheap enough for this budget
                 starts["score"] = to_plan(self.name, snapshot, forecast, signals, score)
+                starts["score-folded"] = to_plan(self.name, snapshot, forecast, signals, _folded(score, snapshot))
             mark = time.perf_counter()
             pred = est.load(starts[name])
             load_s, last = max(load_s, time.perf_counter() - mark), name
+            rated.append(name)
             key = _key_of(est, pred, self.config)
             if best is None or key < best[0]:
                 best = (key, name, pred)
-        trace.start_candidates = list(starts)
+        trace.start_candidates = rated
         assert best is not None
         trace.start = best[1]
         return best[2] if best[1] == last else est.load(starts[best[1]])
@@ -399,6 +418,47 @@ class _Validator:
         requests = sum(st.requests for st in result.functions.values())
         dropped = sum(st.dropped for st in result.functions.values())
         return result.slo_violation_rate, violators, dropped / requests if requests else 0.0, calibrated
+
+
+def _folded(layout: dict[str, list[tuple[int, int]]], snapshot: ClusterSnapshot) -> dict[str, list[tuple[int, int]]]:
+    """Each function's units in the fewest containers (:func:`split_units`), same total: placed
+    on the nodes that hold most of its units first, then on the nodes with the most free cores;
+    a function whose folded containers do not fit gets one container per node it holds. New containers on a node share
+    its image link (eq. 8), so from an empty cluster a plan of many one-unit replicas (Score's)
+    keeps every function cold for as long as the node's whole transfer takes; folded, the same
+    units start after a fraction of it (and idle on fewer containers' overheads)."""
+    params = snapshot.params
+    unit = params.base_cpu_cores
+    free = np.array([float(n.cores) for n in snapshot.cluster.nodes])
+    for cs in layout.values():
+        for n, k in cs:
+            free[n] -= k * unit
+    out: dict[str, list[tuple[int, int]]] = {}
+    for f, cs in layout.items():
+        sizes = split_units(sum(k for _, k in cs), params)
+        out[f] = list(cs)
+        if len(sizes) >= len(cs):
+            continue
+        room = free.copy()
+        held: dict[int, int] = {}
+        for n, k in cs:
+            room[n] += k * unit
+            held[n] = held.get(n, 0) + k
+        own = sorted(held, key=lambda n: (-held[n], n))
+        folded: list[tuple[int, int]] = []
+        for k in sizes:
+            fits = [n for n in own if room[n] >= k * unit - 1e-9]
+            n = fits[0] if fits else int(np.argmax(room))
+            if room[n] < k * unit - 1e-9:
+                break
+            room[n] -= k * unit
+            folded.append((n, k))
+        if len(folded) < len(sizes):  # no room to gather them: one container per node it holds
+            folded = [(n, k) for n in own for k in split_units(held[n], params)]
+            room = free  # the same units on the same nodes
+        if len(folded) < len(cs):
+            out[f], free = folded, room
+    return out
 
 
 def _known_nodes(plan: Plan, snapshot: ClusterSnapshot) -> Plan:

@@ -13,6 +13,7 @@ from casa_sched.contract.plan import Container, Plan
 from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
 from casa_sched.models.power import PowerCurve
 from casa_sched.planners import create
+from casa_sched.planners._common import to_plan
 from casa_sched.planners.casa import CasaPlanner, _key, _Search, _warm_start
 from casa_sched.simulator.estimator import Estimator, Prediction
 
@@ -324,8 +325,54 @@ def test_the_score_plan_is_a_safe_start_when_it_is_rated_best_and_cheap_enough()
     planner = CasaPlanner(config, validate_rounds=0)
     assert rated(planner.plan(snap, fc, SIGNALS)) == score
     assert planner.last_trace.start == "score"
-    assert planner.last_trace.start_candidates == ["previous", "binpack", "score"]
+    assert planner.last_trace.start_candidates == ["previous", "binpack", "score", "score-folded"]
     assert kpa_score_layout(snap, fc, 0, deadline=-math.inf) is None
     hurried = CasaPlanner(PlannerConfig(cstr=0.05, gen=0, time_budget_s=1e-9), validate_rounds=0)
     hurried.plan(snap, fc, SIGNALS)
     assert hurried.last_trace.start_candidates == ["previous", "binpack"]
+
+
+def test_folding_keeps_each_functions_units_in_fewer_containers_within_capacity():
+    from casa_sched.planners.casa import _folded
+
+    snap = ClusterSnapshot(cluster(2), PARAMS)  # 8 units per node
+    spread = {"a": [(0, 1), (1, 1), (0, 1), (1, 1)], "b": [(1, 2)], "c": [(0, 3), (1, 3), (1, 1)]}
+    folded = _folded(spread, snap)
+    assert folded["a"] == [(0, 4)]  # gathered where it held most (a tie: the first node)
+    assert folded["b"] == [(1, 2)]
+    assert sorted(folded["c"]) == [(0, 3), (1, 4)]  # 7 units fit on no node with the others: one container per node
+    for f, cs in spread.items():
+        assert sum(k for _, k in folded[f]) == sum(k for _, k in cs)
+    for n in range(2):
+        assert sum(k for cs in folded.values() for m, k in cs if m == n) <= 8
+
+
+def test_from_an_empty_cluster_the_folded_score_plan_is_a_safe_start_that_meets_cstr_where_score_misses():
+    # Every container is new in the first epoch and a node's new containers share its image link
+    # (eq. 8): Score's 32 one-unit replicas keep every function cold for 8 s x 8 per node; folded into
+    # one container per function the same units start after a quarter of that. The SLO optimizer
+    # only adds or grows capacity, so the folded plan has to be among the safe starts.
+    from casa_sched.planners._kpa import kpa_score_layout
+    from casa_sched.planners.casa import _folded, _key_of
+    from casa_sched.planners.score import ScorePlanner
+
+    params = SimParams(image_mb=1000.0, idle_cores=0.05, laxity=10.0)
+    fc = forecast([[30000.0] * 15] * 4, [0.2] * 4)
+    snap = ClusterSnapshot(cluster(4), params)
+    config = PlannerConfig(cstr=0.05, gen=0, time_budget_s=30)
+    est = Estimator(snap.cluster, snap.params, fc, SIGNALS)
+    score = ScorePlanner(config).plan(snap, fc, SIGNALS)
+    score_key = _key_of(est, est.load(score), config)
+    layout = kpa_score_layout(snap, fc, 0)
+    assert layout is not None
+    folded = to_plan("casa", snap, fc, SIGNALS, _folded(layout, snap))
+    folded_sl = est.load(folded).sl_ave
+    folded_key = _key_of(est, est.load(folded), config)
+    assert score_key[0] == 1  # Score misses Cstr
+    assert folded_key[0] == 0  # folded, it meets it
+    assert folded_sl < 0.05
+    assert sum(len(cs) for cs in folded.containers.values()) < sum(len(cs) for cs in score.containers.values())
+    planner = CasaPlanner(config, validate_rounds=0)
+    plan = planner.plan(snap, fc, SIGNALS)
+    assert "score-folded" in planner.last_trace.start_candidates
+    assert _key_of(est, est.load(plan), config) <= folded_key
