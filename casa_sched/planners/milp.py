@@ -1,75 +1,96 @@
-"""MILP: an exact lower bound on the carbon of any plan that meets Cstr, for small instances (HiGHS).
+"""MILP: an exact lower bound on the carbon of any plan CASA may return, for small instances (HiGHS).
 
 The bound is taken over a relaxation of the estimator's own model (the one every planner's
-plans are predicted with), so "CASA is within X % of the bound" is meaningful:
+plans are predicted with) and CASA's own feasibility (:func:`.casa._key`: SL_ave ≤ Cstr and
+at most ``max_drop_share`` of the requests dropped), so "CASA is within X % of the bound" is
+meaningful. Every row below mirrors an estimator term exactly or under-estimates it:
 
 - each active function picks one capacity level k ∈ {0, 1, …, K_f} units (binary x_fk; k = 0
   scales from zero); its violations and busy cores per minute at each level come from the
-  estimator's per-function model with warm containers (no cold start);
-- scale from zero (k = 0): violations as if no other function shared the image link (the
-  fewest the estimator can give it), busy cores as if every function did (the fewest requests
-  served); the estimator's share φ_m of scale-from-zero containers that find no free unit in
-  minute m is a variable with the estimator's floor ``φ_m · held_m ≥ held_m − free units``
-  (in-epoch growth ignored, which only lowers the floor), and ``w_fm = x_f0 · φ_m`` (exact for
-  binary x: w ≤ x, w ≤ φ, w ≥ φ + x − 1) moves the requests it leaves unserved from busy cores
-  to violations (an earlier version gave scale-from-zero functions no busy cores at all: the
-  bound then served small functions for free, and CASA looked 17-26 % from it);
+  estimator's per-function model with warm containers (no cold start: a cold one only adds
+  violations and start-up cores), at least ``ceil(k / max_container_size)`` containers' idle cores;
+- scale from zero (k = 0): violations as few as the estimator can give it (no other function on
+  the image links, and the awake links those with the fewest starts and hops, eq. 8), busy
+  cores as few as it can (every function scaling from zero on the fewest awake links: one node
+  with power management, where a plan keeps one awake, else all), see
+  :func:`_scale_from_zero_extremes` (an earlier version took the fewest served with every node
+  awake, which over-states them when nodes sleep); the estimator's share φ_m of scale-from-zero
+  containers that find no free unit in minute m is a variable with the estimator's floor
+  ``φ_m · held_m ≥ held_m − free units``, the free units less the units the scale-from-zero
+  functions' in-epoch growth takes (``predict_aggregates``' ``od_grow_units``; an earlier
+  version left that out, 11.4 of a node's 64 units on the 60-function instance), and
+  ``w_fm = x_f0 · φ_m`` (exact for binary x: w ≤ x, w ≤ φ, w ≥ φ + x − 1) moves the requests it
+  leaves unserved from busy cores to violations;
 - SL_ave ≤ Cstr: Σ_fk x_fk · SL_f(k) + Σ_fm share_fm · w_fm ≤ Cstr · (active functions);
+- requests dropped ≤ ``max_drop_share`` of all (CASA's setting): the same violations weighted
+  by each function's requests;
 - optionally (``per_function=True``, CASA's reading of the constraint "per request type", see
   :mod:`.casa`) each function keeps its own rate within ``max(Cstr, its lowest rate at any
   level)``;
 - node power states (with power management, ``cluster.sleep_empty_nodes``): a binary o_n per
   node says it is on for the epoch, as a plan's ``sleeping_nodes`` does; a node that is off
-  draws ``sleep_power_w`` all epoch, holds no container and no busy core (U_nm ≤ cores_n · o_n),
-  and offers scale-from-zero containers no room; without power management every o_n = 1. Wake
-  latency is ignored (it only adds drops). An earlier version let any node draw P_sleep in any
-  minute in which it had no busy cores, whether or not its units were needed that epoch;
+  draws ``sleep_power_w`` all epoch, holds no container and no busy core, and offers
+  scale-from-zero containers no room; without power management every o_n = 1. Wake latency is
+  ignored (it only adds drops). The count of awake nodes a = Σ o_n is fixed per solve and the
+  solves run for a = 1, 2, … until a nodes' idle power alone reaches the bound so far (HiGHS
+  branching on the o_n proved neither side on 8 nodes in a minute; each count alone solves in
+  seconds). Nodes with the same cores and curve are interchangeable in the bound (their hops
+  only enter the scale-from-zero extremes), so within such a group o_n ≥ o_{n+1};
 - capacity: Σ_fk k · x_fk ≤ Σ_n units_n · o_n (packing onto the nodes that are on relaxed to
   their total);
-- power: the busy cores B_m of each minute may be spread over the nodes that are on in any way
-  (``Σ_n U_nm = B_m``, ``0 ≤ U_nm ≤ cores_n · o_n``; identical nodes ordered by o and by U to
-  break symmetry), and an on node's power is a piecewise-linear interpolation of its curve P_n
-  (eq. 2) on breakpoints every
-  ``PWL_STEP_CORES`` cores, in the incremental form with binaries (segments fill in order),
-  each breakpoint lowered by the largest amount the interpolation exceeds P_n on its segments
-  (measured on a 0.01-core grid plus the ``max|P''| · h² / 8`` bound between grid points), so
-  the interpolation lies below P_n everywhere and within a fraction of a watt of it. Concave
-  stretches are modelled as tightly as convex ones (a convex envelope, an LP, would credit
-  consolidation up to the chord's worth where the default curve is steepest);
-- objective: Σ_m CI_m (1 + E_t) (Σ_n [o_n · P_n(U_nm) + (1 − o_n) · P_sleep] + P_S + P_N) · 60 s
+- power: per group of identical nodes and minute, the group's busy cores B_gm (at most its
+  awake nodes' cores; Σ_g B_gm is the minute's busy cores) cost the cheapest split of B_gm over
+  the group's nodes (:func:`group_pwl_below`, a lower bound for any split, over awake nodes or
+  not), each node's power a piecewise-linear interpolation of its curve P_n (eq. 2) on
+  breakpoints every ``PWL_STEP_CORES`` cores, each breakpoint lowered by the largest amount the
+  interpolation exceeds P_n on its segments (:func:`pwl_below`), in the incremental form with
+  binaries (segments fill in order: concave stretches are modelled as tightly as convex ones;
+  a convex envelope would credit consolidation up to the chord's worth). On the default curve
+  the cheapest split fills one node at a time, so this is exact for any count of awake nodes.
+  (Per-node busy cores with ordered loads, the earlier form, had 8× the binaries.)
+- objective: Σ_m CI_m (1 + E_t) (Σ_n [o_n · P_n(0) + (1 − o_n) · P_sleep] + Σ_g D_g(B_gm) + P_S + P_N) · 60 s
   (idle-container, start and stop overheads of scale-from-zero containers dropped: they only add).
 
 What it is a bound of: the lowest carbon the estimator (:class:`~.estimator.Estimator`, with
 every container warm) can predict for any plan on this cluster, with any set of sleeping nodes
-under power management, whose predicted SL_ave ≤ Cstr and whose busy cores stay within the
-cores of its awake nodes in every minute (a minute beyond that runs
-every node flat out and is outside the bound). It is not a bound on simulated carbon: the
-simulator's numbers differ from the estimator's by its measured error. Every relaxation above
-can only lower carbon or SL, so the optimum is a lower bound on the carbon of the best plan
-under the estimator. The bound reported is HiGHS's proven dual bound: within ``MIP_REL_GAP``
-of the optimum when it solves, looser when it stops at its time limit (``optimal`` False). The plan returned realises the chosen levels first-fit on the nodes that are on and names the
-others as its ``sleeping_nodes``;
-instances above ``MAX_FUNCTIONS`` active functions or ``MAX_NODES`` nodes are refused.
+under power management, that CASA's order counts feasible (SL_ave ≤ Cstr, drops within
+``max_drop_share``) and whose awake nodes' predicted cores stay within their cores in every
+minute (the estimator clips a node's cores there, which the bound does not model: at the
+benchmark's loads no plan comes near it). It is not a bound on simulated carbon: the
+simulator's numbers differ from the estimator's by its measured error. Still loose: a
+scale-from-zero function's violations are taken as if it were alone on the image links; on the
+60-function instance the bound's optimum leaves 60 functions to scale from zero on 2 nodes,
+which the estimator predicts at SL_ave 3.7 % (the bound: 0.4 %) and 5.9 % of requests dropped.
+The bound reported is HiGHS's proven dual bound, the lowest over the counts of awake nodes: within
+``MIP_REL_GAP`` of the optimum when every count solves, looser when one stops at its time limit
+(``optimal`` False). The plan returned realises the chosen levels first-fit on the nodes that
+are on and names the others as its ``sleeping_nodes``; instances above ``MAX_FUNCTIONS`` active
+functions or ``MAX_NODES`` nodes are refused.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from casa_sched._typing import FloatArray
+from casa_sched.contract.cluster import NodeSpec
 from casa_sched.contract.forecast import EpochSignals, Forecast
 from casa_sched.contract.plan import Plan, PredictedMetrics
 from casa_sched.contract.snapshot import ClusterSnapshot, PlannerConfig
 from casa_sched.models.power import PowerCurve
 from casa_sched.planners._common import first_fit, free_units, split_units, to_plan
 from casa_sched.planners.base import PlannerBase, PlannerError
-from casa_sched.simulator.estimator import Estimator
+from casa_sched.simulator.estimator import Estimator, ScaleFromZero
 from casa_sched.simulator.kernel import queue_drops
 
 MAX_FUNCTIONS = 60
@@ -89,6 +110,7 @@ class MilpResult:
     status: str
     optimal: bool = True  # False: HiGHS hit its time limit before MIP_REL_GAP (the bound is looser)
     sleeping_nodes: tuple[str, ...] = ()  # nodes off in the solution (power management only)
+    solve_s: float = 0.0  # HiGHS's run time
 
 
 @contextlib.contextmanager
@@ -124,47 +146,150 @@ def pwl_below(curve: PowerCurve, max_cores: float) -> tuple[FloatArray, FloatArr
     return u, w - drop
 
 
+def group_pwl_below(curve: PowerCurve, size: int, max_cores: float) -> tuple[FloatArray, FloatArray]:
+    """Breakpoints (total busy cores B of a group of ``size`` identical nodes, at most
+    ``max_cores``) and values (W above the group's ``size · L(0)``) whose linear interpolation lies
+    below the cheapest split of B over the group's nodes, each node at :func:`pwl_below`'s ``L``.
+
+    The split is exact at the breakpoints, which lie on ``L``'s own grid of spacing h: for a fixed
+    choice of segment per node, the cheapest split is a linear programme with one equality, whose
+    optimum has at most one node strictly inside its segment, so with B on the grid every node sits
+    on a breakpoint (a min-plus convolution over the grid, computed exactly). Between two grid
+    points the cheapest split is the minimum of linear functions of B (one free node moving along
+    one segment), so it is concave there and the chord lies below it."""
+    u, w = pwl_below(curve, max_cores)
+    d1 = w - w[0]
+    n_seg = u.size - 1
+    h = float(u[1] - u[0])
+    steps = min(size * n_seg, max(1, math.ceil(max_cores / h - 1e-9)))
+    best = np.full(steps + 1, np.inf)
+    best[: min(n_seg, steps) + 1] = d1[: min(n_seg, steps) + 1]
+    for _ in range(size - 1):
+        nxt = best.copy()
+        for t in range(1, n_seg + 1):
+            if t > steps:
+                break
+            nxt[t:] = np.minimum(nxt[t:], best[: steps + 1 - t] + d1[t])
+        best = nxt
+    return np.asarray(h * np.arange(steps + 1), dtype=np.float64), best
+
+
+def _node_groups(nodes: tuple[NodeSpec, ...]) -> list[list[int]]:
+    """Nodes with the same cores and power curve, in order of first appearance: interchangeable
+    in the bound (their switch hops only enter the scale-from-zero model, taken at its extremes)."""
+    groups: dict[tuple[int, tuple[float, ...]], list[int]] = {}
+    for i, n in enumerate(nodes):
+        groups.setdefault((n.cores, n.curve.coeffs), []).append(i)
+    return list(groups.values())
+
+
+def _scale_from_zero_extremes(
+    est: Estimator, active: list[int], managed: bool
+) -> tuple[dict[int, ScaleFromZero], ScaleFromZero]:
+    """Per function, its scale-from-zero model with the fewest violations the estimator can give
+    it, and every function's together with the fewest requests served.
+
+    Fewest violations: no other function shares the image links, and the awake nodes the ``j``
+    with the fewest switch hops for the ``j`` (1..N with power management, else N) whose start
+    time is lowest: a start's time grows with the starts per awake link and with the awake links'
+    mean hops (eq. 8), and for a given count the lowest-hop nodes minimise the mean. Fewest
+    served: every function scales from zero onto the fewest awake links, one node (the one with
+    the most hops) with power management (a plan keeps at least one awake), else every node."""
+    nodes = est.cluster.nodes
+    names = [n.name for n in nodes]
+    by_hops = sorted(range(len(nodes)), key=lambda n: (nodes[n].switch_hops, n))
+
+    def awake(keep: list[int]) -> None:
+        est.load(Plan(epoch=est.forecast.epoch, containers={}, sleeping_nodes=tuple(names[n] for n in range(len(nodes)) if n not in keep)))
+
+    counts = range(1, len(nodes) + 1) if managed and len(set(n.switch_hops for n in nodes)) > 1 else [len(nodes)]
+    alone: dict[int, ScaleFromZero] = {}
+    for j in counts:
+        awake(by_hops[:j])
+        for f in active:
+            cand = est.scale_from_zero_alone(f)
+            if f not in alone or float(cand.violations[0]) < float(alone[f].violations[0]):
+                alone[f] = cand
+    awake(by_hops[-1:] if managed else by_hops)
+    crowded = est.scale_from_zero_all()
+    est.load(Plan(epoch=est.forecast.epoch, containers={}))
+    return alone, crowded
+
+
+class _Rows:
+    """Constraint rows collected for one ``addRows`` call."""
+
+    def __init__(self) -> None:
+        self.lower: list[float] = []
+        self.upper: list[float] = []
+        self.starts: list[int] = []
+        self.index: list[npt.NDArray[np.int64]] = []
+        self.value: list[npt.NDArray[np.float64]] = []
+        self.nnz = 0
+
+    def add(self, lower: float, upper: float, index: npt.ArrayLike, value: npt.ArrayLike) -> None:
+        raw = np.asarray(index, dtype=np.int64).ravel()
+        idx, where = np.unique(raw, return_inverse=True)  # a column named twice: its coefficients add
+        val = np.bincount(where, np.broadcast_to(np.asarray(value, dtype=np.float64).ravel(), raw.shape), idx.size)
+        keep = np.abs(val) > 1e-9  # HiGHS ignores smaller entries (its small_matrix_value)
+        idx, val = idx[keep], val[keep]
+        self.lower.append(lower)
+        self.upper.append(upper)
+        self.starts.append(self.nnz)
+        self.index.append(idx)
+        self.value.append(np.asarray(val, dtype=np.float64))
+        self.nnz += idx.size
+
+    def into(self, h: Any) -> None:
+        if not self.lower:
+            return
+        status = h.addRows(
+            len(self.lower), np.array(self.lower), np.array(self.upper), self.nnz, np.array(self.starts, dtype=np.int32),
+            np.concatenate(self.index).astype(np.int32), np.concatenate(self.value),
+        )  # fmt: skip
+        if status != type(status).kOk:
+            raise PlannerError(f"MILP rows rejected by HiGHS: {status}")
+
+
 def solve(
     snapshot: ClusterSnapshot,
     forecast: Forecast,
     signals: EpochSignals,
     config: PlannerConfig,
     per_function: bool = False,
+    time_limit_s: float | None = None,
 ) -> MilpResult:
     import highspy
 
     p = snapshot.params
     active = np.flatnonzero(forecast.active())
-    if active.size > MAX_FUNCTIONS or len(snapshot.cluster.nodes) > MAX_NODES:
+    nodes = snapshot.cluster.nodes
+    if active.size > MAX_FUNCTIONS or len(nodes) > MAX_NODES:
         raise PlannerError(
             f"MILP bound is for small instances: {active.size} active functions (max {MAX_FUNCTIONS}), "
-            f"{len(snapshot.cluster.nodes)} nodes (max {MAX_NODES})"
+            f"{len(nodes)} nodes (max {MAX_NODES})"
         )
+    managed = snapshot.cluster.sleep_empty_nodes
     est = Estimator(snapshot.cluster, p, forecast, signals, None, snapshot.water)
-    est.load(Plan(epoch=forecast.epoch, containers={}))
-    crowded = est.scale_from_zero_all()  # every function scales from zero: the most image-link sharing
+    alone, crowded = _scale_from_zero_extremes(est, active.tolist(), managed)
     od_rows = {int(f): i for i, f in enumerate(crowded.functions)}
     minutes = forecast.minutes
     windows = max(1, round(forecast.minute_s / p.autoscale_interval_s))  # as the estimator
-    node_units = free_units(snapshot.cluster, p)
-    cap_units = sum(node_units)
+    node_units = np.array(free_units(snapshot.cluster, p), dtype=np.float64)
+    cap_units = int(node_units.sum())
+    totals = np.asarray(forecast.totals, dtype=np.float64)
     # per (function, level): SL and busy cores per minute
     options: list[tuple[int, int, float, FloatArray]] = []
-    # per scale-from-zero option: served share and containers held per minute (for φ)
-    od_share: dict[int, FloatArray] = {}
-    od_alive: dict[int, FloatArray] = {}
     for f in active.tolist():
-        total = float(forecast.totals[f])
+        total = float(totals[f])
         t = float(forecast.t_ave_s[f])
-        alone = est.scale_from_zero_alone(f)
-        od_share[f], od_alive[f] = alone.served_share[0], alone.alive
-        # SL at its lowest (no other start on the link); busy cores at their lowest (every other
-        # start on the link, so the fewest requests served): both under-estimate the estimator.
+        # SL at its lowest (alone on the fastest links); busy cores at their lowest (every
+        # function on the fewest links, so the fewest requests served): both under-estimate it.
         if p.utilisation == "allocated":
-            od_busy = od_alive[f] * p.base_cpu_cores
+            od_busy = alone[f].alive * p.base_cpu_cores
         else:
             od_busy = crowded.served_share[od_rows[f]] * total * t * p.request_cpu_cores / forecast.minute_s
-        options.append((f, 0, float(alone.violations[0]) / total, od_busy))
+        options.append((f, 0, float(alone[f].violations[0]) / total, od_busy))
         # Levels up to the first without drops (more units only add idle cores), or the cluster's.
         for k in range(1, cap_units + 1):
             drops, _ = queue_drops(
@@ -186,182 +311,210 @@ def solve(
         options = [o for o in options if o[2] <= max(config.cstr, lowest[o[0]]) + 1e-12]
     coef = signals.ci_g_per_kwh * (1.0 + signals.cooling_factor) * forecast.minute_s / 3.6e6
     fixed_w = snapshot.cluster.storage_power_w + snapshot.cluster.network_power_w
-    nodes = snapshot.cluster.nodes
-    managed = snapshot.cluster.sleep_empty_nodes
     sleep_w = snapshot.cluster.sleep_power_w
     busy = np.array([o[3] for o in options])  # (n_opt, minutes)
     most_busy = float(sum(max(float(o[3].max()) for o in options if o[0] == f) for f in active.tolist()))
-    pwl = [pwl_below(n.curve, most_busy) for n in nodes]
+    groups = _node_groups(nodes)
+    pwl = [group_pwl_below(nodes[g[0]].curve, len(g), most_busy) for g in groups]
+    idle_w = [float(pwl_below(nodes[g[0]].curve, most_busy)[1][0]) for g in groups]  # L(0), below P(0)
     with _quiet_stdout():
         h = highspy.Highs()  # type: ignore[no-untyped-call]
     h.setOptionValue("output_flag", False)
-    time_limit_s = max(config.budget_s(snapshot, forecast), 5.0)
-    h.setOptionValue("time_limit", time_limit_s)
+    if time_limit_s is None:
+        time_limit_s = max(config.budget_s(snapshot, forecast), 5.0)
     h.setOptionValue("mip_rel_gap", MIP_REL_GAP)
     inf = highspy.kHighsInf
     n_opt = len(options)
-    # Scale-from-zero options: a share φ_m of their containers finds no free unit in minute m
-    # (the estimator's φ); w_om = x_o · φ_m, exact for binary x_o (w ≤ x, w ≤ φ, w ≥ φ + x − 1).
-    # φ_m only has a floor (capacity), so the bound may also take it higher: still a relaxation.
     zero = [j for j, o in enumerate(options) if o[1] == 0]
-    # columns: x (n_opt, binary) | φ (minutes) | w (zero × minutes) | per (minute, node), the
-    # incremental (locally ideal) piecewise-linear form: δ_s ∈ [0, 1], the filled share of
-    # segment s, then y_s ∈ {0, 1} with δ_{s+1} ≤ y_s ≤ δ_s (segments fill in order) | with
-    # power management, o_n ∈ {0, 1} per node (on for the epoch)
+    z_f = [options[j][0] for j in zero]
+    # Columns: x (n_opt, binary) | φ (minutes) | w (zero × minutes) | per (group, minute) the
+    # incremental piecewise-linear form of the group's power: δ_s ∈ [0, 1], the filled share of
+    # segment s, then y_s ∈ {0, 1} with δ_{s+1} ≤ y_s ≤ δ_s (segments fill in order) | o_n ∈ {0, 1}
+    # per node (on for the epoch; fixed at 1 without power management).
     PHI = n_opt
     W = PHI + minutes
 
     def w_col(i: int, m: int) -> int:
         return W + i * minutes + m
 
-    blocks: list[tuple[int, int, int]] = []  # (minute, node, first δ column)
+    blocks: list[tuple[int, int, int]] = []  # (minute, group, first δ column)
     col = W + len(zero) * minutes
     for m in range(minutes):
-        for n in range(len(nodes)):
-            blocks.append((m, n, col))
-            col += 2 * (pwl[n][0].size - 1) - 1
+        for g in range(len(groups)):
+            blocks.append((m, g, col))
+            col += 2 * (pwl[g][0].size - 1) - 1
     ON = col
-    if managed:
-        col += len(nodes)
+    col += len(nodes)
     lower, upper, cost = np.zeros(col), np.ones(col), np.zeros(col)
-    integer = list(range(n_opt))
-    base_g = 0.0  # what is always paid: each node's P at its first breakpoint, or asleep P_sleep
-    for m, n, c0 in blocks:
-        u_n, w_n = pwl[n]
-        n_seg = u_n.size - 1
-        cost[c0 : c0 + n_seg] = coef[m] * np.diff(w_n)
-        if managed:  # o_n · P_n(0) + (1 − o_n) · P_sleep
-            base_g += coef[m] * sleep_w
-            cost[ON + n] += coef[m] * (w_n[0] - sleep_w)
-        else:
-            base_g += coef[m] * w_n[0]
+    if not managed:
+        lower[ON:] = 1.0
+    integer = list(range(n_opt)) + list(range(ON, ON + len(nodes)))
+    base_g = 0.0  # what is always paid: a sleeping node's P_sleep (an awake one's L(0) is on o_n)
+    for gi, members in enumerate(groups):
+        for n in members:
+            base_g += float(coef.sum()) * sleep_w
+            cost[ON + n] = float(coef.sum()) * (idle_w[gi] - sleep_w)
+    for m, g, c0 in blocks:
+        n_seg = pwl[g][0].size - 1
+        cost[c0 : c0 + n_seg] = coef[m] * np.diff(pwl[g][1])
         integer.extend(range(c0 + n_seg, c0 + 2 * n_seg - 1))
-    if managed:
-        integer.extend(range(ON, ON + len(nodes)))
     h.addVars(col, lower, upper)
     h.changeColsCost(col, np.arange(col), cost)
     h.changeColsIntegrality(len(integer), np.array(integer), np.array([highspy.HighsVarType.kInteger] * len(integer)))
+    rows = _Rows()
     # one level per function
     for f in active.tolist():
-        idx = np.array([j for j, o in enumerate(options) if o[0] == f])
-        h.addRow(1.0, 1.0, idx.size, idx, np.ones(idx.size))
-    # SL: each option's own violations plus, scaling from zero, the requests φ leaves unserved
-    lost = {i: od_share[options[j][0]] for i, j in enumerate(zero)}
+        rows.add(1.0, 1.0, [j for j, o in enumerate(options) if o[0] == f], 1.0)
+    # Violations: each option's own plus, scaling from zero, the requests φ leaves unserved
+    # (the estimator's Σ_m share_fm · φ_m, with w_fm = x_f0 · φ_m).
+    lost = {i: alone[options[j][0]].served_share[0] for i, j in enumerate(zero)}
     w_all = np.array([w_col(i, m) for i in range(len(zero)) for m in range(minutes)], dtype=np.int64)
     w_lost = np.concatenate([lost[i] for i in range(len(zero))]) if zero else np.zeros(0)
-    h.addRow(
-        -inf, config.cstr * active.size, n_opt + w_all.size,
-        np.concatenate([np.arange(n_opt), w_all]), np.concatenate([[o[2] for o in options], w_lost]),
-    )  # fmt: skip
+    sl_of = np.array([o[2] for o in options])
+    # SL_ave ≤ Cstr (eq. 7 averaged over the active functions)
+    rows.add(-inf, config.cstr * active.size, np.concatenate([np.arange(n_opt), w_all]), np.concatenate([sl_of, w_lost]))
+    # CASA's bound on the share of all requests dropped (planner setting max_drop_share; a plan
+    # above it is infeasible in CASA's order, casa._key): the same violations weighted by requests.
+    if config.max_drop_share < 1.0:
+        weight = np.array([totals[o[0]] for o in options])
+        w_weight = np.concatenate([np.full(minutes, totals[f]) for f in z_f]) if zero else np.zeros(0)
+        rows.add(
+            -inf, config.max_drop_share * float(totals[active].sum()), np.concatenate([np.arange(n_opt), w_all]),
+            np.concatenate([sl_of * weight, w_lost * w_weight]),
+        )  # fmt: skip
     if per_function:
         for i, j in enumerate(zero):
             f = options[j][0]
             own = [jj for jj, o in enumerate(options) if o[0] == f]
-            limit = max(config.cstr, lowest[f])
-            ws = np.array([w_col(i, m) for m in range(minutes)])
-            h.addRow(
-                -inf, limit + 1e-12, len(own) + minutes, np.concatenate([own, ws]),
+            rows.add(
+                -inf, max(config.cstr, lowest[f]) + 1e-12, own + [w_col(i, m) for m in range(minutes)],
                 np.concatenate([[options[jj][2] for jj in own], lost[i]]),
             )  # fmt: skip
-    # capacity in units: Σ k · x ≤ Σ units_n · o_n (every node's units without power management)
     units_of = np.array([float(o[1]) for o in options])
-    if managed:
-        h.addRow(-inf, 0.0, n_opt + len(nodes), np.concatenate([np.arange(n_opt), ON + np.arange(len(nodes))]),
-                 np.concatenate([units_of, -np.array(node_units, dtype=np.float64)]))  # fmt: skip
-    else:
-        h.addRow(-inf, float(cap_units), n_opt, np.arange(n_opt), units_of)
+    on_cols = ON + np.arange(len(nodes))
+    # capacity in units: Σ k · x ≤ Σ units_n · o_n (packing onto the awake nodes relaxed to their total)
+    rows.add(-inf, 0.0, np.concatenate([np.arange(n_opt), on_cols]), np.concatenate([units_of, -node_units]))
     for i, j in enumerate(zero):
         for m in range(minutes):
             wc = w_col(i, m)
-            h.addRow(-inf, 0.0, 2, np.array([wc, j]), np.array([1.0, -1.0]))  # w ≤ x
-            h.addRow(-inf, 0.0, 2, np.array([wc, PHI + m]), np.array([1.0, -1.0]))  # w ≤ φ
-            h.addRow(-1.0, inf, 3, np.array([wc, PHI + m, j]), np.array([1.0, -1.0, -1.0]))  # w ≥ φ + x − 1
+            rows.add(-inf, 0.0, [wc, j], [1.0, -1.0])  # w ≤ x
+            rows.add(-inf, 0.0, [wc, PHI + m], [1.0, -1.0])  # w ≤ φ
+            rows.add(-1.0, inf, [wc, PHI + m, j], [1.0, -1.0, -1.0])  # w ≥ φ + x − 1
+    grow = np.array([alone[f].grow_units for f in z_f])  # the estimator's od_grow_units, per function
+    by_minute: dict[int, list[tuple[int, int]]] = {}
+    for m, g, c0 in blocks:
+        by_minute.setdefault(m, []).append((g, c0))
     for m in range(minutes):
-        # φ_m · (containers held) ≥ held − free units: Σ alive·w − Σ alive·x_0 − Σ k·x_k ≥ −cap,
-        # the free units those of the nodes that are on (a sleeping node takes no such container)
-        alive = np.array([od_alive[options[j][0]][m] for j in zero])
-        idx_m = np.concatenate([[w_col(i, m) for i in range(len(zero))], zero, np.arange(n_opt)]).astype(np.int64)
-        val_m = np.concatenate([alive, -alive, -units_of])
-        if managed:
-            idx_m = np.concatenate([idx_m, ON + np.arange(len(nodes))])
-            val_m = np.concatenate([val_m, np.array(node_units, dtype=np.float64)])
-            h.addRow(0.0, inf, idx_m.size, idx_m, val_m)
-        else:
-            h.addRow(-float(cap_units), inf, idx_m.size, idx_m, val_m)
-        # Σ_n U_nm − Σ_o busy_om x_o + Σ_o0 busy_o0m w_o0m = 0, with U_nm = Σ_s δ_s · (segment s's cores)
+        # The estimator's φ_m = max(0, 1 − free/held_m), free = Σ_awake (units_n − allocated) less
+        # the units the in-epoch growth of scale-from-zero functions takes (predict_aggregates):
+        # φ_m · held_m ≥ held_m − free, i.e. Σ alive·w − Σ alive·x_0 − Σ grow·x_0 − Σ k·x + Σ units_n·o_n ≥ 0.
+        alive = np.array([alone[f].alive[m] for f in z_f])
+        rows.add(
+            0.0, inf, np.concatenate([[w_col(i, m) for i in range(len(zero))], zero, zero, np.arange(n_opt), on_cols]),
+            np.concatenate([alive, -alive, -grow, -units_of, node_units]),
+        )  # fmt: skip
+        # Σ_g B_gm = Σ_o busy_om x_o − Σ_o0 busy_o0m w_o0m (the scale-from-zero cores that find room)
         cols = [np.arange(n_opt), np.array([w_col(i, m) for i in range(len(zero))], dtype=np.int64)]
         vals = [-busy[:, m], busy[zero, m]]
-        for mm, n, c0 in blocks:
-            if mm == m:
-                cols.append(np.arange(c0, c0 + pwl[n][0].size - 1))
-                vals.append(np.diff(pwl[n][0]))
-        h.addRow(0.0, 0.0, sum(c.size for c in cols), np.concatenate(cols), np.concatenate(vals))
-    # identical nodes are interchangeable: order their busy cores (U_nm ≥ U_{n+1,m}) so the
-    # search does not revisit mirror images
-    first = {(m, n): c0 for m, n, c0 in blocks}
-    identical = [
-        nodes[n].cores == nodes[n + 1].cores and nodes[n].curve.coeffs == nodes[n + 1].curve.coeffs
-        for n in range(len(nodes) - 1)
-    ]
-    if managed:
-        for n in range(len(nodes) - 1):
-            if identical[n]:  # the nodes that are on come first: o_n ≥ o_{n+1}
-                h.addRow(0.0, inf, 2, np.array([ON + n, ON + n + 1]), np.array([1.0, -1.0]))
-        for _, n, c0 in blocks:  # an off node has no busy cores: δ_0 ≤ o_n (the others fill after it)
-            h.addRow(-inf, 0.0, 2, np.array([c0, ON + n]), np.array([1.0, -1.0]))
-    for m in range(minutes):
-        for n in range(len(nodes) - 1):
-            if not identical[n]:
-                continue
-            ca, cb, k = first[(m, n)], first[(m, n + 1)], pwl[n][0].size - 1
-            du = np.diff(pwl[n][0])
-            h.addRow(0.0, inf, 2 * k, np.concatenate([np.arange(ca, ca + k), np.arange(cb, cb + k)]), np.concatenate([du, -du]))
-    for _, n, c0 in blocks:
-        n_seg = pwl[n][0].size - 1
+        for g, c0 in by_minute[m]:
+            cols.append(np.arange(c0, c0 + pwl[g][0].size - 1))
+            vals.append(np.diff(pwl[g][0]))
+            # a group's busy cores fit its awake nodes: B_gm ≤ cores · Σ_{n∈g} o_n
+            rows.add(
+                -inf, 0.0, np.concatenate([np.arange(c0, c0 + pwl[g][0].size - 1), ON + np.array(groups[g])]),
+                np.concatenate([np.diff(pwl[g][0]), np.full(len(groups[g]), -float(nodes[groups[g][0]].cores))]),
+            )  # fmt: skip
+        rows.add(0.0, 0.0, np.concatenate(cols), np.concatenate(vals))
+    for _, g, c0 in blocks:
+        n_seg = pwl[g][0].size - 1
         for j in range(n_seg - 1):
             y = c0 + n_seg + j
-            h.addRow(-inf, 0.0, 2, np.array([y, c0 + j]), np.array([1.0, -1.0]))  # y_j ≤ δ_j
-            h.addRow(-inf, 0.0, 2, np.array([c0 + j + 1, y]), np.array([1.0, -1.0]))  # δ_{j+1} ≤ y_j
-    # A first plan, so the search has an incumbent at once: every function at its lowest-SL
-    # level (its largest), when those fit the cluster and meet Cstr; HiGHS completes the rest.
+            rows.add(-inf, 0.0, [y, c0 + j], [1.0, -1.0])  # y_j ≤ δ_j
+            rows.add(-inf, 0.0, [c0 + j + 1, y], [1.0, -1.0])  # δ_{j+1} ≤ y_j
+    if managed:
+        # The nodes of a group are interchangeable in the bound, so the awake ones come first:
+        # o_n ≥ o_{n+1} (symmetry breaking; every set of awake nodes has a mirror image of this form).
+        for members in groups:
+            for n_a, n_b in itertools.pairwise(members):
+                rows.add(0.0, inf, [ON + n_a, ON + n_b], [1.0, -1.0])
+    # How many nodes are awake is fixed per solve, Σ_n o_n = a (the row's bounds, set below):
+    # HiGHS's branching on o alone proved neither side on 8 nodes within a minute, while each count
+    # on its own solves in seconds. a ≥ 1: CASA keeps one node awake (casa.py); with none, every
+    # request drops.
+    count_row = len(rows.lower)
+    rows.add(1.0, float(len(nodes)), on_cols, 1.0)
+    rows.into(h)
+    # the constant part in the objective, so that the MIP gap is relative to the whole carbon
+    offset = base_g + float(coef.sum() * fixed_w)
+    h.changeObjectiveOffset(offset)
+    # A first plan per count, so the search has an incumbent at once: every function at its
+    # lowest-SL level (its largest), when those fit the awake nodes and meet Cstr; HiGHS completes it.
     top: dict[int, int] = {}
     for j, o in enumerate(options):
         if o[0] not in top or o[2] < options[top[o[0]]][2] - 1e-12:
             top[o[0]] = j
     chosen = list(top.values())
-    if sum(options[j][1] for j in chosen) <= cap_units and sum(options[j][2] for j in chosen) <= config.cstr * active.size:
-        start = np.zeros(n_opt + minutes + len(zero) * minutes)
-        start[chosen] = 1.0
-        index = np.arange(start.size, dtype=np.int32)
-        if managed:  # every node on
-            index = np.concatenate([index, ON + np.arange(len(nodes), dtype=np.int32)])
-            start = np.concatenate([start, np.ones(len(nodes))])
-        h.setSolution(start.size, index, start)
-    # the constant part in the objective, so that the MIP gap is relative to the whole carbon
-    h.changeObjectiveOffset(base_g + float(coef.sum() * fixed_w))
-    h.run()
-    status = str(h.getModelStatus())
-    if h.getModelStatus() == highspy.HighsModelStatus.kInfeasible:
+    first_units = sum(options[j][1] for j in chosen)
+    first_ok = sum(options[j][2] for j in chosen) <= config.cstr * active.size
+    # what a awake nodes cost whatever they run: the a cheapest nodes' L(0) − P_sleep, plus the rest
+    idle_of = sorted(float(cost[ON + n]) for n in range(len(nodes)))
+    counts = list(range(1, len(nodes) + 1)) if managed else [len(nodes)]
+    deadline = time.perf_counter() + time_limit_s
+    bound = math.inf  # min over the counts of each count's proven (dual) bound
+    optimal = True
+    best: tuple[float, FloatArray, str] | None = None  # the lowest-carbon plan found: value, columns, status
+    statuses: list[str] = []
+    for a in counts:
+        floor_g = offset + sum(idle_of[:a])
+        if floor_g >= bound:
+            continue  # a awake nodes alone cost more than a bound already proven for fewer
+        left = deadline - time.perf_counter()
+        if left <= 0.0:
+            optimal = False  # not solved: only its floor is proven
+            bound = min(bound, floor_g)
+            continue
+        # half the time left while larger counts may follow (unused time carries on), else all of it
+        last = not any(b > a and offset + sum(idle_of[:b]) < bound for b in counts)
+        h.changeRowBounds(count_row, float(a), float(a))
+        h.setOptionValue("time_limit", left if last else left / 2.0)
+        if first_ok and first_units <= float(node_units[np.argsort(-node_units)[:a]].sum()):
+            start = np.zeros(n_opt + minutes + len(zero) * minutes)
+            start[chosen] = 1.0
+            index = np.arange(start.size)
+            if len(groups) == 1:  # the first a nodes awake (the symmetry rows' order)
+                index = np.concatenate([index, on_cols])
+                start = np.concatenate([start, (np.arange(len(nodes)) < a).astype(np.float64)])
+            h.setSolution(index.size, index.astype(np.int32), start)
+        h.run()
+        model_status = h.getModelStatus()
+        statuses.append(f"{a} awake: {model_status}")
+        if model_status == highspy.HighsModelStatus.kInfeasible:
+            continue
+        if model_status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kTimeLimit):
+            raise PlannerError(f"MILP not solved: {model_status}")
+        optimal = optimal and model_status == highspy.HighsModelStatus.kOptimal
+        bound = min(bound, max(float(h.getInfo().mip_dual_bound), floor_g))
+        solution = h.getSolution()
+        value = float(h.getInfo().objective_function_value)
+        if solution.value_valid and (best is None or value < best[0]):
+            best = (value, np.asarray(solution.col_value), str(model_status))
+    if best is None and optimal:
         raise PlannerError(
             "MILP infeasible: no capacity levels meet Cstr within the cluster's units and cores "
             f"(Cstr {config.cstr}, {cap_units} units, {sum(n.cores for n in nodes)} cores)"
         )
-    optimal = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-    if not optimal and h.getModelStatus() != highspy.HighsModelStatus.kTimeLimit:
-        raise PlannerError(f"MILP not solved: {status}")
-    solution = h.getSolution()
-    if not solution.value_valid:
-        raise PlannerError(f"MILP found no plan within {time_limit_s:g} s: {status}")
-    sol = np.asarray(solution.col_value)
+    solve_s = time_limit_s - max(deadline - time.perf_counter(), 0.0)
+    if best is None:  # the bound stands (each count's dual bound or floor), but no plan was found
+        return MilpResult(bound, math.nan, {}, "; ".join(statuses), False, (), solve_s)
+    sol = best[1]
     levels: dict[str, int] = {}
     sl = 0.0
     for j, (f, k, sl_fk, _) in enumerate(options):
         if sol[j] > 0.5:
             levels[forecast.function_ids[f]] = k
             sl += sl_fk
-    bound = float(h.getInfo().mip_dual_bound)  # proven: within MIP_REL_GAP of the optimum when optimal
     off = tuple(nodes[n].name for n in range(len(nodes)) if managed and sol[ON + n] < 0.5)
-    return MilpResult(bound, sl / max(active.size, 1), levels, status, optimal, off)
+    return MilpResult(bound, sl / max(active.size, 1), levels, "; ".join(statuses), optimal, off, solve_s)
 
 
 class MilpPlanner(PlannerBase):
@@ -375,6 +528,8 @@ class MilpPlanner(PlannerBase):
     def plan(self, snapshot: ClusterSnapshot, forecast: Forecast, signals: EpochSignals) -> Plan:
         res = solve(snapshot, forecast, signals, self.config)
         self.last = res
+        if not res.levels:
+            raise PlannerError(f"MILP found no plan within its time limit ({res.status})")
         room = [0 if n.name in res.sleeping_nodes else units
                 for n, units in zip(snapshot.cluster.nodes, free_units(snapshot.cluster, snapshot.params), strict=True)]  # fmt: skip
         by_level = sorted(res.levels.items(), key=lambda kv: -kv[1])  # largest level first
