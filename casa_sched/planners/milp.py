@@ -91,7 +91,7 @@ from casa_sched.models.power import PowerCurve
 from casa_sched.planners._common import first_fit, free_units, split_units, to_plan
 from casa_sched.planners.base import PlannerBase, PlannerError
 from casa_sched.simulator.estimator import Estimator, ScaleFromZero
-from casa_sched.simulator.kernel import queue_drops
+from casa_sched.simulator.kernel import busy_cores, queue_drops
 
 MAX_FUNCTIONS = 60
 MAX_NODES = 8
@@ -288,7 +288,7 @@ def solve(
         if p.utilisation == "allocated":
             od_busy = alone[f].alive * p.base_cpu_cores
         else:
-            od_busy = crowded.served_share[od_rows[f]] * total * t * p.request_cpu_cores / forecast.minute_s
+            od_busy = crowded.function_busy[od_rows[f]]
         options.append((f, 0, float(alone[f].violations[0]) / total, od_busy))
         # Levels up to the first without drops (more units only add idle cores), or the cluster's.
         for k in range(1, cap_units + 1):
@@ -300,7 +300,7 @@ def solve(
                 busy = np.full(minutes, k * p.base_cpu_cores)
             else:
                 served = np.maximum(forecast.counts[f] - drops, 0.0)
-                busy = served * t * p.request_cpu_cores / forecast.minute_s + p.idle_cores * len(split_units(k, p))
+                busy = busy_cores(served, t, p.request_cpu_cores, forecast.minute_s) + p.idle_cores * len(split_units(k, p))
             options.append((f, k, float(drops.sum()) / total, busy))
             if float(drops.sum()) <= 1e-12:
                 break

@@ -91,6 +91,7 @@ class ScaleFromZero:
     share_sum: FloatArray  # per minute
     alive: FloatArray  # expected containers held, per minute
     busy: FloatArray  # busy cores per minute
+    function_busy: FloatArray  # [functions × minutes], summing to ``busy``
     starting_core_s: float
     grow_units: float  # mean units their in-epoch autoscaling adds
     cores: FloatArray  # per minute, busy + idle + starting cores if every container finds room
@@ -690,7 +691,8 @@ class Estimator:
         # each minute's busy cores scaled by the served share of the minute its requests arrived
         # in (the latest minute with requests, for the minutes a long request runs on into)
         ratio = served * self._od_inv[u]
-        busy = (self._od_busy[u] * np.take_along_axis(ratio, self._od_last[u], axis=1)).sum(axis=0)
+        function_busy = self._od_busy[u] * np.take_along_axis(ratio, self._od_last[u], axis=1)
+        busy = function_busy.sum(axis=0)
         starting_core_s = float((cold * t_od[None, :]).sum()) * p.starting_cores
         result = ScaleFromZero(
             functions=u,
@@ -700,6 +702,7 @@ class Estimator:
             share_sum=share.sum(axis=0),
             alive=alive_sum,
             busy=busy,
+            function_busy=function_busy,
             starting_core_s=starting_core_s,
             grow_units=float(self._od_grow[u].sum()),
             cores=busy + alive_sum * p.idle_cores + starting_core_s / self.epoch_s,
