@@ -185,9 +185,10 @@ def _node_groups(nodes: tuple[NodeSpec, ...]) -> list[list[int]]:
 
 def _scale_from_zero_extremes(
     est: Estimator, active: list[int], managed: bool
-) -> tuple[dict[int, ScaleFromZero], ScaleFromZero]:
+) -> tuple[dict[int, ScaleFromZero], ScaleFromZero, dict[int, float]]:
     """Per function, its scale-from-zero model with the fewest violations the estimator can give
-    it, and every function's together with the fewest requests served.
+    it, every function's together with the fewest requests served, and per function the fewest
+    core-seconds its cold starts burn (its starts at their quickest).
 
     Fewest violations: no other function shares the image links, and the awake nodes the ``j``
     with the fewest switch hops for the ``j`` (1..N with power management, else N) whose start
@@ -204,16 +205,18 @@ def _scale_from_zero_extremes(
 
     counts = range(1, len(nodes) + 1) if managed and len(set(n.switch_hops for n in nodes)) > 1 else [len(nodes)]
     alone: dict[int, ScaleFromZero] = {}
+    starting: dict[int, float] = {}
     for j in counts:
         awake(by_hops[:j])
         for f in active:
             cand = est.scale_from_zero_alone(f)
             if f not in alone or float(cand.violations[0]) < float(alone[f].violations[0]):
                 alone[f] = cand
+            starting[f] = min(starting.get(f, math.inf), cand.starting_core_s)
     awake(by_hops[-1:] if managed else by_hops)
     crowded = est.scale_from_zero_all()
     est.load(Plan(epoch=est.forecast.epoch, containers={}))
-    return alone, crowded
+    return alone, crowded, starting
 
 
 class _Rows:
@@ -271,7 +274,8 @@ def solve(
         )
     managed = snapshot.cluster.sleep_empty_nodes
     est = Estimator(snapshot.cluster, p, forecast, signals, None, snapshot.water)
-    alone, crowded = _scale_from_zero_extremes(est, active.tolist(), managed)
+    alone, crowded, starting = _scale_from_zero_extremes(est, active.tolist(), managed)
+    epoch_s = forecast.minute_s * forecast.minutes
     od_rows = {int(f): i for i, f in enumerate(crowded.functions)}
     minutes = forecast.minutes
     windows = max(1, round(forecast.minute_s / p.autoscale_interval_s))  # as the estimator
@@ -288,7 +292,9 @@ def solve(
         if p.utilisation == "allocated":
             od_busy = alone[f].alive * p.base_cpu_cores
         else:
-            od_busy = crowded.function_busy[od_rows[f]]
+            # plus the estimator's overheads of its container (ScaleFromZero.cores): idle while
+            # held, and starting for as long as its starts take at their quickest, over the epoch
+            od_busy = crowded.function_busy[od_rows[f]] + alone[f].alive * p.idle_cores + starting[f] / epoch_s
         options.append((f, 0, float(alone[f].violations[0]) / total, od_busy))
         # Levels up to the first without drops (more units only add idle cores), or the cluster's.
         for k in range(1, cap_units + 1):

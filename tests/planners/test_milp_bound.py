@@ -87,6 +87,7 @@ def test_bound_is_below_every_plan_casa_could_return(power: bool) -> None:
     rng = np.random.default_rng(11)
     plans.update({f"random{i}": _random_plan(rng, fc, cl, params) for i in range(300)})
     checked = 0
+    closest_g = float("inf")  # how far the best admitted plan lies above the bound
     for name, plan in plans.items():
         # warm (every container kept from D_{e-1} = the plan itself), as the bound assumes; a cold
         # container only adds violations and start-up cores
@@ -97,10 +98,13 @@ def test_bound_is_below_every_plan_casa_could_return(power: bool) -> None:
         if not ok:
             continue
         checked += 1
+        closest_g = min(closest_g, carbon_g - paper.carbon_bound_g)
         assert paper.carbon_bound_g <= carbon_g + 1e-6, name
         if worst <= config.cstr + 1e-12:  # within the per-function reading too
             assert own.carbon_bound_g <= carbon_g + 1e-6, name
     assert checked >= 10
+    # and tight: some admitted plan lies within 1 % of it (measured: 0.2 g of 61-73 g)
+    assert closest_g <= 0.01 * paper.carbon_bound_g
 
 
 def test_group_interpolation_lies_below_every_split() -> None:
