@@ -479,10 +479,11 @@ def solve(
             optimal = False  # not solved: only its floor is proven
             bound = min(bound, floor_g)
             continue
-        # half the time left while larger counts may follow (unused time carries on), else all of it
+        # three quarters of the time left while larger counts may follow (the fewest awake is the
+        # hardest count and the one the bound usually sits on; unused time carries on), else all of it
         last = not any(b > a and offset + sum(idle_of[:b]) < bound for b in counts)
         h.changeRowBounds(count_row, float(a), float(a))
-        h.setOptionValue("time_limit", left if last else left / 2.0)
+        h.setOptionValue("time_limit", left if last else 0.75 * left)
         if first_ok and first_units <= float(node_units[np.argsort(-node_units)[:a]].sum()):
             start = np.zeros(n_opt + minutes + len(zero) * minutes)
             start[chosen] = 1.0
