@@ -133,3 +133,33 @@ def test_power_managed_bound_is_below_the_always_on_one() -> None:
     managed = solve(ClusterSnapshot(replace(_cluster(True)), SimParams()), fc, SIG, config)
     assert managed.sleeping_nodes  # at this load one node's units suffice
     assert managed.carbon_bound_g < on.carbon_bound_g
+
+
+def test_scale_from_zero_extremes_bound_every_awake_set_and_crowd() -> None:
+    """The bound's scale-from-zero model at its extremes: for random sets of functions left to
+    scale from zero and random sleeping nodes, each function's violations are at least its
+    fewest and its busy cores at least its fewest (the crowd on one awake link)."""
+    from casa_sched.planners.milp import _scale_from_zero_extremes
+
+    fc = _forecast()
+    cl = _cluster(True)
+    params = SimParams()
+    est = Estimator(cl, params, fc, SIG)
+    active = [int(f) for f in np.flatnonzero(fc.active())]
+    alone, crowded, _ = _scale_from_zero_extremes(est, active, True)
+    rows = {int(f): i for i, f in enumerate(crowded.functions)}
+    rng = np.random.default_rng(2)
+    names = [n.name for n in cl.nodes]
+    for _ in range(60):
+        awake = rng.choice(len(names), size=int(rng.integers(1, len(names) + 1)), replace=False).tolist()
+        unplanned = [f for f in active if rng.random() < 0.7] or active[:1]
+        plan = Plan(
+            epoch=0,
+            containers={fc.function_ids[f]: (Container(names[awake[0]], 1),) for f in active if f not in unplanned},
+            sleeping_nodes=tuple(n for i, n in enumerate(names) if i not in awake),
+        )
+        est.load(plan)
+        od = est.scale_from_zero_all()
+        for i, f in enumerate(od.functions.tolist()):
+            assert float(alone[f].violations[0]) <= float(od.violations[i]) + 1e-9
+            assert np.all(crowded.function_busy[rows[f]] <= od.function_busy[i] + 1e-9)
