@@ -59,8 +59,9 @@ minute (the estimator clips a node's cores there, which the bound does not model
 benchmark's loads no plan comes near it). It is not a bound on simulated carbon: the
 simulator's numbers differ from the estimator's by its measured error. Still loose: a
 scale-from-zero function's violations are taken as if it were alone on the image links; on the
-60-function instance the bound's optimum leaves 60 functions to scale from zero on 2 nodes,
-which the estimator predicts at SL_ave 3.7 % (the bound: 0.4 %) and 5.9 % of requests dropped.
+real sample's 60-function instance (``benchmarks/planner_bench.py --milp-only``) the bound's
+optimum leaves 51 functions to scale from zero on one node, which the estimator predicts at
+SL_ave 7.1 % and 7.4 % of requests dropped (docs/results/power-states.md).
 The bound reported is HiGHS's proven dual bound, the lowest over the counts of awake nodes: within
 ``MIP_REL_GAP`` of the optimum when every count solves, looser when one stops at its time limit
 (``optimal`` False). The plan returned realises the chosen levels first-fit on the nodes that
