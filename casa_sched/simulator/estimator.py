@@ -654,27 +654,27 @@ class Estimator:
     def _od_eval(self) -> ScaleFromZero:
         """The functions left to scale from zero, together (cached per unplanned and sleeping set).
 
-        Their cold starts share the awake nodes' image links (eq. 8): with ``r`` starts per node per
+        Their cold starts share the image links (eq. 8) of the awake nodes with an unallocated
+        unit (where the simulator starts them): with ``r`` starts per node per
         minute each needing ``I/B`` seconds of link, a start takes ``(I/B)/(1 − ρ)`` at link
         utilisation ``ρ = r·(I/B)/60`` and at most ``(I/B)·(1 + r/2)`` when a minute's starts
         all queue at once. Requests arriving while their container is still cold miss their
         deadline if the start outlasts their wait budget.
         """
-        key = self.unplanned.tobytes() + self.asleep.tobytes()
+        p = self.params
+        awake = self.asleep < 0.5
+        u = np.flatnonzero(self.unplanned)
+        cold = self._od_cold[u]
+        per_node = self._starts_per_link(cold.sum(axis=0), awake)
+        key = self.unplanned.tobytes() + self.asleep.tobytes() + per_node.tobytes()
         hit = self._od_cache.get(key)
         if hit is not None:
             return hit
-        p = self.params
-        u = np.flatnonzero(self.unplanned)
-        cold = self._od_cold[u]
         counts = self.counts[u]
         base_s = p.image_mb / self.cluster.image_bandwidth_mb_per_s
         # Each node's image link is a fluid queue: a minute's starts (spread over the nodes) add
         # their transfer time; what the minute cannot carry waits into the next (eq. 8's shared
         # link with carry-over). A start waits out the backlog, then shares with its minute's.
-        # starts on demand avoid sleeping nodes (as in the simulator): only awake links share them
-        awake = self.asleep < 0.5
-        per_node = cold.sum(axis=0) / max(int(awake.sum()), 1)
         t_od = np.empty(per_node.size)
         backlog_s = 0.0
         for m in range(per_node.size):
@@ -711,6 +711,32 @@ class Estimator:
             self._od_cache.clear()
         self._od_cache[key] = result
         return result
+
+    def _starts_per_link(self, starts: FloatArray, awake: npt.NDArray[np.bool_]) -> FloatArray:
+        """Per minute, the starts on demand that share one image link, as a start sees it.
+
+        The simulator starts each on the awake node with the fewest transfers in progress that
+        has an unallocated unit, so a minute's ``S`` starts fill the nodes' free units ``f_n``
+        level by level up to ``L`` (``Σ min(f_n, L) = S``): a node with little room takes few and
+        the others share the rest. A start on a node with ``s`` of them waits for ``(s + 1)/2``
+        transfers on average, i.e. ``(r + 1)/2`` with ``r = Σ s_n² / S``, returned (quantised to
+        a quarter start, so that plans with nearly the same room share one cached evaluation).
+        """
+        unit = self.params.base_cpu_cores
+        free = np.floor(np.maximum(self.node_cores - self.alloc_units * unit, 0.0) / unit)
+        f = np.sort(free[awake & (free > 0)])
+        if f.size == 0:  # no room anywhere: the starts that find none drop (φ); share the awake links
+            r = starts / max(int(awake.sum()), 1)
+        else:
+            k = f.size
+            before = np.concatenate(([0.0], np.cumsum(f)[:-1]))  # units of the nodes below node i
+            squares = np.concatenate(([0.0], np.cumsum(f * f)))
+            full = before + f * (k - np.arange(k))  # starts that fill every node to node i's room
+            s = np.minimum(starts, full[-1])  # starts beyond every free unit find no room
+            i = np.minimum(np.searchsorted(full, s), k - 1)
+            level = (s - before[i]) / (k - i)
+            r = np.divide(squares[i] + (k - i) * level * level, s, out=np.zeros_like(s), where=s > 0)
+        return np.asarray(np.round(r * 4.0) / 4.0, dtype=np.float64)
 
     # -- aggregates ------------------------------------------------------------------------------
     def _aggregates(self, od: ScaleFromZero, phi: FloatArray) -> tuple[float, float, float, float, float, float]:

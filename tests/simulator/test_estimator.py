@@ -133,6 +133,40 @@ def test_synchronized_timer_bursts_are_predicted_as_the_simulator_serves_them():
     np.testing.assert_allclose(est.function_violations(), dropped, atol=20.0)
 
 
+def test_starts_on_demand_share_the_links_of_the_nodes_with_room():
+    """24 timers (T_ave 1 s, wait budget 9 s) fire together in minute 1 with no container, on a
+    plan that fills three of four nodes: the simulator starts all 24 on the one node with room,
+    whose link takes 24 × 3 s (eq. 8), so about half their requests arrive before their
+    container is up. Spreading the starts over every awake node's link predicted SL_ave 0.04
+    against the simulated 0.47."""
+    curve = PowerCurve((0.0, 0.0, 0.0, 10.0, 100.0), 64)
+    nodes = ClusterSpec(
+        tuple(NodeSpec(f"n{i}", 64, 1e5, curve, 0) for i in range(4)),
+        storage_power_w=0.0,
+        network_power_w=0.0,
+        image_bandwidth_mb_per_s=100.0,
+        switch_delay_s=0.0,
+    )
+    params = SimParams(autoscale=False)
+    n = 24
+    t_ave = np.array([1.0] * n + [0.1])
+    ids = (*(f"t{i}" for i in range(n)), "big")
+    counts = np.zeros((n + 1, 15))
+    counts[:n, 1] = 80.0
+    counts[n, :] = 60.0
+    fc = Forecast(0, 0.0, ids, counts, t_ave, np.full(n + 1, 128.0))
+    plan = Plan(epoch=0, containers={"big": tuple(Container(f"n{i}", 8) for i in range(3) for _ in range(4))})
+    predicted = Estimator(nodes, params, fc, SIG, plan).load(plan)
+    rng = np.random.default_rng(0)
+    arrivals = [np.sort(60.0 + rng.uniform(0.0, 60.0, 80)) for _ in range(n)]
+    arrivals.append(np.sort(np.concatenate([m * 60.0 + rng.uniform(0.0, 60.0, 60) for m in range(15)])))
+    sim = Simulator(nodes, params, 900.0)
+    sim.preload(plan)
+    result = sim.run_epoch(plan, EpochRequests(0, 0.0, ids, t_ave, tuple(arrivals)), SIG)
+    assert result.slo_violation_rate > 0.4
+    assert predicted.sl_ave == pytest.approx(result.slo_violation_rate, abs=0.05)
+
+
 def test_cold_start_drops_early_arrivals_on_a_shared_link():
     # Two new functions on one node: 2 × 300 MB over 100 MB/s = 6 s of cold start (eq. 8).
     # f0 (T_ave 0.1 s, wait budget 0.9 s) misses every request arriving in the first 5.1 s:
