@@ -155,7 +155,13 @@ def test_scale_from_zero_extremes_bound_every_awake_set_and_crowd() -> None:
         unplanned = [f for f in active if rng.random() < 0.7] or active[:1]
         plan = Plan(
             epoch=0,
-            containers={fc.function_ids[f]: (Container(names[awake[0]], 1),) for f in active if f not in unplanned},
+            # sizes 1-3 on random awake nodes: some nodes left with little room, where the
+            # estimator's starts crowd the links of the nodes that still have some
+            containers={
+                fc.function_ids[f]: (Container(names[int(rng.choice(awake))], int(rng.integers(1, 4))),)
+                for f in active
+                if f not in unplanned
+            },
             sleeping_nodes=tuple(n for i, n in enumerate(names) if i not in awake),
         )
         est.load(plan)
