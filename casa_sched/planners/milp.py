@@ -56,7 +56,10 @@ every container warm) can predict for any plan on this cluster, with any set of 
 under power management, that CASA's order counts feasible (SL_ave ≤ Cstr, drops within
 ``max_drop_share``) and whose awake nodes' predicted cores stay within their cores in every
 minute (the estimator clips a node's cores there, which the bound does not model: at the
-benchmark's loads no plan comes near it). It is not a bound on simulated carbon: the
+benchmark's loads no plan comes near it). One corner is not covered: the estimator caps the
+starts sharing the links at the awake nodes' free units, so on a cluster of one awake node a
+plan leaving a single free unit shares less than a function with more than one cold start per
+minute meets alone (at most a quarter start's wait more in the bound's fewest violations). It is not a bound on simulated carbon: the
 simulator's numbers differ from the estimator's by its measured error. Still loose: a
 scale-from-zero function's violations are taken as if it were alone on the image links; on the
 real sample's 60-function instance (``benchmarks/planner_bench.py --milp-only``) the bound's
